@@ -1,0 +1,139 @@
+//! `PackageBaseAddress/3.0.0`: version lists and package downloads by lower-case ID and version.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nuget_formats::NuGetVersion;
+use serde_json::json;
+
+use super::json;
+use crate::app::AppState;
+use crate::db::{self, packages::PackageVersion};
+use crate::error::{message_response, ApiError};
+
+/// Every version, unlisted included, so restores of exact versions keep working.
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rows = db::packages::versions_of(state.db.pool(), &id).await?;
+    if rows.is_empty() {
+        return Err(not_found_id(&id));
+    }
+    let versions: Vec<String> = sorted(rows)
+        .iter()
+        .map(|v| v.version.to_lowercase())
+        .collect();
+    Ok(json(&json!({ "versions": versions })))
+}
+
+/// Sorts versions by NuGet's ordering (unparseable rows, which cannot exist, sort first).
+pub fn sorted(mut rows: Vec<PackageVersion>) -> Vec<PackageVersion> {
+    rows.sort_by_cached_key(|v| NuGetVersion::parse(&v.version).ok());
+    rows
+}
+
+fn not_found_id(id: &str) -> ApiError {
+    ApiError::NotFound(format!("A package with ID '{id}' does not exist."))
+}
+
+/// `{id}/{version}/{id}.{version}.nupkg` and `{id}/{version}/{id}.nuspec`.
+pub async fn download(
+    State(state): State<AppState>,
+    Path((id, version, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = state.packages.find_version(&id, &version).await?;
+    let lower_id = target.package_id.to_lowercase();
+    let lower_version = target.version.to_lowercase();
+    let file = file.to_lowercase();
+    if file == format!("{lower_id}.{lower_version}.nupkg") {
+        serve(&state, &target, &headers, false).await
+    } else if file == format!("{lower_id}.nuspec") {
+        serve(&state, &target, &headers, true).await
+    } else {
+        Err(ApiError::NotFound(format!(
+            "'{file}' is not a file of package {} {}.",
+            target.package_id, target.version
+        )))
+    }
+}
+
+/// `GET /api/v2/package/{id}/{version}`: the V2 download URL older clients use.
+pub async fn download_v2(
+    State(state): State<AppState>,
+    Path((id, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = state.packages.find_version(&id, &version).await?;
+    serve(&state, &target, &headers, false).await
+}
+
+/// Streams a stored file with long-lived cache headers: published versions never change.
+async fn serve(
+    state: &AppState,
+    target: &PackageVersion,
+    headers: &HeaderMap,
+    nuspec: bool,
+) -> Result<Response, ApiError> {
+    let etag = format!(
+        "\"{}{}\"",
+        target.package_hash.replace(['/', '+', '='], "_"),
+        if nuspec { "-nuspec" } else { "" }
+    );
+    let last_modified = chrono::DateTime::from_timestamp(target.published_at, 0)
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .unwrap_or_default();
+    let cache = [
+        (header::ETAG, etag.clone()),
+        (header::LAST_MODIFIED, last_modified),
+        (
+            header::CACHE_CONTROL,
+            "public, max-age=31536000, immutable".to_string(),
+        ),
+    ];
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    let lower_id = target.package_id.to_lowercase();
+    let lower_version = target.version.to_lowercase();
+    let storage = state.packages.storage();
+    let opened = if nuspec {
+        storage.nuspec(&lower_id, &lower_version).await
+    } else {
+        storage.nupkg(&lower_id, &lower_version).await
+    };
+    let download = match opened {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(id = %target.package_id, version = %target.version, error = %e, "package file missing");
+            return Ok(message_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The package file cannot be read from storage right now. Please try again.",
+            ));
+        }
+    };
+    let (content_type, filename) = if nuspec {
+        ("application/xml", format!("{lower_id}.nuspec"))
+    } else {
+        (
+            "application/octet-stream",
+            format!("{lower_id}.{lower_version}.nupkg"),
+        )
+    };
+    let mut response = (cache, Body::from_stream(download.stream)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&download.size.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,97 @@
+//! The NuGet protocol: the V3 service index and resources, and the V2 publish endpoints clients push to.
+
+mod flat_container;
+mod publish;
+mod registration;
+mod search;
+mod service_index;
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+
+use crate::app::AppState;
+use crate::auth::guard::require_api_key;
+
+/// Registration hive for clients that predate SemVer 2: SemVer 2 versions are left out.
+pub const REGISTRATION_HIVE: &str = "registration";
+/// Registration hive for SemVer 2 aware clients (`RegistrationsBaseUrl/3.6.0`, `/Versioned`).
+pub const REGISTRATION_SEMVER2_HIVE: &str = "registration-semver2";
+
+/// All protocol routes. Keyed routes go through [`require_api_key`]; nothing else checks keys.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let keyed = from_fn_with_state(state, require_api_key);
+    let mut router = Router::new()
+        .route("/v3/index.json", get(service_index::index))
+        .route("/api/v2/package", put(publish::push).layer(keyed.clone()))
+        .route("/api/v2/package/", put(publish::push).layer(keyed.clone()))
+        .route(
+            "/api/v2/package/{id}/{version}",
+            get(flat_container::download_v2).merge(
+                delete(publish::unlist)
+                    .post(publish::relist)
+                    .layer(keyed.clone()),
+            ),
+        )
+        .route(
+            "/api/v2/package/create-verification-key/{id}",
+            post(publish::create_verification_key).layer(keyed.clone()),
+        )
+        .route(
+            "/api/v2/package/create-verification-key/{id}/{version}",
+            post(publish::create_verification_key_for_version).layer(keyed),
+        )
+        .route("/api/v2/verifykey/{id}", get(publish::verify_key))
+        .route(
+            "/api/v2/verifykey/{id}/{version}",
+            get(publish::verify_key_for_version),
+        )
+        .route(
+            "/v3-flatcontainer/{id}/index.json",
+            get(flat_container::versions),
+        )
+        .route(
+            "/v3-flatcontainer/{id}/{version}/{file}",
+            get(flat_container::download),
+        )
+        .route("/v3/search", get(search::search))
+        .route("/v3/autocomplete", get(search::autocomplete));
+    for hive in [REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE] {
+        router = router
+            .route(
+                &format!("/v3/{hive}/{{id}}/index.json"),
+                get(registration::index),
+            )
+            .route(
+                &format!("/v3/{hive}/{{id}}/page/{{lower}}/{{upper}}"),
+                get(registration::page),
+            )
+            .route(
+                &format!("/v3/{hive}/{{id}}/{{leaf}}"),
+                get(registration::leaf),
+            );
+    }
+    router
+}
+
+/// The hive a request path belongs to.
+fn hive_of(path: &str) -> (&'static str, bool) {
+    if path.starts_with(&format!("/v3/{REGISTRATION_SEMVER2_HIVE}/")) {
+        (REGISTRATION_SEMVER2_HIVE, true)
+    } else {
+        (REGISTRATION_HIVE, false)
+    }
+}
+
+/// A JSON response with the content type NuGet clients expect.
+fn json(value: &serde_json::Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )],
+        value.to_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,209 @@
+//! `PackagePublish/2.0.0`: push, unlist, relist, and ownership verification keys.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+
+use super::json;
+use crate::app::AppState;
+use crate::auth::guard::{self, ApiKey};
+use crate::auth::keys::{kind, AuthFailure};
+use crate::auth::scope::{subject_matches, PackageAction};
+use crate::db;
+use crate::error::{message_response, ApiError};
+use crate::packages::upload::{extract_package, spool_body};
+
+/// `PUT /api/v2/package`: multipart (first file part) or raw .nupkg body, streamed to disk.
+pub async fn push(
+    State(state): State<AppState>,
+    ApiKey(key): ApiKey,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let max = state.config.max_package_size;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max.saturating_add(64 * 1024)) {
+        return Err(ApiError::PayloadTooLarge { limit: max });
+    }
+    let tmp_dir = state.packages.tmp_dir().to_path_buf();
+    let spool = spool_body(body, &tmp_dir, max).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let package = tokio::task::spawn_blocking(move || {
+        extract_package(spool, content_type.as_deref(), &tmp_dir, max)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    let pushed = state.packages.push(&key, package).await?;
+    Ok(message_response(
+        StatusCode::CREATED,
+        &format!("Package {} {} was pushed.", pushed.id, pushed.version),
+    ))
+}
+
+/// `DELETE /api/v2/package/{id}/{version}`: unlist (the version stays installable by exact version).
+pub async fn unlist(
+    state: State<AppState>,
+    key: ApiKey,
+    path: Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    change_listing(state, key, path, false).await
+}
+
+/// `POST /api/v2/package/{id}/{version}`: relist.
+pub async fn relist(
+    state: State<AppState>,
+    key: ApiKey,
+    path: Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    change_listing(state, key, path, true).await
+}
+
+async fn change_listing(
+    State(state): State<AppState>,
+    ApiKey(key): ApiKey,
+    Path((id, version)): Path<(String, String)>,
+    listed: bool,
+) -> Result<Response, ApiError> {
+    // Existence first, as NuGet.org does: 404 before any scope decision.
+    let target = state.packages.find_version(&id, &version).await?;
+    let mut conn = state.db.pool().acquire().await?;
+    guard::authorize(
+        &mut conn,
+        &key,
+        PackageAction::Unlist,
+        &target.package_id,
+        Some(target.registration_id),
+    )
+    .await?;
+    drop(conn);
+    state.packages.set_listed(&target, listed).await?;
+    let (status, verb) = if listed {
+        (StatusCode::OK, "relisted")
+    } else {
+        (StatusCode::NO_CONTENT, "unlisted")
+    };
+    Ok(message_response(
+        status,
+        &format!(
+            "Package {} {} was {verb}.",
+            target.package_id, target.version
+        ),
+    ))
+}
+
+/// `POST /api/v2/package/create-verification-key/{id}`.
+pub async fn create_verification_key(
+    state: State<AppState>,
+    key: ApiKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    verification_key(state, key, id).await
+}
+
+/// `POST /api/v2/package/create-verification-key/{id}/{version}`.
+pub async fn create_verification_key_for_version(
+    state: State<AppState>,
+    key: ApiKey,
+    Path((id, _version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    verification_key(state, key, id).await
+}
+
+/// Needs a push scope matching the ID (ownership is what the verification key then proves).
+async fn verification_key(
+    State(state): State<AppState>,
+    ApiKey(key): ApiKey,
+    id: String,
+) -> Result<Response, ApiError> {
+    nuget_formats::validate_id(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut conn = state.db.pool().acquire().await?;
+    let push_new = guard::authorize(&mut conn, &key, PackageAction::PushNew, &id, None).await;
+    if push_new.is_err() {
+        guard::authorize(&mut conn, &key, PackageAction::PushVersion, &id, None).await?;
+    }
+    drop(conn);
+    let (plaintext, expires) = state
+        .keys
+        .create_verification_key(&key.user, &id)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let expires = chrono::DateTime::from_timestamp(expires, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    Ok(json(&json!({ "Key": plaintext, "Expires": expires })))
+}
+
+/// `GET /api/v2/verifykey/{id}`.
+pub async fn verify_key(
+    state: State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_verification_key(state, headers, id, None).await
+}
+
+/// `GET /api/v2/verifykey/{id}/{version}`.
+pub async fn verify_key_for_version(
+    state: State<AppState>,
+    headers: HeaderMap,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    check_verification_key(state, headers, id, Some(version)).await
+}
+
+/// 200 when the verification key's user owns the package, 403 or 404 otherwise; the key is used up.
+async fn check_verification_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: String,
+    version: Option<String>,
+) -> Result<Response, ApiError> {
+    let presented = headers
+        .get(guard::API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(ApiError::invalid_key)?;
+    let key = match state.keys.authenticate(presented).await {
+        Ok(key) if key.key.kind == kind::VERIFY => key,
+        Ok(_) | Err(AuthFailure::Invalid) => return Err(ApiError::invalid_key()),
+        Err(AuthFailure::Database(e)) => return Err(e.into()),
+        Err(other) => return Err(ApiError::Forbidden(other.to_string())),
+    };
+    state
+        .keys
+        .consume(&key.key)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if !key.key.subjects.iter().any(|s| subject_matches(s, &id)) {
+        return Err(ApiError::invalid_key());
+    }
+    let registration = match &version {
+        Some(version) => {
+            let v = state.packages.find_version(&id, version).await?;
+            v.registration_id
+        }
+        None => {
+            db::packages::registration(state.db.pool(), &id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("A package with ID '{id}' does not exist."))
+                })?
+                .id
+        }
+    };
+    let mut conn = state.db.pool().acquire().await?;
+    if !db::packages::is_owner(&mut conn, registration, key.user.id).await? {
+        return Err(ApiError::invalid_key());
+    }
+    Ok(message_response(
+        StatusCode::OK,
+        "The API key is valid for this package.",
+    ))
+}

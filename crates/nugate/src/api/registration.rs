@@ -1,0 +1,283 @@
+//! `RegistrationsBaseUrl`: per-ID metadata documents clients resolve installs and dependencies from.
+//!
+//! Small IDs get one index with pages inlined; IDs with more than [`INLINE_LIMIT`] versions get an index of
+//! page references and separate page documents of [`PAGE_SIZE`] leaves. Every leaf carries
+//! `packageContent` itself, since nuget.exe reads it there and downloads that URL verbatim.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{hive_of, json};
+use crate::api::flat_container::sorted;
+use crate::app::{AppState, BaseUrl};
+use crate::db::{self, packages::PackageVersion};
+use crate::error::ApiError;
+use crate::packages::PackageMetadata;
+
+/// Versions per page.
+pub const PAGE_SIZE: usize = 64;
+/// Above this many versions the index references pages instead of inlining them.
+pub const INLINE_LIMIT: usize = 128;
+
+struct Hive {
+    base: String,
+    hive: &'static str,
+}
+
+impl Hive {
+    fn index_url(&self, lower_id: &str) -> String {
+        format!("{}/v3/{}/{lower_id}/index.json", self.base, self.hive)
+    }
+    fn leaf_url(&self, lower_id: &str, lower_version: &str) -> String {
+        format!(
+            "{}/v3/{}/{lower_id}/{lower_version}.json",
+            self.base, self.hive
+        )
+    }
+    fn page_url(&self, lower_id: &str, lower: &str, upper: &str) -> String {
+        format!(
+            "{}/v3/{}/{lower_id}/page/{lower}/{upper}.json",
+            self.base, self.hive
+        )
+    }
+    fn content_url(&self, lower_id: &str, lower_version: &str) -> String {
+        format!(
+            "{}/v3-flatcontainer/{lower_id}/{lower_version}/{lower_id}.{lower_version}.nupkg",
+            self.base
+        )
+    }
+}
+
+async fn load(
+    state: &AppState,
+    id: &str,
+    include_semver2: bool,
+) -> Result<Vec<PackageVersion>, ApiError> {
+    let rows: Vec<PackageVersion> = db::packages::versions_of(state.db.pool(), id)
+        .await?
+        .into_iter()
+        .filter(|v| include_semver2 || !v.is_semver2)
+        .collect();
+    if rows.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "A package with ID '{id}' does not exist."
+        )));
+    }
+    Ok(sorted(rows))
+}
+
+/// `{hive}/{id}/index.json`.
+pub async fn index(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (hive, semver2) = hive_of(uri.path());
+    let hive = Hive { base, hive };
+    let rows = load(&state, &id, semver2).await?;
+    let lower_id = rows[0].package_id.to_lowercase();
+    let index_url = hive.index_url(&lower_id);
+    let inline = rows.len() <= INLINE_LIMIT;
+    let pages: Vec<Value> = rows
+        .chunks(PAGE_SIZE)
+        .map(|chunk| page_json(&hive, &lower_id, chunk, inline, inline))
+        .collect();
+    Ok(json(&json!({
+        "@id": index_url,
+        "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
+        "count": pages.len(),
+        "items": pages,
+    })))
+}
+
+/// `{hive}/{id}/page/{lower}/{upper}.json`: one page of a large registration.
+pub async fn page(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    OriginalUri(uri): OriginalUri,
+    Path((id, lower, upper)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (hive, semver2) = hive_of(uri.path());
+    let hive = Hive { base, hive };
+    let rows = load(&state, &id, semver2).await?;
+    let lower_id = rows[0].package_id.to_lowercase();
+    let upper = upper.trim_end_matches(".json");
+    rows.chunks(PAGE_SIZE)
+        .find(|chunk| {
+            chunk
+                .first()
+                .is_some_and(|v| v.version.eq_ignore_ascii_case(&lower))
+                && chunk
+                    .last()
+                    .is_some_and(|v| v.version.eq_ignore_ascii_case(upper))
+        })
+        .map(|chunk| json(&page_json(&hive, &lower_id, chunk, false, true)))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("No registration page {lower}/{upper} for '{id}'."))
+        })
+}
+
+/// `{hive}/{id}/{version}.json`: one registration leaf.
+pub async fn leaf(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    OriginalUri(uri): OriginalUri,
+    Path((id, leaf)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (hive, semver2) = hive_of(uri.path());
+    let hive = Hive { base, hive };
+    let version = leaf
+        .strip_suffix(".json")
+        .ok_or_else(|| ApiError::NotFound(format!("'{leaf}' is not a registration document.")))?;
+    let target = state.packages.find_version(&id, version).await?;
+    if target.is_semver2 && !semver2 {
+        return Err(ApiError::NotFound(format!(
+            "A package with ID '{id}' and version '{version}' does not exist."
+        )));
+    }
+    let lower_id = target.package_id.to_lowercase();
+    let lower_version = target.version.to_lowercase();
+    Ok(json(&json!({
+        "@id": hive.leaf_url(&lower_id, &lower_version),
+        "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
+        "catalogEntry": catalog_entry(&hive, &target),
+        "listed": target.listed,
+        "packageContent": hive.content_url(&lower_id, &lower_version),
+        "published": timestamp(target.published_at),
+        "registration": hive.index_url(&lower_id),
+    })))
+}
+
+/// A page: `inline` inside the index (items, fragment `@id`), else a reference (no items) or, with
+/// `with_items`, the standalone page document.
+fn page_json(
+    hive: &Hive,
+    lower_id: &str,
+    chunk: &[PackageVersion],
+    inline: bool,
+    with_items: bool,
+) -> Value {
+    let lower = chunk
+        .first()
+        .map(|v| v.version.to_lowercase())
+        .unwrap_or_default();
+    let upper = chunk
+        .last()
+        .map(|v| v.version.to_lowercase())
+        .unwrap_or_default();
+    let index_url = hive.index_url(lower_id);
+    let mut page = json!({
+        "@id": if inline {
+            format!("{index_url}#page/{lower}/{upper}")
+        } else {
+            hive.page_url(lower_id, &lower, &upper)
+        },
+        "@type": "catalog:CatalogPage",
+        "count": chunk.len(),
+        "lower": lower,
+        "upper": upper,
+        "parent": index_url,
+    });
+    if with_items {
+        page["items"] = chunk
+            .iter()
+            .map(|v| {
+                let lower_version = v.version.to_lowercase();
+                json!({
+                    "@id": hive.leaf_url(lower_id, &lower_version),
+                    "@type": "Package",
+                    "catalogEntry": catalog_entry(hive, v),
+                    "packageContent": hive.content_url(lower_id, &lower_version),
+                    "registration": index_url,
+                })
+            })
+            .collect();
+    }
+    page
+}
+
+fn timestamp(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// The `catalogEntry` (NuGet's `PackageDetails`) built from the stored .nuspec.
+fn catalog_entry(hive: &Hive, v: &PackageVersion) -> Value {
+    let lower_id = v.package_id.to_lowercase();
+    let lower_version = v.version.to_lowercase();
+    let leaf_url = hive.leaf_url(&lower_id, &lower_version);
+    let meta: Option<PackageMetadata> = serde_json::from_str(&v.metadata_json).ok();
+    let Some(meta) = meta else {
+        return json!({
+            "@id": format!("{leaf_url}#catalogEntry"), "@type": "PackageDetails",
+            "id": v.package_id, "version": v.full_version, "listed": v.listed,
+            "description": v.description, "authors": v.authors,
+            "packageContent": hive.content_url(&lower_id, &lower_version),
+        });
+    };
+    let spec = meta.nuspec;
+    let dependency_groups: Vec<Value> = spec
+        .dependency_groups
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let group_id = format!("{leaf_url}#dependencygroup/{i}");
+            let mut g = json!({
+                "@id": group_id,
+                "@type": "PackageDependencyGroup",
+                "dependencies": group.dependencies.iter().map(|d| json!({
+                    "@id": format!("{group_id}/{}", d.id.to_lowercase()),
+                    "@type": "PackageDependency",
+                    "id": d.id,
+                    "range": d.range.normalized(),
+                    "registration": hive.index_url(&d.id.to_lowercase()),
+                })).collect::<Vec<_>>(),
+            });
+            if let Some(tfm) = &group.target_framework {
+                g["targetFramework"] = json!(tfm);
+            }
+            g
+        })
+        .collect();
+    let license_expression = spec
+        .license
+        .as_ref()
+        .filter(|l| l.kind == "expression")
+        .map(|l| l.value.clone());
+    json!({
+        "@id": format!("{leaf_url}#catalogEntry"),
+        "@type": "PackageDetails",
+        "authors": spec.authors,
+        "copyright": spec.copyright,
+        "dependencyGroups": dependency_groups,
+        "description": spec.description,
+        "developmentDependency": spec.development_dependency,
+        "frameworkAssemblies": spec.framework_assemblies,
+        "iconUrl": spec.icon_url,
+        "id": v.package_id,
+        "language": spec.language,
+        "licenseExpression": license_expression,
+        "licenseUrl": spec.license_url,
+        "listed": v.listed,
+        "minClientVersion": spec.min_client_version,
+        "packageContent": hive.content_url(&lower_id, &lower_version),
+        "packageHash": v.package_hash,
+        "packageHashAlgorithm": "SHA512",
+        "packageSize": v.package_size,
+        "packageTypes": spec.package_types,
+        "projectUrl": spec.project_url,
+        "published": timestamp(v.published_at),
+        "readmeFile": spec.readme,
+        "releaseNotes": spec.release_notes,
+        "repository": spec.repository,
+        "requireLicenseAcceptance": spec.require_license_acceptance,
+        "serviceable": spec.serviceable,
+        "summary": spec.summary,
+        "tags": spec.tags,
+        "title": spec.title,
+        "version": v.full_version,
+    })
+}

@@ -1,0 +1,184 @@
+//! Application state, router assembly and the HTTP server's lifecycle.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::keys::KeyService;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::message_response;
+use crate::packages::PackageService;
+use crate::storage::PackageStorage;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: KeyService,
+    pub packages: PackageService,
+}
+
+impl AppState {
+    /// Opens (and migrates) the database and storage the configuration names, creating the data folder.
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data folder {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let tmp_dir = config.data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let db = Db::open(&config.database_url()).await?;
+        let storage = PackageStorage::local(&config.data_dir.join("packages"))?;
+        Ok(AppState {
+            keys: KeyService::new(db.clone(), config.max_key_lifetime_days),
+            packages: PackageService::new(db.clone(), storage, tmp_dir),
+            config: Arc::new(config),
+            db,
+        })
+    }
+}
+
+/// The base URL for absolute links in this request: `X-Forwarded-Proto`/`-Host` from a trusted proxy,
+/// otherwise the configured public URL.
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let configured = state.config.base_url();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = peer.is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
+        if trusted {
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+                    .filter(|v| {
+                        !v.is_empty()
+                            && v.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+                    })
+            };
+            if let Some(host) = header("x-forwarded-host") {
+                let proto = header("x-forwarded-proto")
+                    .filter(|p| p == "http" || p == "https")
+                    .unwrap_or_else(|| "https".to_string());
+                return Ok(BaseUrl(format!("{proto}://{host}")));
+            }
+        }
+        Ok(BaseUrl(configured))
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    Router::new()
+        .merge(crate::api::routes(state.clone()))
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .fallback(|| async { message_response(StatusCode::NOT_FOUND, "Not found.") })
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    // The path only: queries and headers (where keys travel) never reach the log.
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    |response: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(status = response.status().as_u16(), ms = latency.as_millis() as u64, "served");
+                    },
+                ),
+        )
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    if let Err(e) = state.db.ping().await {
+        return message_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("database unreachable: {e}"),
+        );
+    }
+    if let Err(e) = state.packages.storage().ping().await {
+        return message_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("storage unreachable: {e}"),
+        );
+    }
+    message_response(StatusCode::OK, "ready")
+}
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let removed = state
+        .packages
+        .remove_orphans(15 * 60)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "orphan clean-up failed");
+            0
+        });
+    if removed > 0 {
+        tracing::info!(removed, "removed orphaned package files");
+    }
+    let app = router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,382 @@
+//! The `nugate` command line: every subcommand reads the same layered configuration and calls the same
+//! services as the HTTP server.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::app::{self, AppState};
+use crate::auth::keys::{self, status, KeyScope, KeyStatus};
+use crate::auth::scope::KeyAction;
+use crate::config::{Config, ConfigFlags};
+use crate::db::{self, keys::ApiKeyRow};
+use crate::users::UserService;
+
+/// A NuGet feed server with scoped, hashed, expiring API keys.
+#[derive(Debug, Parser)]
+#[command(name = "nugate", version, about)]
+pub struct Cli {
+    /// Configuration file [default: ./nugate.toml when present]
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: ConfigFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates the data folder and migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage packages and their owners.
+    #[command(subcommand)]
+    Package(PackageCommand),
+}
+
+/// `nugate user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a confirmed user; the password is read from standard input.
+    Create {
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `nugate key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a scoped key and print it (only the key, on standard output).
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// push, push-version or unlist (repeatable)
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A package ID the key may act on (repeatable)
+        #[arg(long = "package")]
+        packages: Vec<String>,
+        /// A glob such as Contoso.* (repeatable)
+        #[arg(long = "glob")]
+        globs: Vec<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List a user's keys (never their secrets).
+    List {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key's package scope (its actions and expiry cannot change).
+    Edit {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "package")]
+        packages: Vec<String>,
+        #[arg(long = "glob")]
+        globs: Vec<String>,
+    },
+    /// Issue a new secret for a key and print it; the old one stops working at once.
+    Regenerate {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Expire a key now; it stays listed as revoked.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a key for good (legacy keys too).
+    Delete {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Store an existing key from another server (read from standard input) as a full-access legacy key.
+    ImportLegacy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `nugate package …`
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Add an owner to a package ID.
+    AddOwner { id: String, user: String },
+    /// Remove an owner (never the last one).
+    RemoveOwner { id: String, user: String },
+    /// List package IDs and their owners.
+    List {
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), &cli.flags)?;
+    match cli.command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+            let state = AppState::open(config).await?;
+            tracing::info!(
+                listen = %listener.local_addr()?,
+                url = %state.config.base_url(),
+                feed = %format!("{}/v3/index.json", state.config.base_url()),
+                "nugate is serving"
+            );
+            app::serve(state, listener).await
+        }
+        Command::Migrate => {
+            AppState::open(config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(cmd) => user_command(AppState::open(config).await?, cmd).await,
+        Command::Key(cmd) => key_command(AppState::open(config).await?, cmd).await,
+        Command::Package(cmd) => package_command(AppState::open(config).await?, cmd).await,
+    }
+}
+
+fn read_stdin_line() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    Ok(input.lines().next().unwrap_or("").to_string())
+}
+
+async fn user_command(state: AppState, cmd: UserCommand) -> anyhow::Result<()> {
+    let users = UserService::new(state.db.clone());
+    match cmd {
+        UserCommand::Create {
+            name, email, admin, ..
+        } => {
+            let password = read_stdin_line()?;
+            let user = users.create(&name, &email, &password, admin, true).await?;
+            eprintln!("created user '{}'", user.username);
+        }
+        UserCommand::List { json } => {
+            let list = users.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for u in list {
+                    println!(
+                        "{}\t{}{}",
+                        u.username,
+                        u.email,
+                        if u.is_admin { "\tadmin" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
+    let users = UserService::new(state.db.clone());
+    let engine = &state.keys;
+    match cmd {
+        KeyCommand::Create {
+            user,
+            name,
+            scopes,
+            packages,
+            globs,
+            expires_in_days,
+        } => {
+            let user = users.get(&user).await?;
+            let scope = KeyScope {
+                actions: keys::parse_actions(&scopes)?,
+                packages,
+                globs,
+            };
+            let (_, plaintext) = engine.create(&user, &name, &scope, expires_in_days).await?;
+            println!("{plaintext}");
+            eprintln!("Copy this key now: it will not be shown again.");
+        }
+        KeyCommand::List { user, json } => {
+            let user = users.get(&user).await?;
+            let list = engine.list(&user).await?;
+            let now = db::now();
+            if json {
+                let rows: Vec<_> = list.iter().map(|k| key_json(k, now)).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for k in &list {
+                    println!("{}", key_line(k, now));
+                }
+            }
+        }
+        KeyCommand::Edit {
+            user,
+            name,
+            packages,
+            globs,
+        } => {
+            let user = users.get(&user).await?;
+            let key = engine.edit(&user, &name, &packages, &globs).await?;
+            eprintln!(
+                "updated the package scope of '{name}': {}",
+                key.subjects.join(", ")
+            );
+        }
+        KeyCommand::Regenerate { user, name } => {
+            let user = users.get(&user).await?;
+            let (_, plaintext) = engine.regenerate(&user, &name).await?;
+            println!("{plaintext}");
+            eprintln!("The previous secret no longer works. Copy this key now: it will not be shown again.");
+        }
+        KeyCommand::Revoke { user, name } => {
+            let user = users.get(&user).await?;
+            engine.revoke(&user, &name).await?;
+            eprintln!("revoked '{name}'");
+        }
+        KeyCommand::Delete { user, name } => {
+            let user = users.get(&user).await?;
+            engine.delete(&user, &name).await?;
+            eprintln!("deleted '{name}'");
+        }
+        KeyCommand::ImportLegacy { user, name } => {
+            let user = users.get(&user).await?;
+            let plaintext = read_stdin_line()?;
+            engine.import_legacy(&user, &name, &plaintext).await?;
+            eprintln!("imported legacy key '{name}' (only its hash is stored)");
+        }
+    }
+    Ok(())
+}
+
+fn describe_status(key: &ApiKeyRow, now: i64) -> String {
+    match status(key, now) {
+        KeyStatus::Revoked => "Revoked".into(),
+        KeyStatus::Expired => "Expired".into(),
+        KeyStatus::Active {
+            expires_in_days: None,
+        } => "Never expires (if used every 365 days)".into(),
+        KeyStatus::Active {
+            expires_in_days: Some(d),
+        } => format!("Expires in {d} day{}", if d == 1 { "" } else { "s" }),
+    }
+}
+
+fn key_json(k: &ApiKeyRow, now: i64) -> serde_json::Value {
+    let ts = |t: Option<i64>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    json!({
+        "name": k.name,
+        "kind": k.kind,
+        "status": describe_status(k, now),
+        "scopes": k.actions,
+        "packages": k.subjects.iter().filter(|s| !s.contains('*')).collect::<Vec<_>>(),
+        "globs": k.subjects.iter().filter(|s| s.contains('*')).collect::<Vec<_>>(),
+        "created": ts(Some(k.created_at)),
+        "expires": ts(k.expires_at),
+        "revoked": ts(k.revoked_at),
+        "last_used": ts(k.last_used_at),
+    })
+}
+
+fn key_line(k: &ApiKeyRow, now: i64) -> String {
+    let scopes: Vec<&str> = k
+        .actions
+        .iter()
+        .filter_map(|a| KeyAction::parse(a))
+        .map(KeyAction::description)
+        .collect();
+    let name = if k.kind == keys::kind::LEGACY {
+        format!("{} (Full access API key)", k.name.as_deref().unwrap_or(""))
+    } else {
+        k.name.clone().unwrap_or_default()
+    };
+    format!(
+        "{name}\t{}\t{}\t{}",
+        describe_status(k, now),
+        scopes.join("; "),
+        k.subjects.join(", ")
+    )
+}
+
+async fn package_command(state: AppState, cmd: PackageCommand) -> anyhow::Result<()> {
+    match cmd {
+        PackageCommand::AddOwner { id, user } => {
+            if state.packages.add_owner(&id, &user).await? {
+                eprintln!("'{user}' now owns '{id}'");
+            } else {
+                eprintln!("'{user}' already owns '{id}'");
+            }
+        }
+        PackageCommand::RemoveOwner { id, user } => {
+            state.packages.remove_owner(&id, &user).await?;
+            eprintln!("'{user}' no longer owns '{id}'");
+        }
+        PackageCommand::List { owner, json } => {
+            let pool = state.db.pool();
+            let mut rows = Vec::new();
+            for reg in db::packages::list_registrations(pool).await? {
+                let owners = db::packages::owner_names(pool, reg.id).await?;
+                if let Some(owner) = &owner {
+                    if !owners.iter().any(|o| o.eq_ignore_ascii_case(owner)) {
+                        continue;
+                    }
+                }
+                rows.push((reg.package_id, owners));
+            }
+            if json {
+                let value: Vec<_> = rows
+                    .iter()
+                    .map(|(id, owners)| json!({ "id": id, "owners": owners }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                for (id, owners) in rows {
+                    println!("{id}\t{}", owners.join(", "));
+                }
+            }
+        }
+    }
+    Ok(())
+}

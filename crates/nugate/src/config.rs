@@ -1,0 +1,135 @@
+//! Layered configuration: built-in defaults < `nugate.toml` < `NUGATE_*` environment < command-line flags.
+//!
+//! Every setting has one name used in all three places (`listen`, `NUGATE_LISTEN`, `--listen`), and every
+//! subcommand reads the same configuration, so `nugate key create` works on the data `nugate serve` uses.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The server's settings after all layers are merged.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    /// Socket address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// Base URL used for every absolute URL the server emits; derived from `listen` when unset.
+    pub public_url: Option<String>,
+    /// Folder for the SQLite database, package files, temporary uploads and mail.
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to an SQLite file inside `data_dir`.
+    pub database_url: Option<String>,
+    /// Largest accepted .nupkg, in bytes.
+    pub max_package_size: u64,
+    /// Upper bound for the lifetime of a new API key, in days.
+    pub max_key_lifetime_days: u32,
+    /// Peers whose `X-Forwarded-Proto` / `X-Forwarded-Host` headers are believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Longest a single request (for example a slow upload) may take, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            public_url: None,
+            data_dir: PathBuf::from("./nugate-data"),
+            database_url: None,
+            max_package_size: 250 * 1024 * 1024,
+            max_key_lifetime_days: 365,
+            trusted_proxies: Vec::new(),
+            request_timeout_secs: 600,
+        }
+    }
+}
+
+/// Settings given as command-line flags; only the ones present override lower layers.
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct ConfigFlags {
+    /// Socket address to listen on [env: NUGATE_LISTEN] [default: 127.0.0.1:5000]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL for absolute links, e.g. https://nuget.example.com [env: NUGATE_PUBLIC_URL]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Data folder [env: NUGATE_DATA_DIR] [default: ./nugate-data]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [env: NUGATE_DATABASE_URL] [default: sqlite file in the data folder]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Largest accepted package in bytes [env: NUGATE_MAX_PACKAGE_SIZE] [default: 262144000]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_package_size: Option<u64>,
+    /// Longest lifetime of a new API key in days [env: NUGATE_MAX_KEY_LIFETIME_DAYS] [default: 365]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_key_lifetime_days: Option<u32>,
+}
+
+impl Config {
+    /// Merges the layers. `config_file` is `--config`; without it `./nugate.toml` is read when present.
+    pub fn load(config_file: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match config_file {
+            Some(path) => {
+                if !path.exists() {
+                    anyhow::bail!("configuration file {} does not exist", path.display());
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("nugate.toml")),
+        }
+        figment = figment
+            .merge(Env::prefixed("NUGATE_").split("__"))
+            .merge(Serialized::defaults(flags));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if let Some(url) = &config.public_url {
+            let trimmed = url.trim_end_matches('/').to_string();
+            if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+                anyhow::bail!("public_url must start with http:// or https://, got '{url}'");
+            }
+            config.public_url = Some(trimmed);
+        }
+        if config.max_key_lifetime_days == 0 {
+            anyhow::bail!("max_key_lifetime_days must be at least 1");
+        }
+        Ok(config)
+    }
+
+    /// The base URL clients should use when no trusted proxy says otherwise.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let host = match self.listen.ip() {
+                    ip if ip.is_unspecified() => "localhost".to_string(),
+                    IpAddr::V6(ip) => format!("[{ip}]"),
+                    IpAddr::V4(ip) => ip.to_string(),
+                };
+                format!("http://{host}:{}", self.listen.port())
+            }
+        }
+    }
+
+    /// The database URL, defaulting to `data_dir/nugate.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("nugate.db").display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! API key rows. Scopes live in the row itself (actions and subjects as newline-separated text), so
+//! authenticating a key is one indexed lookup by its public identifier.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+/// A stored key; never holds the plaintext, only `secret_hash`.
+#[derive(Clone, Debug)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: Option<String>,
+    pub kind: String,
+    pub lookup_id: String,
+    pub secret_hash: String,
+    pub actions: Vec<String>,
+    pub subjects: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub lifetime_secs: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, user_id, name, kind, lookup_id, secret_hash, actions, subjects, created_at, \
+     expires_at, lifetime_secs, revoked_at, last_used_at";
+
+fn split_lines(text: String) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        lookup_id: row.try_get(4)?,
+        secret_hash: row.try_get(5)?,
+        actions: split_lines(row.try_get(6)?),
+        subjects: split_lines(row.try_get(7)?),
+        created_at: row.try_get(8)?,
+        expires_at: row.try_get(9)?,
+        lifetime_secs: row.try_get(10)?,
+        revoked_at: row.try_get(11)?,
+        last_used_at: row.try_get(12)?,
+    })
+}
+
+/// Fields of a key to insert.
+pub struct NewApiKey<'a> {
+    pub user_id: i64,
+    pub name: Option<&'a str>,
+    pub kind: &'a str,
+    pub lookup_id: &'a str,
+    pub secret_hash: &'a str,
+    pub actions: &'a [String],
+    pub subjects: &'a [String],
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub lifetime_secs: Option<i64>,
+}
+
+/// Inserts a key; a duplicate name for the same user is a unique violation.
+pub async fn insert(pool: &AnyPool, key: &NewApiKey<'_>) -> sqlx::Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO api_keys (user_id, name, kind, lookup_id, secret_hash, actions, subjects, created_at, \
+         expires_at, lifetime_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(key.user_id)
+    .bind(key.name)
+    .bind(key.kind)
+    .bind(key.lookup_id)
+    .bind(key.secret_hash)
+    .bind(key.actions.join("\n"))
+    .bind(key.subjects.join("\n"))
+    .bind(key.created_at)
+    .bind(key.expires_at)
+    .bind(key.lifetime_secs)
+    .fetch_one(pool)
+    .await?;
+    row.try_get(0)
+}
+
+/// The authentication lookup.
+pub async fn by_lookup_id(pool: &AnyPool, lookup_id: &str) -> sqlx::Result<Option<ApiKeyRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE lookup_id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lookup_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// A user's key by name (names are unique per user).
+pub async fn by_name(pool: &AnyPool, user_id: i64, name: &str) -> sqlx::Result<Option<ApiKeyRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND name = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// A user's named keys (verification keys excluded), newest first.
+pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<ApiKeyRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND kind <> 'verify' \
+         ORDER BY created_at DESC, id DESC"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Replaces the package scope (the only editable part of a key).
+pub async fn set_subjects(pool: &AnyPool, id: i64, subjects: &[String]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE api_keys SET subjects = $1 WHERE id = $2")
+        .bind(subjects.join("\n"))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Swaps in a new secret: the old one stops matching the moment this commits.
+pub async fn replace_secret(
+    pool: &AnyPool,
+    id: i64,
+    lookup_id: &str,
+    secret_hash: &str,
+    expires_at: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE api_keys SET lookup_id = $1, secret_hash = $2, expires_at = $3, revoked_at = NULL, \
+         last_used_at = NULL WHERE id = $4",
+    )
+    .bind(lookup_id)
+    .bind(secret_hash)
+    .bind(expires_at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Expires a key now; `revoked` marks it as revoked by its user rather than simply expired.
+pub async fn expire_now(pool: &AnyPool, id: i64, now: i64, revoked: bool) -> sqlx::Result<()> {
+    let sql = if revoked {
+        "UPDATE api_keys SET expires_at = $1, revoked_at = $1 WHERE id = $2"
+    } else {
+        "UPDATE api_keys SET expires_at = $1 WHERE id = $2"
+    };
+    sqlx::query(sql).bind(now).bind(id).execute(pool).await?;
+    Ok(())
+}
+
+/// Removes a key for good.
+pub async fn delete(pool: &AnyPool, id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query("DELETE FROM api_keys WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Records use, at most once per `min_interval` seconds so reads never become a write storm.
+pub async fn touch_last_used(
+    pool: &AnyPool,
+    id: i64,
+    now: i64,
+    min_interval: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(now - min_interval)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,389 @@
+//! Package registrations (one per ID), their owners, and package versions.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::flag;
+
+/// One package ID, with the casing of its first push.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub id: i64,
+    pub package_id: String,
+}
+
+/// One published version, with the columns the protocol endpoints need.
+#[derive(Clone, Debug)]
+pub struct PackageVersion {
+    pub id: i64,
+    pub registration_id: i64,
+    pub package_id: String,
+    pub version: String,
+    pub full_version: String,
+    pub is_prerelease: bool,
+    pub is_semver2: bool,
+    pub listed: bool,
+    pub title: Option<String>,
+    pub description: String,
+    pub summary: Option<String>,
+    pub authors: String,
+    pub tags: String,
+    pub package_types: String,
+    pub metadata_json: String,
+    pub package_hash: String,
+    pub package_size: i64,
+    pub published_at: i64,
+}
+
+const VERSION_COLUMNS: &str = "p.id, p.registration_id, r.package_id, p.version, p.full_version, \
+     p.is_prerelease, p.is_semver2, p.listed, p.title, p.description, p.summary, p.authors, p.tags, \
+     p.package_types, p.metadata_json, p.package_hash, p.package_size, p.published_at";
+
+fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
+    Ok(PackageVersion {
+        id: row.try_get(0)?,
+        registration_id: row.try_get(1)?,
+        package_id: row.try_get(2)?,
+        version: row.try_get(3)?,
+        full_version: row.try_get(4)?,
+        is_prerelease: flag(row.try_get(5)?),
+        is_semver2: flag(row.try_get(6)?),
+        listed: flag(row.try_get(7)?),
+        title: row.try_get(8)?,
+        description: row.try_get(9)?,
+        summary: row.try_get(10)?,
+        authors: row.try_get(11)?,
+        tags: row.try_get(12)?,
+        package_types: row.try_get(13)?,
+        metadata_json: row.try_get(14)?,
+        package_hash: row.try_get(15)?,
+        package_size: row.try_get(16)?,
+        published_at: row.try_get(17)?,
+    })
+}
+
+/// Looks up an ID case-insensitively.
+pub async fn registration(pool: &AnyPool, id: &str) -> sqlx::Result<Option<Registration>> {
+    let row =
+        sqlx::query("SELECT id, package_id FROM package_registrations WHERE package_id_lower = $1")
+            .bind(id.to_lowercase())
+            .fetch_optional(pool)
+            .await?;
+    row.map(|r| {
+        Ok(Registration {
+            id: r.try_get(0)?,
+            package_id: r.try_get(1)?,
+        })
+    })
+    .transpose()
+}
+
+/// Creates the registration if missing, inside the push transaction; reports whether this call created it.
+pub async fn ensure_registration(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+) -> sqlx::Result<(Registration, bool)> {
+    let inserted = sqlx::query(
+        "INSERT INTO package_registrations (package_id, package_id_lower, created_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (package_id_lower) DO NOTHING",
+    )
+    .bind(id)
+    .bind(id.to_lowercase())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    let row =
+        sqlx::query("SELECT id, package_id FROM package_registrations WHERE package_id_lower = $1")
+            .bind(id.to_lowercase())
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((
+        Registration {
+            id: row.try_get(0)?,
+            package_id: row.try_get(1)?,
+        },
+        inserted,
+    ))
+}
+
+/// Whether `user_id` owns the registration; asked on every keyed write, never cached.
+pub async fn is_owner(
+    conn: &mut AnyConnection,
+    registration_id: i64,
+    user_id: i64,
+) -> sqlx::Result<bool> {
+    let row =
+        sqlx::query("SELECT 1 FROM package_owners WHERE registration_id = $1 AND user_id = $2")
+            .bind(registration_id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Adds an owner; adding an existing owner is a no-op.
+pub async fn add_owner(
+    conn: &mut AnyConnection,
+    registration_id: i64,
+    user_id: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO package_owners (registration_id, user_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (registration_id, user_id) DO NOTHING",
+    )
+    .bind(registration_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Removes an owner unless it is the last one. Returns `Ok(false)` when refused for that reason.
+pub async fn remove_owner(
+    conn: &mut AnyConnection,
+    registration_id: i64,
+    user_id: i64,
+) -> sqlx::Result<RemoveOwner> {
+    let owners = owner_ids(conn, registration_id).await?;
+    if !owners.contains(&user_id) {
+        return Ok(RemoveOwner::NotAnOwner);
+    }
+    if owners.len() == 1 {
+        return Ok(RemoveOwner::LastOwner);
+    }
+    sqlx::query("DELETE FROM package_owners WHERE registration_id = $1 AND user_id = $2")
+        .bind(registration_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(RemoveOwner::Removed)
+}
+
+/// Outcome of [`remove_owner`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum RemoveOwner {
+    Removed,
+    NotAnOwner,
+    LastOwner,
+}
+
+async fn owner_ids(conn: &mut AnyConnection, registration_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query("SELECT user_id FROM package_owners WHERE registration_id = $1")
+        .bind(registration_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect()
+}
+
+/// Usernames owning a registration, sorted.
+pub async fn owner_names(pool: &AnyPool, registration_id: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query(
+        "SELECT u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
+         WHERE o.registration_id = $1 ORDER BY u.username_lower",
+    )
+    .bind(registration_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect()
+}
+
+/// Every (registration, owner name) pair, for owner lookups in search.
+pub async fn all_owner_names(pool: &AnyPool) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query(
+        "SELECT o.registration_id, u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
+         ORDER BY u.username_lower",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
+/// IDs owned by a user, sorted case-insensitively.
+pub async fn owned_ids(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query(
+        "SELECT r.package_id FROM package_owners o JOIN package_registrations r ON r.id = o.registration_id \
+         WHERE o.user_id = $1 ORDER BY r.package_id_lower",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect()
+}
+
+/// All registrations with their owners, for `nugate package list`.
+pub async fn list_registrations(pool: &AnyPool) -> sqlx::Result<Vec<Registration>> {
+    sqlx::query("SELECT id, package_id FROM package_registrations ORDER BY package_id_lower")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Registration {
+                id: r.try_get(0)?,
+                package_id: r.try_get(1)?,
+            })
+        })
+        .collect()
+}
+
+/// A version row to insert at push time.
+pub struct NewPackageVersion<'a> {
+    pub registration_id: i64,
+    pub version: &'a str,
+    pub full_version: &'a str,
+    pub is_prerelease: bool,
+    pub is_semver2: bool,
+    pub title: Option<&'a str>,
+    pub description: &'a str,
+    pub summary: Option<&'a str>,
+    pub authors: &'a str,
+    pub tags: &'a str,
+    pub package_types: &'a str,
+    pub metadata_json: &'a str,
+    pub package_hash: &'a str,
+    pub package_size: i64,
+    pub published_at: i64,
+    pub pushed_by: i64,
+}
+
+/// Inserts a version; the unique (registration, version) index turns a duplicate into a unique violation.
+pub async fn insert_version(
+    conn: &mut AnyConnection,
+    v: &NewPackageVersion<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO packages (registration_id, version, version_lower, full_version, is_prerelease, \
+         is_semver2, listed, title, description, summary, authors, tags, package_types, metadata_json, \
+         package_hash, package_size, published_at, pushed_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(v.registration_id)
+    .bind(v.version)
+    .bind(v.version.to_lowercase())
+    .bind(v.full_version)
+    .bind(i64::from(v.is_prerelease))
+    .bind(i64::from(v.is_semver2))
+    .bind(v.title)
+    .bind(v.description)
+    .bind(v.summary)
+    .bind(v.authors)
+    .bind(v.tags)
+    .bind(v.package_types)
+    .bind(v.metadata_json)
+    .bind(v.package_hash)
+    .bind(v.package_size)
+    .bind(v.published_at)
+    .bind(v.pushed_by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Every version of an ID (listed and unlisted), in insertion order.
+pub async fn versions_of(pool: &AnyPool, id: &str) -> sqlx::Result<Vec<PackageVersion>> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM packages p JOIN package_registrations r ON r.id = p.registration_id \
+         WHERE r.package_id_lower = $1 ORDER BY p.id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_lowercase())
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(version_from_row)
+        .collect()
+}
+
+/// One version by ID and normalised version, both case-insensitive.
+pub async fn version(
+    pool: &AnyPool,
+    id: &str,
+    normalized_version: &str,
+) -> sqlx::Result<Option<PackageVersion>> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM packages p JOIN package_registrations r ON r.id = p.registration_id \
+         WHERE r.package_id_lower = $1 AND p.version_lower = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_lowercase())
+        .bind(normalized_version.to_lowercase())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(version_from_row)
+        .transpose()
+}
+
+/// Listed versions, optionally only those whose ID, title, tags, description or authors contain `needle`
+/// (lower-case); search narrows and ranks the rest in memory.
+pub async fn listed_versions(
+    pool: &AnyPool,
+    needle: Option<&str>,
+) -> sqlx::Result<Vec<PackageVersion>> {
+    let rows = match needle {
+        Some(needle) => {
+            let sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM packages p JOIN package_registrations r ON r.id = p.registration_id \
+                 WHERE p.listed = 1 AND (r.package_id_lower LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(p.title, '')) LIKE $1 ESCAPE '\\' \
+                 OR LOWER(p.tags) LIKE $1 ESCAPE '\\' OR LOWER(p.description) LIKE $1 ESCAPE '\\' OR LOWER(p.authors) LIKE $1 ESCAPE '\\')"
+            );
+            let pattern = format!(
+                "%{}%",
+                needle
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(pattern)
+                .fetch_all(pool)
+                .await?
+        }
+        None => {
+            let sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM packages p JOIN package_registrations r ON r.id = p.registration_id \
+                 WHERE p.listed = 1"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.iter().map(version_from_row).collect()
+}
+
+/// Sets the listed flag of one version row.
+pub async fn set_listed(pool: &AnyPool, package_row_id: i64, listed: bool) -> sqlx::Result<()> {
+    sqlx::query("UPDATE packages SET listed = $1 WHERE id = $2")
+        .bind(i64::from(listed))
+        .bind(package_row_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// (lower id, lower version) of every stored version, for orphan detection in storage.
+pub async fn all_version_keys(pool: &AnyPool) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query(
+        "SELECT r.package_id_lower, p.version_lower FROM packages p \
+         JOIN package_registrations r ON r.id = p.registration_id",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}

@@ -1,0 +1,99 @@
+//! User rows.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::flag;
+
+/// A user account as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub email_confirmed: bool,
+    pub locked: bool,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, username, email, password_hash, is_admin, email_confirmed, locked, created_at";
+
+fn from_row(row: &AnyRow) -> sqlx::Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: flag(row.try_get("is_admin")?),
+        email_confirmed: flag(row.try_get("email_confirmed")?),
+        locked: flag(row.try_get("locked")?),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Fields for a new user.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub is_admin: bool,
+    pub email_confirmed: bool,
+}
+
+/// Inserts a user; a duplicate name or email surfaces as a unique violation.
+pub async fn insert(pool: &AnyPool, user: &NewUser<'_>, now: i64) -> sqlx::Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO users (username, username_lower, email, email_lower, password_hash, is_admin, \
+         email_confirmed, locked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
+    )
+    .bind(user.username)
+    .bind(user.username.to_lowercase())
+    .bind(user.email)
+    .bind(user.email.to_lowercase())
+    .bind(user.password_hash)
+    .bind(i64::from(user.is_admin))
+    .bind(i64::from(user.email_confirmed))
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    row.try_get("id")
+}
+
+/// Finds a user by name, case-insensitively.
+pub async fn by_username(pool: &AnyPool, username: &str) -> sqlx::Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE username_lower = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(username.to_lowercase())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Finds a user by id.
+pub async fn by_id(pool: &AnyPool, id: i64) -> sqlx::Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// All users, by name.
+pub async fn list(pool: &AnyPool) -> sqlx::Result<Vec<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username_lower");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}

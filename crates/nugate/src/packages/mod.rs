@@ -1,0 +1,267 @@
+//! Package rules shared by the protocol endpoints and the CLI: push, unlist/relist and ownership.
+
+pub mod upload;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use nuget_formats::{read_nupkg, NuGetVersion, Nupkg, NupkgLimits};
+
+use crate::auth::guard;
+use crate::auth::keys::AuthenticatedKey;
+use crate::auth::scope::PackageAction;
+use crate::db::{self, packages::RemoveOwner, Db};
+use crate::error::ApiError;
+use crate::storage::PackageStorage;
+use upload::ExtractedPackage;
+
+/// The package service.
+#[derive(Clone)]
+pub struct PackageService {
+    db: Db,
+    storage: PackageStorage,
+    tmp_dir: PathBuf,
+}
+
+/// A successful push.
+#[derive(Debug)]
+pub struct Pushed {
+    pub id: String,
+    pub version: String,
+}
+
+impl PackageService {
+    /// Wraps the database and storage; `tmp_dir` holds uploads in flight.
+    pub fn new(db: Db, storage: PackageStorage, tmp_dir: PathBuf) -> PackageService {
+        PackageService {
+            db,
+            storage,
+            tmp_dir,
+        }
+    }
+
+    /// Where uploads are spooled.
+    pub fn tmp_dir(&self) -> &std::path::Path {
+        &self.tmp_dir
+    }
+
+    /// Validates and publishes an extracted package on behalf of `key`.
+    ///
+    /// One write transaction decides everything: it creates the registration if needed, checks the key's
+    /// scope and ownership against what it finds, inserts the version (the unique index makes exactly one
+    /// of several concurrent pushes win), stores the files, and only then commits. A crash at any point
+    /// leaves either nothing visible or an invisible orphan file.
+    pub async fn push(
+        &self,
+        key: &AuthenticatedKey,
+        package: ExtractedPackage,
+    ) -> Result<Pushed, ApiError> {
+        let path = package.file.path().to_path_buf();
+        let nupkg: Nupkg = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            Ok::<_, std::io::Error>(read_nupkg(
+                std::io::BufReader::new(file),
+                &NupkgLimits::default(),
+            ))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+
+        let spec = &nupkg.nuspec;
+        let version = spec.version.normalized();
+        let lower_id = spec.id.to_lowercase();
+        let lower_version = version.to_lowercase();
+        let metadata_json = serde_json::to_string(&PackageMetadata::from_nupkg(&nupkg))
+            .map_err(anyhow::Error::from)?;
+        let tags = spec.tags.join(" ");
+        let package_types = spec
+            .package_types
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let now = db::now();
+
+        let mut tx = self.db.begin_write().await?;
+        let (registration, created) =
+            db::packages::ensure_registration(&mut tx, &spec.id, now).await?;
+        let action = if created {
+            PackageAction::PushNew
+        } else {
+            PackageAction::PushVersion
+        };
+        let owned = if created { None } else { Some(registration.id) };
+        guard::authorize(&mut tx, key, action, &spec.id, owned).await?;
+        if created {
+            db::packages::add_owner(&mut tx, registration.id, key.user.id, now).await?;
+        }
+        let inserted = db::packages::insert_version(
+            &mut tx,
+            &db::packages::NewPackageVersion {
+                registration_id: registration.id,
+                version: &version,
+                full_version: &spec.version.full_string(),
+                is_prerelease: spec.version.is_prerelease(),
+                is_semver2: is_semver2_package(&nupkg),
+                title: spec.title.as_deref(),
+                description: &spec.description,
+                summary: spec.summary.as_deref(),
+                authors: &spec.authors,
+                tags: &tags,
+                package_types: &package_types,
+                metadata_json: &metadata_json,
+                package_hash: &package.sha512_base64,
+                package_size: i64::try_from(package.size).unwrap_or(i64::MAX),
+                published_at: now,
+                pushed_by: key.user.id,
+            },
+        )
+        .await;
+        match inserted {
+            Ok(()) => {}
+            Err(e) if db::is_unique_violation(&e) => return Err(ApiError::Conflict(format!(
+                "A package with ID '{}' and version '{}' already exists and cannot be modified.",
+                spec.id, version
+            ))),
+            Err(e) => return Err(e.into()),
+        }
+        self.storage
+            .put_package(
+                &lower_id,
+                &lower_version,
+                package.file.path(),
+                Bytes::from(nupkg.nuspec_bytes.clone()),
+            )
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("package storage failed ({e})")))?;
+        if let Err(e) = tx.commit().await {
+            self.storage.delete_package(&lower_id, &lower_version).await;
+            return Err(e.into());
+        }
+        tracing::info!(id = %spec.id, version = %version, user = %key.user.username, "package pushed");
+        Ok(Pushed {
+            id: spec.id.clone(),
+            version,
+        })
+    }
+
+    /// Unlists or relists a version after the key passed the unlist guard.
+    pub async fn set_listed(
+        &self,
+        version: &db::packages::PackageVersion,
+        listed: bool,
+    ) -> Result<(), ApiError> {
+        db::packages::set_listed(self.db.pool(), version.id, listed).await?;
+        tracing::info!(id = %version.package_id, version = %version.version, listed, "listing changed");
+        Ok(())
+    }
+
+    /// Finds a version by the ID and version a client typed (any case, any equivalent version form).
+    pub async fn find_version(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<db::packages::PackageVersion, ApiError> {
+        let not_found = || {
+            ApiError::NotFound(format!(
+                "A package with ID '{id}' and version '{version}' does not exist."
+            ))
+        };
+        let normalized = NuGetVersion::parse(version)
+            .map_err(|_| not_found())?
+            .normalized();
+        db::packages::version(self.db.pool(), id, &normalized)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// Adds `username` as an owner of `id`.
+    pub async fn add_owner(&self, id: &str, username: &str) -> anyhow::Result<bool> {
+        let (registration, user) = self.registration_and_user(id, username).await?;
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(db::packages::add_owner(&mut conn, registration.id, user.id, db::now()).await?)
+    }
+
+    /// Removes `username` from the owners of `id`, never the last owner.
+    pub async fn remove_owner(&self, id: &str, username: &str) -> anyhow::Result<()> {
+        let (registration, user) = self.registration_and_user(id, username).await?;
+        let mut tx = self.db.begin_write().await?;
+        match db::packages::remove_owner(&mut tx, registration.id, user.id).await? {
+            RemoveOwner::Removed => {
+                tx.commit().await?;
+                Ok(())
+            }
+            RemoveOwner::NotAnOwner => {
+                anyhow::bail!(
+                    "'{}' is not an owner of '{}'",
+                    user.username,
+                    registration.package_id
+                )
+            }
+            RemoveOwner::LastOwner => anyhow::bail!(
+                "'{}' is the last owner of '{}'; add another owner first",
+                user.username,
+                registration.package_id
+            ),
+        }
+    }
+
+    async fn registration_and_user(
+        &self,
+        id: &str,
+        username: &str,
+    ) -> anyhow::Result<(db::packages::Registration, db::users::User)> {
+        let registration = db::packages::registration(self.db.pool(), id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("there is no package with ID '{id}'"))?;
+        let user = db::users::by_username(self.db.pool(), username)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("there is no user named '{username}'"))?;
+        Ok((registration, user))
+    }
+
+    /// Deletes stored files that no committed version refers to and that are older than `min_age_secs`.
+    pub async fn remove_orphans(&self, min_age_secs: i64) -> anyhow::Result<usize> {
+        let known: HashSet<(String, String)> = db::packages::all_version_keys(self.db.pool())
+            .await?
+            .into_iter()
+            .collect();
+        self.storage.remove_orphans(&known, min_age_secs).await
+    }
+
+    /// The storage, for downloads.
+    pub fn storage(&self) -> &PackageStorage {
+        &self.storage
+    }
+}
+
+/// NuGet counts a package as SemVer 2 if its version or any dependency range needs SemVer 2.
+fn is_semver2_package(nupkg: &Nupkg) -> bool {
+    nupkg.nuspec.version.is_semver2()
+        || nupkg.nuspec.dependency_groups.iter().any(|g| {
+            g.dependencies.iter().any(|d| {
+                d.range.min().is_some_and(NuGetVersion::is_semver2)
+                    || d.range.max().is_some_and(NuGetVersion::is_semver2)
+            })
+        })
+}
+
+/// Everything from the .nuspec the protocol documents need, stored as JSON beside the searchable columns.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PackageMetadata {
+    pub nuspec: nuget_formats::Nuspec,
+    /// The readme text when the package ships one (rendered by the web UI).
+    pub readme: Option<String>,
+}
+
+impl PackageMetadata {
+    fn from_nupkg(nupkg: &Nupkg) -> PackageMetadata {
+        PackageMetadata {
+            nuspec: nupkg.nuspec.clone(),
+            readme: nupkg.readme.clone(),
+        }
+    }
+}

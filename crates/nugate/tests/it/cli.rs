@@ -1,0 +1,289 @@
+//! The `nugate` binary: subcommands share the server's data, `serve` starts on a fresh folder and stops
+//! cleanly on SIGTERM, configuration layers override each other in order.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::simple;
+
+fn nugate(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nugate"));
+    cmd.env_remove("NUGATE_LISTEN")
+        .env("NUGATE_DATA_DIR", data)
+        .env("NUGATE_LOG", "warn")
+        .current_dir(data);
+    cmd
+}
+
+fn run(mut cmd: Command, stdin: &str) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Creates alice and a key through the CLI; returns the key.
+pub fn cli_user_and_key(data: &Path, scopes: &[&str], subjects: &[&str]) -> String {
+    let mut create = nugate(data);
+    create.args([
+        "user",
+        "create",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--password-stdin",
+    ]);
+    let (ok, _, err) = run(create, "correct horse battery\n");
+    assert!(ok || err.contains("already in use"), "{err}");
+    let mut key = nugate(data);
+    key.args([
+        "key",
+        "create",
+        "--user",
+        "alice",
+        "--name",
+        &format!("key-{}", rand_suffix()),
+    ]);
+    for s in scopes {
+        key.args(["--scope", s]);
+    }
+    for s in subjects {
+        key.args([
+            if s.contains('*') {
+                "--glob"
+            } else {
+                "--package"
+            },
+            s,
+        ]);
+    }
+    let (ok, out, err) = run(key, "");
+    assert!(ok, "{err}");
+    out.trim().to_string()
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A `nugate serve` child process, killed on drop.
+pub struct Server {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `nugate serve` on a free port and waits until it answers.
+pub async fn serve(data: &Path) -> Server {
+    let port = free_port();
+    let mut cmd = nugate(data);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/health/live")).send().await {
+            if r.status() == 200 {
+                return Server { child, base };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nugate serve did not start");
+}
+
+#[tokio::test]
+async fn cli_and_server_share_data_and_serve_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh-data");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let data = fresh.as_path();
+    let key = cli_user_and_key(data, &["push", "unlist"], &["Cli.*"]);
+    assert!(key.starts_with("nugate_"), "{key}");
+    assert_eq!(key.len(), 62);
+
+    let mut server = serve(data).await;
+    let client = reqwest::Client::new();
+    let push = client
+        .put(format!("{}/api/v2/package", server.base))
+        .header("X-NuGet-ApiKey", &key)
+        .body(simple("Cli.Lib", "1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(push.status(), 201);
+
+    // A key revoked from the CLI is refused by the running server on the next request.
+    let mut list = nugate(data);
+    list.args(["key", "list", "--user", "alice", "--json"]);
+    let (ok, out, _) = run(list, "");
+    assert!(ok);
+    assert!(!out.contains(&key), "key list never shows a secret");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let name = listed[0]["name"].as_str().unwrap().to_string();
+    assert_eq!(listed[0]["scopes"], serde_json::json!(["push", "unlist"]));
+    assert_eq!(listed[0]["globs"], serde_json::json!(["Cli.*"]));
+    assert!(listed[0]["last_used"].is_string());
+    let mut revoke = nugate(data);
+    revoke.args(["key", "revoke", "--user", "alice", "--name", &name]);
+    assert!(run(revoke, "").0);
+    let push = client
+        .put(format!("{}/api/v2/package", server.base))
+        .header("X-NuGet-ApiKey", &key)
+        .body(simple("Cli.Lib", "1.0.1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(push.status(), 403);
+
+    let mut packages = nugate(data);
+    packages.args(["package", "list", "--owner", "alice"]);
+    let (ok, out, _) = run(packages, "");
+    assert!(ok);
+    assert!(out.contains("Cli.Lib\talice"), "{out}");
+
+    // SIGTERM: graceful exit with status 0.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(exited.expect("server exits after SIGTERM").success());
+}
+
+#[test]
+fn cli_errors_are_clear_and_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut key = nugate(dir.path());
+    key.args([
+        "key", "create", "--user", "ghost", "--name", "x", "--scope", "push", "--glob", "*",
+    ]);
+    let (ok, out, err) = run(key, "");
+    assert!(!ok);
+    assert!(out.is_empty());
+    assert!(err.contains("no user named 'ghost'"), "{err}");
+    let mut user = nugate(dir.path());
+    user.args([
+        "user",
+        "create",
+        "bob",
+        "--email",
+        "not-an-email",
+        "--password-stdin",
+    ]);
+    let (ok, _, err) = run(user, "long enough password\n");
+    assert!(!ok);
+    assert!(err.contains("not a valid email"), "{err}");
+    let _ = cli_user_and_key(dir.path(), &["push"], &["*"]);
+    let mut bad_scope = nugate(dir.path());
+    bad_scope.args([
+        "key", "create", "--user", "alice", "--name", "y", "--scope", "delete", "--glob", "*",
+    ]);
+    let (ok, _, err) = run(bad_scope, "");
+    assert!(!ok);
+    assert!(err.contains("'delete' is not a key scope"), "{err}");
+    let mut no_scope = nugate(dir.path());
+    no_scope.args([
+        "key", "create", "--user", "alice", "--name", "z", "--glob", "*",
+    ]);
+    let (ok, _, err) = run(no_scope, "");
+    assert!(!ok);
+    assert!(
+        err.contains("At least one scope must be selected."),
+        "{err}"
+    );
+}
+
+#[test]
+fn configuration_layers_override_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custom.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:7001\"\nmax_key_lifetime_days = 90\npublic_url = \"https://from-file.example/\"\n").unwrap();
+    let flags = nugate::config::ConfigFlags::default();
+    let config = nugate::config::Config::load(Some(&file), &flags).unwrap();
+    assert_eq!(config.listen.port(), 7001);
+    assert_eq!(config.max_key_lifetime_days, 90);
+    assert_eq!(config.base_url(), "https://from-file.example");
+    let flags = nugate::config::ConfigFlags {
+        listen: Some("127.0.0.1:7003".parse().unwrap()),
+        ..Default::default()
+    };
+    let config = nugate::config::Config::load(Some(&file), &flags).unwrap();
+    assert_eq!(config.listen.port(), 7003, "flags beat the file");
+    let defaults = nugate::config::Config::default();
+    assert_eq!(defaults.listen.to_string(), "127.0.0.1:5000");
+    assert_eq!(defaults.max_package_size, 250 * 1024 * 1024);
+    assert_eq!(defaults.base_url(), "http://127.0.0.1:5000");
+    assert!(nugate::config::Config::load(Some(&dir.path().join("missing.toml")), &flags).is_err());
+    // The environment layer sits between the file and the flags: checked through the binary so this
+    // test never mutates its own process environment.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nugate"));
+    cmd.args([
+        "--config",
+        file.to_str().unwrap(),
+        "key",
+        "create",
+        "--user",
+        "u",
+        "--name",
+        "n",
+        "--scope",
+        "push",
+        "--glob",
+        "*",
+        "--expires-in-days",
+        "200",
+    ])
+    .env("NUGATE_DATA_DIR", dir.path())
+    .env("NUGATE_MAX_KEY_LIFETIME_DAYS", "not-a-number");
+    let (ok, _, err) = run(cmd, "");
+    assert!(!ok);
+    assert!(
+        err.contains("invalid configuration"),
+        "env overrides the file: {err}"
+    );
+}

@@ -1,0 +1,1 @@
+//! Real nuget.exe clients (filled in below).

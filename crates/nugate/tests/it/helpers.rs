@@ -1,0 +1,251 @@
+//! Test helpers: spin up the app on a random port with its own data folder, make users, keys and packages.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use nugate::app::{self, AppState};
+use nugate::auth::keys::KeyScope;
+use nugate::auth::scope::KeyAction;
+use nugate::config::Config;
+use nugate::db::users::User;
+use nugate::users::UserService;
+
+/// A running server and what it runs on.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub data: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts a server with default settings.
+    pub async fn start() -> TestApp {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `tweak` adjusts the configuration.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let data = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config {
+            listen: addr,
+            data_dir: data.path().to_path_buf(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let state = AppState::open(config).await.unwrap();
+        let serving = state.clone();
+        tokio::spawn(async move { app::serve(serving, listener).await });
+        TestApp {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            client: reqwest::Client::builder().build().unwrap(),
+            data,
+        }
+    }
+
+    /// Absolute URL for a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a confirmed user with password "correct horse battery".
+    pub async fn user(&self, name: &str) -> User {
+        UserService::new(self.state.db.clone())
+            .create(
+                name,
+                &format!("{name}@example.com"),
+                "correct horse battery",
+                false,
+                true,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Creates a key and returns its plaintext.
+    pub async fn key(
+        &self,
+        user: &User,
+        name: &str,
+        actions: &[KeyAction],
+        subjects: &[&str],
+    ) -> String {
+        self.key_with_days(user, name, actions, subjects, None)
+            .await
+    }
+
+    /// Creates a key with an explicit lifetime.
+    pub async fn key_with_days(
+        &self,
+        user: &User,
+        name: &str,
+        actions: &[KeyAction],
+        subjects: &[&str],
+        days: Option<u32>,
+    ) -> String {
+        let (globs, packages): (Vec<String>, Vec<String>) = subjects
+            .iter()
+            .map(|s| s.to_string())
+            .partition(|s| s.contains('*'));
+        let scope = KeyScope {
+            actions: actions.to_vec(),
+            packages,
+            globs,
+        };
+        self.state
+            .keys
+            .create(user, name, &scope, days)
+            .await
+            .unwrap()
+            .1
+    }
+
+    /// Pushes a package as a raw body.
+    pub async fn push(&self, key: &str, package: Vec<u8>) -> reqwest::Response {
+        self.client
+            .put(self.url("/api/v2/package/"))
+            .header("X-NuGet-ApiKey", key)
+            .body(package)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pushes a package the way nuget.exe 5.8 does: multipart with a quoted boundary.
+    pub async fn push_multipart(&self, key: &str, package: &[u8]) -> reqwest::Response {
+        let boundary = "7d1f6a2e-0b7c-4a59-9a3c-2f1f0f3e9b11";
+        let mut body = Vec::new();
+        write!(
+            body,
+            "--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: form-data; name=package; filename=package.nupkg\r\n\r\n"
+        )
+        .unwrap();
+        body.extend_from_slice(package);
+        write!(body, "\r\n--{boundary}--\r\n").unwrap();
+        self.client
+            .put(self.url("/api/v2/package"))
+            .header("X-NuGet-ApiKey", key)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary=\"{boundary}\""),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends DELETE (unlist) or POST (relist) for a version.
+    pub async fn set_listed(
+        &self,
+        key: &str,
+        id: &str,
+        version: &str,
+        listed: bool,
+    ) -> reqwest::Response {
+        let url = self.url(&format!("/api/v2/package/{id}/{version}"));
+        let request = if listed {
+            self.client.post(url)
+        } else {
+            self.client.delete(url)
+        };
+        request.header("X-NuGet-ApiKey", key).send().await.unwrap()
+    }
+
+    /// GETs a JSON document, asserting 200.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// Sends a raw HTTP/1.1 request and returns the status line and the rest, to see reason phrases.
+    pub async fn raw(&self, request: &[u8]) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        let (status, rest) = text.split_once("\r\n").unwrap_or((&text, ""));
+        (status.to_string(), rest.to_string())
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().to_path_buf()
+    }
+}
+
+/// A package's contents for [`nupkg`].
+pub struct Pkg<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    pub deps: &'a [(&'a str, &'a str)],
+    pub extra_metadata: &'a str,
+}
+
+impl<'a> Pkg<'a> {
+    pub fn new(id: &'a str, version: &'a str) -> Pkg<'a> {
+        Pkg {
+            id,
+            version,
+            deps: &[],
+            extra_metadata: "",
+        }
+    }
+}
+
+/// Builds a minimal valid .nupkg in memory.
+pub fn nupkg(pkg: &Pkg) -> Vec<u8> {
+    let deps = if pkg.deps.is_empty() {
+        String::new()
+    } else {
+        let items: String = pkg
+            .deps
+            .iter()
+            .map(|(id, range)| format!("<dependency id=\"{id}\" version=\"{range}\" />"))
+            .collect();
+        format!("<dependencies><group targetFramework=\".NETStandard2.0\">{items}</group></dependencies>")
+    };
+    let nuspec = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">
+  <metadata>
+    <id>{}</id>
+    <version>{}</version>
+    <authors>Test Author</authors>
+    <description>Test package {} for nugate.</description>
+    {}
+    {}
+  </metadata>
+</package>"#,
+        pkg.id,
+        pkg.version,
+        pkg.id,
+        if pkg.extra_metadata.contains("<tags>") {
+            pkg.extra_metadata.to_string()
+        } else {
+            format!("<tags>test nugate</tags>{}", pkg.extra_metadata)
+        },
+        deps
+    );
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file(format!("{}.nuspec", pkg.id), options)
+        .unwrap();
+    zip.write_all(nuspec.as_bytes()).unwrap();
+    zip.start_file("lib/netstandard2.0/_._", options).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// Shorthand for a package with no dependencies.
+pub fn simple(id: &str, version: &str) -> Vec<u8> {
+    nupkg(&Pkg::new(id, version))
+}

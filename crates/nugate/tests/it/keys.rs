@@ -1,0 +1,567 @@
+//! The key engine through HTTP: authentication answers, the scope matrix, lifecycle and warnings.
+
+use nugate::auth::scope::KeyAction::*;
+use nugate::error::INVALID_KEY_MESSAGE;
+
+use crate::helpers::{simple, TestApp};
+
+async fn expect_refused(response: reqwest::Response) {
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.text().await.unwrap(), INVALID_KEY_MESSAGE);
+}
+
+#[tokio::test]
+async fn missing_malformed_and_unknown_keys() {
+    let app = TestApp::start().await;
+    let response = app
+        .client
+        .put(app.url("/api/v2/package"))
+        .body(simple("A.B", "1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        format!("ApiKey realm=\"{}\"", app.addr).as_str()
+    );
+    assert!(response.text().await.unwrap().contains("X-NuGet-ApiKey"));
+    let alice = app.user("alice").await;
+    let key = app.key(&alice, "k", &[Push], &["*"]).await;
+    // A typo fails the checksum; an unknown well-formed key and a random legacy-looking string fail lookup.
+    let mut typo = key.clone().into_bytes();
+    let i = typo.len() - 10;
+    typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+    expect_refused(
+        app.push(&String::from_utf8(typo).unwrap(), simple("A.B", "1.0.0"))
+            .await,
+    )
+    .await;
+    let other_app_key = nugate::auth::api_key::mint().plaintext;
+    expect_refused(app.push(&other_app_key, simple("A.B", "1.0.0")).await).await;
+    expect_refused(
+        app.push(
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            simple("A.B", "1.0.0"),
+        )
+        .await,
+    )
+    .await;
+    // The reason phrase carries the message too.
+    let (status, _) = app
+        .raw(format!("DELETE /api/v2/package/A.B/1.0.0 HTTP/1.1\r\nHost: x\r\nX-NuGet-ApiKey: {other_app_key}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await;
+    assert_eq!(status, format!("HTTP/1.1 403 {INVALID_KEY_MESSAGE}"));
+    // Keys are case-insensitive, as on NuGet.org.
+    assert_eq!(
+        app.push(&key.to_uppercase(), simple("A.B", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn scope_matrix() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let full = app.key(&alice, "full", &[Push, Unlist], &["*"]).await;
+    assert_eq!(
+        app.push(&full, simple("Contoso.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.push(&full, simple("Fabrikam.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+
+    // push-version cannot create a new ID but can add versions.
+    let version_only = app
+        .key(&alice, "version-only", &[PushVersion], &["*"])
+        .await;
+    expect_refused(
+        app.push(&version_only, simple("Contoso.New", "1.0.0"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        app.push(&version_only, simple("Contoso.Lib", "1.1.0"))
+            .await
+            .status(),
+        201
+    );
+
+    // Contoso.* does not cover Fabrikam.Lib, nor the bare 'Contoso'.
+    let contoso = app.key(&alice, "contoso", &[Push], &["Contoso.*"]).await;
+    expect_refused(app.push(&contoso, simple("Fabrikam.Lib", "2.0.0")).await).await;
+    expect_refused(app.push(&contoso, simple("Contoso", "1.0.0")).await).await;
+    assert_eq!(
+        app.push(&contoso, simple("Contoso.Lib", "1.2.0"))
+            .await
+            .status(),
+        201
+    );
+    // A glob also covers IDs created later.
+    assert_eq!(
+        app.push(&contoso, simple("Contoso.Later", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+
+    // Explicit package scope.
+    let one = app
+        .key(&alice, "one", &[Push, Unlist], &["Fabrikam.Lib"])
+        .await;
+    assert_eq!(
+        app.push(&one, simple("Fabrikam.Lib", "2.0.0"))
+            .await
+            .status(),
+        201
+    );
+    expect_refused(app.push(&one, simple("Contoso.Lib", "9.0.0")).await).await;
+
+    // Unlist-only cannot push; push-only cannot unlist.
+    let unlister = app.key(&alice, "unlister", &[Unlist], &["*"]).await;
+    expect_refused(app.push(&unlister, simple("Contoso.Lib", "3.0.0")).await).await;
+    assert_eq!(
+        app.set_listed(&unlister, "Contoso.Lib", "1.0.0", false)
+            .await
+            .status(),
+        204
+    );
+    expect_refused(app.set_listed(&contoso, "Contoso.Lib", "1.0.0", true).await).await;
+
+    // Another user's key cannot touch alice's packages, whatever its scope.
+    let bobs = app.key(&bob, "bob", &[Push, Unlist], &["*"]).await;
+    expect_refused(app.push(&bobs, simple("Contoso.Lib", "4.0.0")).await).await;
+    expect_refused(app.set_listed(&bobs, "Contoso.Lib", "1.1.0", false).await).await;
+
+    // Ownership is re-checked on every request: co-owner gains the right, losing it removes it.
+    app.state
+        .packages
+        .add_owner("Contoso.Lib", "bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.push(&bobs, simple("Contoso.Lib", "4.0.0"))
+            .await
+            .status(),
+        201
+    );
+    app.state
+        .packages
+        .remove_owner("Contoso.Lib", "alice")
+        .await
+        .unwrap();
+    expect_refused(app.push(&full, simple("Contoso.Lib", "5.0.0")).await).await;
+    expect_refused(app.set_listed(&full, "Contoso.Lib", "4.0.0", false).await).await;
+    // The last owner cannot be removed.
+    assert!(app
+        .state
+        .packages
+        .remove_owner("Contoso.Lib", "bob")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn key_lifecycle_expired_revoked_regenerated_deleted() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let keys = &app.state.keys;
+
+    let revoked = app.key(&alice, "revoked", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&revoked, simple("Life.A", "1.0.0")).await.status(),
+        201
+    );
+    keys.revoke(&alice, "revoked").await.unwrap();
+    expect_refused(app.push(&revoked, simple("Life.A", "1.0.1")).await).await;
+    assert!(
+        keys.revoke(&alice, "revoked").await.is_err(),
+        "an inactive key cannot be revoked again"
+    );
+
+    let regenerated = app.key(&alice, "regen", &[Push], &["Life.*"]).await;
+    let (row, fresh) = keys.regenerate(&alice, "regen").await.unwrap();
+    assert_eq!(row.subjects, vec!["Life.*"]);
+    expect_refused(app.push(&regenerated, simple("Life.A", "1.0.2")).await).await;
+    assert_eq!(
+        app.push(&fresh, simple("Life.A", "1.0.2")).await.status(),
+        201
+    );
+    // Regenerate also revives a revoked key with a new secret.
+    let (_, revived) = keys.regenerate(&alice, "revoked").await.unwrap();
+    assert_eq!(
+        app.push(&revived, simple("Life.A", "1.0.3")).await.status(),
+        201
+    );
+
+    let deleted = app.key(&alice, "deleted", &[Push], &["*"]).await;
+    keys.delete(&alice, "deleted").await.unwrap();
+    expect_refused(app.push(&deleted, simple("Life.A", "1.0.4")).await).await;
+    assert!(keys
+        .list(&alice)
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.name.as_deref() != Some("deleted")));
+
+    let expired = app.key(&alice, "expired", &[Push], &["*"]).await;
+    sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE name = 'expired'")
+        .bind(nugate::db::now() - 1)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    expect_refused(app.push(&expired, simple("Life.A", "1.0.5")).await).await;
+
+    // Edit changes the package scope only.
+    let edited = app.key(&alice, "edited", &[Push], &["Life.A"]).await;
+    expect_refused(app.push(&edited, simple("Other.B", "1.0.0")).await).await;
+    let row = keys
+        .edit(&alice, "edited", &["Other.B".into()], &["Life.*".into()])
+        .await
+        .unwrap();
+    assert_eq!(row.actions, vec!["push"]);
+    assert_eq!(
+        app.push(&edited, simple("Other.B", "1.0.0")).await.status(),
+        201
+    );
+
+    // Names are unique per user; validation messages are NuGet.org's.
+    let err = keys
+        .create(
+            &alice,
+            "edited",
+            &nugate::auth::keys::KeyScope {
+                actions: vec![Push],
+                packages: vec!["X".into()],
+                globs: vec![],
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "You already have an API key named 'edited'."
+    );
+    let err = keys
+        .create(
+            &alice,
+            "x",
+            &nugate::auth::keys::KeyScope {
+                actions: vec![],
+                packages: vec!["X".into()],
+                globs: vec![],
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "At least one scope must be selected.");
+    let err = keys
+        .create(
+            &alice,
+            "x",
+            &nugate::auth::keys::KeyScope {
+                actions: vec![Push],
+                packages: vec![],
+                globs: vec![],
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Either a glob pattern must be specified or at least one package ID must be selected."
+    );
+    let err = keys
+        .create(
+            &alice,
+            "x",
+            &nugate::auth::keys::KeyScope {
+                actions: vec![Push],
+                packages: vec!["X".into()],
+                globs: vec![],
+            },
+            Some(400),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "The key lifetime must be between 1 and 365 days."
+    );
+}
+
+#[tokio::test]
+async fn expiry_warning_header_and_last_used() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let soon = app
+        .key_with_days(&alice, "soon", &[Push], &["*"], Some(5))
+        .await;
+    let response = app.push(&soon, simple("Warn.Lib", "1.0.0")).await;
+    assert_eq!(response.status(), 201);
+    let warning = response.headers()["x-nuget-warning"].to_str().unwrap();
+    assert!(
+        warning.starts_with("Your API key expires in 5 days."),
+        "{warning}"
+    );
+    // Refusals carry it too.
+    let response = app.push(&soon, simple("Warn.Lib", "1.0.0")).await;
+    assert_eq!(response.status(), 409);
+    assert!(response.headers().contains_key("x-nuget-warning"));
+    let later = app.key(&alice, "later", &[Push], &["*"]).await;
+    let response = app.push(&later, simple("Warn.Lib", "1.0.1")).await;
+    assert!(!response.headers().contains_key("x-nuget-warning"));
+    let listed = app.state.keys.get(&alice, "later").await.unwrap();
+    let first_use = listed.last_used_at.expect("last used is recorded");
+    // Within the minute it is not rewritten.
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE name = 'later'")
+        .bind(first_use - 30)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.push(&later, simple("Warn.Lib", "1.0.2")).await;
+    assert_eq!(
+        app.state
+            .keys
+            .get(&alice, "later")
+            .await
+            .unwrap()
+            .last_used_at,
+        Some(first_use - 30)
+    );
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE name = 'later'")
+        .bind(first_use - 120)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.push(&later, simple("Warn.Lib", "1.0.3")).await;
+    assert!(
+        app.state
+            .keys
+            .get(&alice, "later")
+            .await
+            .unwrap()
+            .last_used_at
+            .unwrap()
+            >= first_use
+    );
+}
+
+#[tokio::test]
+async fn legacy_keys_have_full_access_and_die_after_a_year_idle() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let legacy = "b2d6a0c5-7f0e-4c61-9d2e-3a1f5e8c7d90";
+    app.state
+        .keys
+        .import_legacy(&alice, "old-baget", legacy)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.push(legacy, simple("Legacy.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.set_listed(legacy, "Legacy.Lib", "1.0.0", false)
+            .await
+            .status(),
+        204
+    );
+    // Full access covers only its own user's packages.
+    let kb = app.key(&bob, "b", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&kb, simple("Bobs.Lib", "1.0.0")).await.status(),
+        201
+    );
+    expect_refused(app.push(legacy, simple("Bobs.Lib", "2.0.0")).await).await;
+    // Cannot be edited or regenerated; stored only as a hash.
+    assert!(app
+        .state
+        .keys
+        .edit(&alice, "old-baget", &["X".into()], &[])
+        .await
+        .is_err());
+    assert!(app
+        .state
+        .keys
+        .regenerate(&alice, "old-baget")
+        .await
+        .is_err());
+    let stored: String =
+        sqlx::query_scalar("SELECT secret_hash FROM api_keys WHERE name = 'old-baget'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_ne!(stored, legacy);
+    assert!(!stored.contains(legacy));
+    // A nugate key cannot be imported as legacy; the same legacy key cannot be imported twice.
+    let ours = nugate::auth::api_key::mint().plaintext;
+    assert!(app
+        .state
+        .keys
+        .import_legacy(&alice, "x", &ours)
+        .await
+        .is_err());
+    assert!(app
+        .state
+        .keys
+        .import_legacy(&bob, "dup", legacy)
+        .await
+        .is_err());
+    // 366 days idle: refused on first use, and stays expired.
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE name = 'old-baget'")
+        .bind(nugate::db::now() - 366 * 86_400)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    expect_refused(app.push(legacy, simple("Legacy.Lib", "1.0.1")).await).await;
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE name = 'old-baget'")
+        .bind(nugate::db::now())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    expect_refused(app.push(legacy, simple("Legacy.Lib", "1.0.1")).await).await;
+    // It can be deleted.
+    app.state.keys.delete(&alice, "old-baget").await.unwrap();
+}
+
+#[tokio::test]
+async fn verification_keys_prove_ownership_once() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let key = app.key(&alice, "k", &[Push], &["Verify.*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Verify.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let unlist_only = app.key(&alice, "u", &[Unlist], &["*"]).await;
+    let refused = app
+        .client
+        .post(app.url("/api/v2/package/create-verification-key/Verify.Lib"))
+        .header("X-NuGet-ApiKey", &unlist_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/api/v2/package/create-verification-key/Verify.Lib/1.0.0"))
+        .header("X-NuGet-ApiKey", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vkey = created["Key"].as_str().unwrap().to_string();
+    assert!(created["Expires"].as_str().unwrap().ends_with('Z'));
+    // A verification key cannot push.
+    expect_refused(app.push(&vkey, simple("Verify.Lib", "2.0.0")).await).await;
+    let check = |vkey: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v2/verifykey/Verify.Lib/1.0.0"))
+                .header("X-NuGet-ApiKey", vkey)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(check(vkey.clone()).await, 200);
+    assert_eq!(check(vkey).await, 403, "used up after the first check");
+    // Bob's verification key for alice's package: 403.
+    let kb = app.key(&bob, "b", &[Push], &["*"]).await;
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/api/v2/package/create-verification-key/Verify.Lib"))
+        .header("X-NuGet-ApiKey", &kb)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        check(created["Key"].as_str().unwrap().to_string()).await,
+        403
+    );
+    // Unknown package: 404.
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/api/v2/package/create-verification-key/Verify.None"))
+        .header("X-NuGet-ApiKey", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = app
+        .client
+        .get(app.url("/api/v2/verifykey/Verify.None"))
+        .header("X-NuGet-ApiKey", created["Key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn unconfirmed_and_locked_users_cannot_use_keys() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let key = app.key(&alice, "k", &[Push], &["*"]).await;
+    sqlx::query("UPDATE users SET locked = 1 WHERE username = 'alice'")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let response = app.push(&key, simple("Locked.Lib", "1.0.0")).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("locked"));
+    sqlx::query("UPDATE users SET locked = 0, email_confirmed = 0 WHERE username = 'alice'")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let response = app.push(&key, simple("Locked.Lib", "1.0.0")).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("unconfirmed"));
+    let alice = nugate::db::users::by_username(app.state.db.pool(), "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let err = app
+        .state
+        .keys
+        .create(
+            &alice,
+            "new",
+            &nugate::auth::keys::KeyScope {
+                actions: vec![Push],
+                packages: vec!["X".into()],
+                globs: vec![],
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("confirm"));
+}

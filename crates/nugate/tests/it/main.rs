@@ -1,0 +1,8 @@
+//! The nugate crate's one integration-test binary: the real server on a random port, driven over HTTP
+//! (and, in `clients`, by the real nuget.exe).
+
+mod api;
+mod cli;
+mod clients;
+mod helpers;
+mod keys;

@@ -1,0 +1,455 @@
+//! Reading a pushed `.nupkg` (a zip archive) just far enough to validate it:
+//! safe entry names, exactly one root `.nuspec`, and the optional readme.
+//!
+//! Sizes declared inside the zip are never trusted: every read goes through
+//! a hard byte cap, so a zip bomb costs at most the cap in memory.
+
+use std::io::{Read, Seek};
+
+use crate::nuspec::{Nuspec, NuspecError};
+use crate::version::shorten;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Resource limits for [`read_nupkg`], so the server can bound the work a
+/// single push may cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NupkgLimits {
+    /// Largest decompressed `.nuspec` accepted (default 1 MiB).
+    pub max_nuspec_bytes: u64,
+    /// Most zip entries accepted (default 20 000).
+    pub max_entries: usize,
+    /// Largest decompressed readme accepted (default 1 MiB).
+    pub max_readme_bytes: u64,
+}
+
+impl Default for NupkgLimits {
+    fn default() -> Self {
+        NupkgLimits {
+            max_nuspec_bytes: MIB,
+            max_entries: 20_000,
+            max_readme_bytes: MIB,
+        }
+    }
+}
+
+/// What the server needs from a valid package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nupkg {
+    /// The parsed manifest.
+    pub nuspec: Nuspec,
+    /// The manifest's raw bytes, served as-is by the `.nuspec` endpoint.
+    pub nuspec_bytes: Vec<u8>,
+    /// The readme's text when `nuspec.readme` names a file present in the
+    /// package; `None` when none is declared or the file is missing (the
+    /// caller decides whether a missing readme is an error).
+    pub readme: Option<String>,
+    /// Every entry name in the archive, in archive order.
+    pub entries: Vec<String>,
+}
+
+/// Why a package was refused; every message is meant for the person pushing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NupkgError {
+    /// The bytes are not a readable zip archive.
+    #[error("The package is not a valid zip archive ({0}).")]
+    InvalidZip(String),
+    /// More entries than [`NupkgLimits::max_entries`].
+    #[error("The package contains {count} files, more than the limit of {limit}.")]
+    TooManyEntries {
+        /// Entries found.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An entry name that could escape the extraction folder or is malformed.
+    #[error("The package contains an entry with an unsafe name '{name}': {reason}.")]
+    UnsafeEntry {
+        /// The entry name (control characters escaped).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No `.nuspec` at the archive root.
+    #[error("The package does not contain a .nuspec file at its root.")]
+    NoNuspec,
+    /// Several `.nuspec` files at the archive root.
+    #[error("The package contains more than one .nuspec file at its root: {}.", .0.join(", "))]
+    MultipleNuspecs(Vec<String>),
+    /// The `.nuspec` decompresses to more than the limit.
+    #[error("The .nuspec file is larger than {} when decompressed.", human_size(*.0))]
+    NuspecTooLarge(u64),
+    /// The readme decompresses to more than the limit.
+    #[error("The readme file '{name}' is larger than {}.", human_size(*.limit))]
+    ReadmeTooLarge {
+        /// The readme's entry name.
+        name: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The readme is not UTF-8 text.
+    #[error("The readme file '{0}' is not valid UTF-8 text.")]
+    ReadmeNotUtf8(String),
+    /// The `.nuspec` itself is invalid; shown with the manifest's own message.
+    #[error(transparent)]
+    Nuspec(#[from] NuspecError),
+}
+
+/// Formats a byte count the way people say it: `1 MiB`, `512 KiB`, `100 bytes`.
+fn human_size(bytes: u64) -> String {
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+fn zip_error(e: impl std::fmt::Display) -> NupkgError {
+    NupkgError::InvalidZip(e.to_string().trim_end_matches('.').to_string())
+}
+
+/// Rejects entry names that are absolute, climb out with `..`, or hide NULs.
+fn check_entry_name(name: &str) -> Result<(), NupkgError> {
+    let unsafe_entry = |reason| NupkgError::UnsafeEntry {
+        name: shorten(&name.escape_debug().to_string()),
+        reason,
+    };
+    if name.contains('\0') {
+        return Err(unsafe_entry("it contains a NUL character"));
+    }
+    if name.starts_with('/') || name.starts_with('\\') {
+        return Err(unsafe_entry("it is an absolute path"));
+    }
+    let bytes = name.as_bytes();
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        return Err(unsafe_entry("it starts with a drive letter"));
+    }
+    if name.split(['/', '\\']).any(|segment| segment == "..") {
+        return Err(unsafe_entry("it contains a '..' path segment"));
+    }
+    Ok(())
+}
+
+fn is_root_nuspec(name: &str) -> bool {
+    !name.contains(['/', '\\']) && name.to_ascii_lowercase().ends_with(".nuspec")
+}
+
+/// Reads at most `limit` bytes from `reader`; `Ok(None)` when there are more.
+fn read_capped(reader: impl Read, limit: u64) -> Result<Option<Vec<u8>>, NupkgError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(zip_error)?;
+    if bytes.len() as u64 > limit {
+        Ok(None)
+    } else {
+        Ok(Some(bytes))
+    }
+}
+
+/// Finds the readme entry named by the manifest, tolerating `\` separators,
+/// a leading `./` and differences in case.
+fn find_readme(entries: &[String], declared: &str) -> Option<usize> {
+    let wanted = declared.replace('\\', "/");
+    let wanted = wanted.trim_start_matches("./");
+    let clean = |e: &str| e.replace('\\', "/");
+    entries.iter().position(|e| clean(e) == wanted).or_else(|| {
+        entries
+            .iter()
+            .position(|e| clean(e).eq_ignore_ascii_case(wanted))
+    })
+}
+
+/// Validates a package and extracts its manifest and readme.
+///
+/// Checks, in order: the archive opens, the entry count, every entry name,
+/// exactly one root `.nuspec`, its decompressed size, the manifest itself,
+/// then the readme if one is declared.
+pub fn read_nupkg<R: Read + Seek>(reader: R, limits: &NupkgLimits) -> Result<Nupkg, NupkgError> {
+    let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
+    if archive.len() > limits.max_entries {
+        return Err(NupkgError::TooManyEntries {
+            count: archive.len(),
+            limit: limits.max_entries,
+        });
+    }
+    let entries: Vec<String> = archive
+        .file_names()
+        .map(|name| name.map(|n| n.into_owned()).map_err(zip_error))
+        .collect::<Result<_, _>>()?;
+    for name in &entries {
+        check_entry_name(name)?;
+    }
+
+    let nuspecs: Vec<usize> = (0..entries.len())
+        .filter(|&i| is_root_nuspec(&entries[i]))
+        .collect();
+    let nuspec_index = match nuspecs.as_slice() {
+        [] => return Err(NupkgError::NoNuspec),
+        [one] => *one,
+        many => {
+            return Err(NupkgError::MultipleNuspecs(
+                many.iter().map(|&i| shorten(&entries[i])).collect(),
+            ))
+        }
+    };
+
+    let nuspec_bytes = {
+        let file = archive.by_index(nuspec_index).map_err(zip_error)?;
+        read_capped(file, limits.max_nuspec_bytes)?
+            .ok_or(NupkgError::NuspecTooLarge(limits.max_nuspec_bytes))?
+    };
+    let nuspec = Nuspec::parse(&nuspec_bytes)?;
+
+    let readme = match nuspec
+        .readme
+        .as_deref()
+        .and_then(|r| find_readme(&entries, r))
+    {
+        Some(index) => {
+            let name = entries[index].clone();
+            let file = archive.by_index(index).map_err(zip_error)?;
+            let bytes = read_capped(file, limits.max_readme_bytes)?.ok_or_else(|| {
+                NupkgError::ReadmeTooLarge {
+                    name: name.clone(),
+                    limit: limits.max_readme_bytes,
+                }
+            })?;
+            let bytes = bytes
+                .strip_prefix(&[0xEF, 0xBB, 0xBF])
+                .map(<[u8]>::to_vec)
+                .unwrap_or(bytes);
+            Some(String::from_utf8(bytes).map_err(|_| NupkgError::ReadmeNotUtf8(name))?)
+        }
+        None => None,
+    };
+
+    Ok(Nupkg {
+        nuspec,
+        nuspec_bytes,
+        readme,
+        entries,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+    use zip::write::SimpleFileOptions;
+
+    const NUSPEC: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">
+  <metadata>
+    <id>Demo.Package</id>
+    <version>1.2.3</version>
+    <authors>Someone</authors>
+    <description>A demo.</description>
+    <readme>docs\README.md</readme>
+  </metadata>
+</package>"#;
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in files {
+            writer
+                .start_file(*name, SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(data).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn read(bytes: Vec<u8>) -> Result<Nupkg, NupkgError> {
+        read_nupkg(Cursor::new(bytes), &NupkgLimits::default())
+    }
+
+    #[test]
+    fn reads_a_valid_package() {
+        let bytes = zip_of(&[
+            ("Demo.Package.nuspec", NUSPEC.as_bytes()),
+            ("lib/net8.0/Demo.dll", b"MZ"),
+            ("docs/README.md", "\u{feff}# Hello\n".as_bytes()),
+            ("[Content_Types].xml", b"<Types/>"),
+        ]);
+        let pkg = read(bytes).unwrap();
+        assert_eq!(pkg.nuspec.id, "Demo.Package");
+        assert_eq!(pkg.nuspec.version.normalized(), "1.2.3");
+        assert_eq!(pkg.nuspec_bytes, NUSPEC.as_bytes());
+        assert_eq!(pkg.readme.as_deref(), Some("# Hello\n"));
+        assert_eq!(
+            pkg.entries,
+            [
+                "Demo.Package.nuspec",
+                "lib/net8.0/Demo.dll",
+                "docs/README.md",
+                "[Content_Types].xml"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_readme_file_gives_none() {
+        let bytes = zip_of(&[("Demo.Package.NUSPEC", NUSPEC.as_bytes())]);
+        let pkg = read(bytes).unwrap();
+        assert_eq!(pkg.nuspec.readme.as_deref(), Some("docs\\README.md"));
+        assert_eq!(pkg.readme, None);
+    }
+
+    #[test]
+    fn readme_limits() {
+        let big = vec![b'a'; 2048];
+        let bytes = zip_of(&[("a.nuspec", NUSPEC.as_bytes()), ("docs/readme.md", &big)]);
+        let limits = NupkgLimits {
+            max_readme_bytes: 1024,
+            ..NupkgLimits::default()
+        };
+        let err = read_nupkg(Cursor::new(bytes), &limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The readme file 'docs/readme.md' is larger than 1 KiB."
+        );
+        let bytes = zip_of(&[
+            ("a.nuspec", NUSPEC.as_bytes()),
+            ("docs/README.md", &[0xff, 0xfe, 0x00]),
+        ]);
+        assert!(matches!(read(bytes), Err(NupkgError::ReadmeNotUtf8(_))));
+    }
+
+    #[test]
+    fn not_a_zip() {
+        let err = read(b"this is not a zip file at all".to_vec()).unwrap_err();
+        assert!(matches!(err, NupkgError::InvalidZip(_)));
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("The package is not a valid zip archive (") && msg.ends_with(")."),
+            "{msg}"
+        );
+        assert!(matches!(read(Vec::new()), Err(NupkgError::InvalidZip(_))));
+    }
+
+    #[test]
+    fn truncated_zip() {
+        let bytes = zip_of(&[("a.nuspec", NUSPEC.as_bytes()), ("lib/x.dll", &[7u8; 5000])]);
+        for cut in [bytes.len() / 2, bytes.len() - 10, 30] {
+            let err = read(bytes[..cut].to_vec()).unwrap_err();
+            assert!(matches!(err, NupkgError::InvalidZip(_)), "cut {cut}: {err}");
+        }
+    }
+
+    #[test]
+    fn corrupt_nuspec_data() {
+        let mut bytes = zip_of(&[("a.nuspec", NUSPEC.as_bytes())]);
+        // Flip bytes inside the compressed data of the first entry.
+        for b in &mut bytes[40..60] {
+            *b ^= 0x5a;
+        }
+        assert!(read(bytes).is_err());
+    }
+
+    #[test]
+    fn two_nuspecs() {
+        let bytes = zip_of(&[
+            ("a.nuspec", NUSPEC.as_bytes()),
+            ("b.nuspec", NUSPEC.as_bytes()),
+        ]);
+        assert_eq!(
+            read(bytes).unwrap_err().to_string(),
+            "The package contains more than one .nuspec file at its root: a.nuspec, b.nuspec."
+        );
+    }
+
+    #[test]
+    fn nuspec_only_in_subfolder() {
+        let bytes = zip_of(&[("sub/a.nuspec", NUSPEC.as_bytes()), ("x.txt", b"x")]);
+        assert_eq!(
+            read(bytes).unwrap_err().to_string(),
+            "The package does not contain a .nuspec file at its root."
+        );
+        // A nested one next to a root one is fine.
+        let bytes = zip_of(&[
+            ("sub/a.nuspec", NUSPEC.as_bytes()),
+            ("a.nuspec", NUSPEC.as_bytes()),
+        ]);
+        assert!(read(bytes).is_ok());
+    }
+
+    #[test]
+    fn unsafe_entry_names() {
+        for (name, reason) in [
+            ("../evil", "'..'"),
+            ("lib/../../evil", "'..'"),
+            ("lib\\..\\evil", "'..'"),
+            ("/etc/passwd", "absolute"),
+            ("\\windows\\evil", "absolute"),
+            ("C:evil", "drive letter"),
+            ("c:/evil", "drive letter"),
+            ("evil\0.txt", "NUL"),
+        ] {
+            let bytes = zip_of(&[("a.nuspec", NUSPEC.as_bytes()), (name, b"x")]);
+            let err = read(bytes).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(err, NupkgError::UnsafeEntry { .. }) && msg.contains(reason),
+                "{name:?}: {msg}"
+            );
+            assert!(msg.contains("unsafe name"), "{msg}");
+        }
+        // Dots that are not a whole segment are fine.
+        assert_eq!(check_entry_name("lib/..foo/a..b/x.."), Ok(()));
+    }
+
+    #[test]
+    fn nuspec_zip_bomb_is_capped() {
+        // ~2 MiB of whitespace inside a comment compresses to a few KiB.
+        let padding = " ".repeat(2 * 1024 * 1024);
+        let bomb = NUSPEC.replace("<metadata>", &format!("<!--{padding}--><metadata>"));
+        let bytes = zip_of(&[("a.nuspec", bomb.as_bytes())]);
+        assert!(bytes.len() < 100 * 1024, "compressed size {}", bytes.len());
+        assert_eq!(
+            read(bytes).unwrap_err().to_string(),
+            "The .nuspec file is larger than 1 MiB when decompressed."
+        );
+    }
+
+    #[test]
+    fn too_many_entries() {
+        let files: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("f{i}.txt"), vec![])).collect();
+        let mut list: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        list.push(("a.nuspec", NUSPEC.as_bytes()));
+        let limits = NupkgLimits {
+            max_entries: 5,
+            ..NupkgLimits::default()
+        };
+        let err = read_nupkg(Cursor::new(zip_of(&list)), &limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The package contains 6 files, more than the limit of 5."
+        );
+    }
+
+    #[test]
+    fn invalid_nuspec_message_passes_through() {
+        let bad = NUSPEC.replace("<id>Demo.Package</id>", "");
+        let bytes = zip_of(&[("a.nuspec", bad.as_bytes())]);
+        assert_eq!(
+            read(bytes).unwrap_err().to_string(),
+            "The .nuspec is missing the required element 'id'."
+        );
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_size(MIB), "1 MiB");
+        assert_eq!(human_size(3 * MIB), "3 MiB");
+        assert_eq!(human_size(2048), "2 KiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
+}

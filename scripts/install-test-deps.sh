@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the test suite drives for real: Mono with NuGet 2.8.7 (Debian) and nuget.exe 3.4.4, 4.7.1,
+# 4.9.2 and 5.8.0 (npm registry), into .test-deps/. Idempotent: re-running skips what is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deps="$PWD/.test-deps"
+mkdir -p "$deps"
+
+if ! command -v mono >/dev/null 2>&1 || [ ! -x /usr/bin/nuget ]; then
+  echo "==> installing Mono and NuGet 2.8.7 (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nuget libmono-system-net-http4.0-cil \
+    libmono-system-net-http-webrequest4.0-cil libmono-system-io-compression4.0-cil ca-certificates-mono >/dev/null
+fi
+
+if [ ! -f "$deps/node_modules/nuget-exe/nuget-5.8.0.exe" ] || [ ! -f "$deps/node_modules/nuget/bin/nuget.exe" ] \
+   || [ ! -f "$deps/node_modules/nuget-exe-492/nuget-4.9.2.exe" ]; then
+  echo "==> installing nuget.exe 3.4.4, 4.9.2, 5.8.0 (npm)"
+  (cd "$deps" && [ -f package.json ] || echo '{"private":true}' > "$deps/package.json")
+  npm install --prefix "$deps" --no-audit --no-fund --ignore-scripts --loglevel=error \
+    nuget-exe@5.8.0 nuget-exe-492@npm:nuget-exe@4.9.2 nuget@2.0.2 >/dev/null
+fi
+
+if [ ! -f "$deps/nuget-471/nuget.exe" ]; then
+  echo "==> installing nuget.exe 4.7.1 (npm pack grunt-nuget, without its dependencies)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent grunt-nuget@0.3.1 >/dev/null && tar xzf grunt-nuget-0.3.1.tgz)
+  mkdir -p "$deps/nuget-471"
+  cp "$tmp/package/libs/nuget.exe" "$deps/nuget-471/nuget.exe"
+  rm -rf "$tmp"
+fi
+echo "==> test clients ready in $deps"
