@@ -122,10 +122,12 @@ impl PackageService {
         .await;
         match inserted {
             Ok(()) => {}
-            Err(e) if db::is_unique_violation(&e) => return Err(ApiError::Conflict(format!(
+            Err(e) if db::is_unique_violation(&e) => {
+                return Err(ApiError::Conflict(format!(
                 "A package with ID '{}' and version '{}' already exists and cannot be modified.",
                 spec.id, version
-            ))),
+            )))
+            }
             Err(e) => return Err(e.into()),
         }
         self.storage

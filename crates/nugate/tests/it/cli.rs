@@ -107,6 +107,7 @@ impl Drop for Server {
 }
 
 /// Starts `nugate serve` on a free port and waits until it answers.
+#[allow(clippy::zombie_processes)] // the child is owned by `Server`, whose `Drop` kills and reaps it
 pub async fn serve(data: &Path) -> Server {
     let port = free_port();
     let mut cmd = nugate(data);

@@ -1,6 +1,7 @@
 //! The nugate crate's one integration-test binary: the real server on a random port, driven over HTTP
 //! (and, in `clients`, by the real nuget.exe).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod api;
 mod cli;
 mod clients;
