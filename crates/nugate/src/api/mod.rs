@@ -23,8 +23,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let keyed = from_fn_with_state(state, require_api_key);
     let mut router = Router::new()
         .route("/v3/index.json", get(service_index::index))
-        .route("/api/v2/package", put(publish::push).layer(keyed.clone()))
-        .route("/api/v2/package/", put(publish::push).layer(keyed.clone()))
+        .route(
+            "/api/v2/package",
+            get(publish::probe).merge(put(publish::push).layer(keyed.clone())),
+        )
+        .route(
+            "/api/v2/package/",
+            get(publish::probe).merge(put(publish::push).layer(keyed.clone())),
+        )
         .route(
             "/api/v2/package/{id}/{version}",
             get(flat_container::download_v2).merge(

@@ -15,6 +15,15 @@ use crate::db;
 use crate::error::{message_response, ApiError};
 use crate::packages::upload::{extract_package, spool_body};
 
+/// `GET /api/v2/package`: NuGet 2.8.7 probes the push URL before pushing and asks for credentials if
+/// the probe answers 401, so the probe gets a plain 200.
+pub async fn probe() -> Response {
+    message_response(
+        StatusCode::OK,
+        "nugate package publishing endpoint: PUT a .nupkg here.",
+    )
+}
+
 /// `PUT /api/v2/package`: multipart (first file part) or raw .nupkg body, streamed to disk.
 pub async fn push(
     State(state): State<AppState>,

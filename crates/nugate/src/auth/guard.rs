@@ -28,29 +28,26 @@ pub async fn require_api_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let presented = match request.headers().get(API_KEY_HEADER) {
-        None => {
-            return ApiError::MissingKey {
-                realm: realm(&base),
-            }
-            .into_response()
-        }
-        Some(value) => match value.to_str() {
-            Ok(v) if !v.trim().is_empty() => v.to_string(),
-            Ok(_) => {
-                return ApiError::MissingKey {
-                    realm: realm(&base),
-                }
-                .into_response()
-            }
-            Err(_) => return ApiError::invalid_key().into_response(),
+    let refusal = match request.headers().get(API_KEY_HEADER).map(|v| v.to_str()) {
+        None | Some(Ok("")) => Err(ApiError::MissingKey {
+            realm: realm(&base),
+        }),
+        Some(Err(_)) => Err(ApiError::invalid_key()),
+        Some(Ok(presented)) => match state.keys.authenticate(presented.trim()).await {
+            Ok(key) if key.key.kind != kind::VERIFY => Ok(key),
+            Ok(_) | Err(AuthFailure::Invalid) => Err(ApiError::invalid_key()),
+            Err(AuthFailure::Database(e)) => Err(ApiError::from(e)),
+            Err(other) => Err(ApiError::Forbidden(other.to_string())),
         },
     };
-    let key = match state.keys.authenticate(&presented).await {
-        Ok(key) if key.key.kind != kind::VERIFY => key,
-        Ok(_) | Err(AuthFailure::Invalid) => return ApiError::invalid_key().into_response(),
-        Err(AuthFailure::Database(e)) => return ApiError::from(e).into_response(),
-        Err(other) => return ApiError::Forbidden(other.to_string()).into_response(),
+    let key = match refusal {
+        Ok(key) => key,
+        Err(error) => {
+            // Read (and discard) what the client is still sending: clients that write the whole body
+            // before reading the answer (nuget.exe 3.4.4) otherwise see a broken connection, not the message.
+            drain(request.into_body(), state.config.max_package_size).await;
+            return error.into_response();
+        }
     };
     let warning = key.expires_in_days.map(|days| {
         format!(
@@ -64,6 +61,22 @@ pub async fn require_api_key(
         response.headers_mut().append("X-NuGet-Warning", warning);
     }
     response
+}
+
+/// Consumes up to `limit` bytes of a body, for at most 30 seconds.
+async fn drain(body: axum::body::Body, limit: u64) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen: u64 = 0;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn realm(base: &str) -> String {

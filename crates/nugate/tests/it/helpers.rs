@@ -242,6 +242,16 @@ pub fn nupkg(pkg: &Pkg) -> Vec<u8> {
         .unwrap();
     zip.write_all(nuspec.as_bytes()).unwrap();
     zip.start_file("lib/netstandard2.0/_._", options).unwrap();
+    // The OPC parts NuGet 2.8.7 (System.IO.Packaging) needs to find the manifest.
+    zip.start_file("[Content_Types].xml", options).unwrap();
+    zip.write_all(br#"<?xml version="1.0" encoding="utf-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml" /><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="_" ContentType="application/octet" /></Types>"#).unwrap();
+    zip.start_file("_rels/.rels", options).unwrap();
+    write!(
+        zip,
+        r#"<?xml version="1.0" encoding="utf-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Type="http://schemas.microsoft.com/packaging/2010/07/manifest" Target="/{}.nuspec" Id="R1" /></Relationships>"#,
+        pkg.id
+    )
+    .unwrap();
     zip.finish().unwrap().into_inner()
 }
 
