@@ -31,3 +31,9 @@ if [ ! -f "$deps/nuget-471/nuget.exe" ]; then
   rm -rf "$tmp"
 fi
 echo "==> test clients ready in $deps"
+
+# aiosmtpd: the real SMTP server the mail tests deliver to.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "==> installing aiosmtpd (pip)"
+  pip install --quiet aiosmtpd || pip install --quiet --break-system-packages aiosmtpd
+fi

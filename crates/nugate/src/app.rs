@@ -14,11 +14,13 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::keys::KeyService;
+use crate::auth::sessions::SessionService;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::message_response;
 use crate::packages::PackageService;
 use crate::storage::PackageStorage;
+use crate::users::UserService;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -27,6 +29,8 @@ pub struct AppState {
     pub db: Db,
     pub keys: KeyService,
     pub packages: PackageService,
+    pub users: UserService,
+    pub sessions: SessionService,
 }
 
 impl AppState {
@@ -43,11 +47,27 @@ impl AppState {
         let db = Db::open(&config.database_url()).await?;
         let storage = PackageStorage::local(&config.data_dir.join("packages"))?;
         Ok(AppState {
-            keys: KeyService::new(db.clone(), config.max_key_lifetime_days),
+            keys: KeyService::new(
+                db.clone(),
+                config.max_key_lifetime_days,
+                crate::mail::MailContext::from_config(&config),
+            ),
             packages: PackageService::new(db.clone(), storage, tmp_dir),
+            users: UserService::new(db.clone()),
+            sessions: SessionService::new(db.clone()),
             config: Arc::new(config),
             db,
         })
+    }
+}
+
+impl AppState {
+    /// What emails need to name the server and link back to it.
+    pub fn mail_context(&self, base_url: &str) -> crate::mail::MailContext {
+        crate::mail::MailContext {
+            brand: "nugate".to_string(),
+            base_url: base_url.to_string(),
+        }
     }
 }
 
@@ -97,10 +117,22 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .merge(crate::api::routes(state.clone()))
+        .merge(crate::web::routes(state.clone()))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .fallback(|| async { message_response(StatusCode::NOT_FOUND, "Not found.") })
-        .layer(CompressionLayer::new().gzip(true))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::security_headers,
+        ))
+        .layer(CompressionLayer::new().gzip(true).compress_when({
+            use tower_http::compression::Predicate;
+            tower_http::compression::predicate::DefaultPredicate::new().and(
+                tower_http::compression::predicate::NotForContentType::const_new(
+                    "application/octet-stream",
+                ),
+            )
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -150,6 +182,12 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     if removed > 0 {
         tracing::info!(removed, "removed orphaned package files");
     }
+    let mailer = crate::mail::Mailer::from_config(&state.config)?;
+    let mail_task = crate::mail::spawn_background(
+        state.db.clone(),
+        mailer,
+        crate::mail::MailContext::from_config(&state.config),
+    );
     let app = router(state);
     axum::serve(
         listener,
@@ -157,6 +195,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    mail_task.abort();
     tracing::info!("stopped");
     Ok(())
 }

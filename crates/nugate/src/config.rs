@@ -29,6 +29,64 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Longest a single request (for example a slow upload) may take, in seconds.
     pub request_timeout_secs: u64,
+    /// Whether anyone may register (`open`) or only administrators create users (`closed`).
+    pub signup: SignupMode,
+    /// Outgoing mail; without a host, mail is written as `.eml` files under `data_dir/mail/`.
+    pub smtp: SmtpConfig,
+}
+
+/// Who may create accounts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Anyone may sign up (the first user becomes administrator).
+    #[default]
+    Open,
+    /// Only administrators create users.
+    Closed,
+}
+
+/// How to reach the SMTP server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on localhost, or tests).
+    None,
+    /// Upgrade with STARTTLS (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// SMTP settings (`[smtp]` in the file, `NUGATE_SMTP__HOST` and so on in the environment).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SmtpConfig {
+    /// Server host; `None` writes `.eml` files instead of sending.
+    pub host: Option<String>,
+    /// Server port; defaults by security: 25, 587 or 465.
+    pub port: Option<u16>,
+    /// Transport security.
+    pub security: SmtpSecurity,
+    /// Optional credentials.
+    pub username: Option<String>,
+    /// Optional credentials.
+    pub password: Option<String>,
+    /// The From address.
+    pub from: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: None,
+            security: SmtpSecurity::default(),
+            username: None,
+            password: None,
+            from: "nugate <nugate@localhost>".to_string(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -42,6 +100,8 @@ impl Default for Config {
             max_key_lifetime_days: 365,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 600,
+            signup: SignupMode::Open,
+            smtp: SmtpConfig::default(),
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod mail;
 pub mod packages;
 pub mod storage;
 pub mod users;
+pub mod web;

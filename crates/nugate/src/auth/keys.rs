@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::auth::api_key::{self, PresentedKey};
 use crate::auth::scope::{validate_subject, KeyAction, SubjectError};
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
+use crate::mail::{messages, MailContext};
 
 const DAY: i64 = 86_400;
 /// Legacy keys die on their first use after this many idle days.
@@ -132,14 +133,24 @@ pub fn status(key: &ApiKeyRow, now: i64) -> KeyStatus {
 pub struct KeyService {
     db: Db,
     max_lifetime_days: u32,
+    mail: MailContext,
 }
 
 impl KeyService {
-    /// Wraps the database; `max_lifetime_days` caps every new or regenerated key.
-    pub fn new(db: Db, max_lifetime_days: u32) -> KeyService {
+    /// Wraps the database; `max_lifetime_days` caps every new or regenerated key; `mail` names the server
+    /// in the emails every change sends.
+    pub fn new(db: Db, max_lifetime_days: u32, mail: MailContext) -> KeyService {
         KeyService {
             db,
             max_lifetime_days,
+            mail,
+        }
+    }
+
+    /// Queues a notification; a failure is logged, never turned into a failed key operation.
+    async fn notify(&self, email: crate::mail::Email) {
+        if let Err(e) = crate::mail::enqueue(&self.db, &email).await {
+            tracing::warn!(error = %e, "could not queue a key notification email");
         }
     }
 
@@ -195,6 +206,8 @@ impl KeyService {
             Err(e) => return Err(e.into()),
         }
         let row = self.get(user, name).await?;
+        self.notify(messages::key_created(&self.mail, user, &row))
+            .await;
         Ok((row, minted.plaintext))
     }
 
@@ -240,7 +253,12 @@ impl KeyService {
         )
         .await;
         match insert {
-            Ok(_) => self.get(user, name).await,
+            Ok(_) => {
+                let row = self.get(user, name).await?;
+                self.notify(messages::key_created(&self.mail, user, &row))
+                    .await;
+                Ok(row)
+            }
             Err(e) if db::is_unique_violation(&e) => Err(KeyError::NameTaken(name.to_string())),
             Err(e) => Err(e.into()),
         }
@@ -302,7 +320,10 @@ impl KeyService {
             Some(db::now() + lifetime),
         )
         .await?;
-        Ok((self.get(user, name).await?, minted.plaintext))
+        let row = self.get(user, name).await?;
+        self.notify(messages::key_regenerated(&self.mail, user, &row))
+            .await;
+        Ok((row, minted.plaintext))
     }
 
     /// Expires an active key now and keeps it listed as revoked.
@@ -312,13 +333,18 @@ impl KeyService {
             return Err(KeyError::NotActive(name.to_string()));
         }
         db::keys::expire_now(self.db.pool(), key.id, db::now(), true).await?;
-        self.get(user, name).await
+        let row = self.get(user, name).await?;
+        self.notify(messages::key_revoked(&self.mail, user, &row))
+            .await;
+        Ok(row)
     }
 
     /// Removes a key for good, legacy keys included.
     pub async fn delete(&self, user: &User, name: &str) -> Result<ApiKeyRow, KeyError> {
         let key = self.get(user, name).await?;
         db::keys::delete(self.db.pool(), key.id).await?;
+        self.notify(messages::key_deleted(&self.mail, user, &key))
+            .await;
         Ok(key)
     }
 

@@ -4,3 +4,4 @@ pub mod api_key;
 pub mod guard;
 pub mod keys;
 pub mod scope;
+pub mod sessions;

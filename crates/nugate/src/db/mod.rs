@@ -30,11 +30,18 @@ pub struct Db {
 }
 
 /// Migrations embedded in the binary, one list per backend.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "accounts",
+        include_str!("migrations/sqlite/0002_accounts.sql"),
+    ),
+];
 
 impl Db {
     /// Opens the pool described by `url` (creating an SQLite file if needed) without migrating.

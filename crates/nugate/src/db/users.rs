@@ -97,3 +97,64 @@ pub async fn list(pool: &AnyPool) -> sqlx::Result<Vec<User>> {
         .map(from_row)
         .collect()
 }
+
+/// Finds a user by email, case-insensitively.
+pub async fn by_email(pool: &AnyPool, email: &str) -> sqlx::Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_lower = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.to_lowercase())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Number of users (the first one to register becomes administrator).
+pub async fn count(pool: &AnyPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await
+}
+
+/// Replaces the password hash.
+pub async fn set_password_hash(pool: &AnyPool, id: i64, hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Sets the address and marks it confirmed (it was proven by a link sent to it).
+pub async fn set_confirmed_email(pool: &AnyPool, id: i64, email: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET email = $1, email_lower = $2, email_confirmed = 1 WHERE id = $3")
+        .bind(email)
+        .bind(email.to_lowercase())
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Sets the locked and administrator flags.
+pub async fn set_flags(pool: &AnyPool, id: i64, locked: bool, is_admin: bool) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET locked = $1, is_admin = $2 WHERE id = $3")
+        .bind(i64::from(locked))
+        .bind(i64::from(is_admin))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user; keys, sessions and ownerships go with it, packages stay (orphaned when it was the
+/// only owner).
+pub async fn delete(pool: &AnyPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -7,3 +7,5 @@ mod cli;
 mod clients;
 mod helpers;
 mod keys;
+mod mail;
+mod web;

@@ -1,0 +1,77 @@
+//! Outgoing email: message builders, a database outbox, SMTP or `.eml`-file delivery, and the background
+//! task that sends due mail and queues API-key expiry notices.
+//!
+//! User actions only [`enqueue`] a row; delivery happens later in [`deliver_due`], so a slow or broken
+//! mail server never slows a request down and a failed send is retried with backoff.
+
+pub mod messages;
+mod notices;
+mod outbox;
+mod transport;
+
+pub use notices::{queue_expiry_notices, EXPIRY_WARN_DAYS};
+pub use outbox::{backoff_secs, deliver_due, enqueue, enqueue_with, BATCH_SIZE, MAX_ATTEMPTS};
+pub use transport::Mailer;
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// One plain-text message, as stored in the outbox: enough to rebuild the exact MIME message later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email {
+    /// Recipient address (a bare address or `Name <address>`).
+    pub to: String,
+    /// Subject line, already prefixed with `[brand]`.
+    pub subject: String,
+    /// Plain-text body with `\n` line endings (converted to CRLF on the wire).
+    pub body: String,
+}
+
+/// What message builders need besides the recipient: the product name for subjects and signatures, and
+/// the public base URL so links in mail point at the address users actually reach.
+#[derive(Clone, Debug)]
+pub struct MailContext {
+    /// Product name shown in `[brand]` subject prefixes and signatures.
+    pub brand: String,
+    /// Public base URL without a trailing slash, e.g. `https://nuget.example.com`.
+    pub base_url: String,
+}
+
+impl MailContext {
+    /// The context the server uses: brand `nugate` and the configured public URL.
+    pub fn from_config(config: &Config) -> MailContext {
+        MailContext {
+            brand: "nugate".to_string(),
+            base_url: config.base_url().trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+/// How often the background task looks for due mail.
+const DELIVERY_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the background task queues expiry notices (notices are deduplicated per day anyway).
+const NOTICE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Starts the mail loop: delivers due outbox rows every ~2 s and queues key-expiry notices at start and
+/// then hourly. Errors are logged, never fatal, so a database hiccup or a down relay only delays mail.
+pub fn spawn_background(db: Db, mailer: Mailer, ctx: MailContext) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_notices: Option<Instant> = None;
+        loop {
+            if last_notices.is_none_or(|at| at.elapsed() >= NOTICE_INTERVAL) {
+                last_notices = Some(Instant::now());
+                match queue_expiry_notices(&db, &ctx, crate::db::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(emails = n, "queued API key expiry notices"),
+                    Err(e) => tracing::warn!(error = %e, "queueing API key expiry notices failed"),
+                }
+            }
+            if let Err(e) = deliver_due(&db, &mailer).await {
+                tracing::warn!(error = %e, "mail delivery pass failed");
+            }
+            tokio::time::sleep(DELIVERY_INTERVAL).await;
+        }
+    })
+}

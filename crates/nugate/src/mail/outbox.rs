@@ -1,0 +1,137 @@
+//! The outbox table: requests enqueue, the background task delivers with retries.
+
+use sqlx::Row;
+
+use super::{Email, Mailer};
+use crate::db::{self, Db};
+
+/// Most rows sent in one [`deliver_due`] pass, so one pass never runs for long.
+pub const BATCH_SIZE: i64 = 50;
+/// After this many failed attempts a message is abandoned (kept in the table with its last error).
+pub const MAX_ATTEMPTS: i64 = 12;
+/// First retry delay; doubles with every failure.
+const BACKOFF_BASE_SECS: i64 = 30;
+/// Longest retry delay.
+const BACKOFF_CAP_SECS: i64 = 6 * 3600;
+/// How long a claimed row is hidden from other delivery passes while it is being sent.
+const CLAIM_SECS: i64 = 300;
+/// Stored errors are cut to this many characters.
+const MAX_ERROR_CHARS: usize = 1000;
+
+/// Queues a message due now. Cheap and local, so request handlers can call it without waiting on SMTP.
+pub async fn enqueue(db: &Db, email: &Email) -> sqlx::Result<()> {
+    enqueue_with(db.pool(), email, db::now()).await
+}
+
+/// Like [`enqueue`] on any executor (for example a transaction, so a token and its email commit together).
+pub async fn enqueue_with<'e, E>(executor: E, email: &Email, now: i64) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO outbox (recipient, subject, body, created_at, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, 0, $4)",
+    )
+    .bind(&email.to)
+    .bind(&email.subject)
+    .bind(&email.body)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Delay before the next try after `attempts` failures: 30 s × 2^attempts, at most 6 hours.
+pub fn backoff_secs(attempts: i64) -> i64 {
+    let exponent = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    BACKOFF_BASE_SECS
+        .saturating_mul(1_i64 << exponent)
+        .min(BACKOFF_CAP_SECS)
+}
+
+/// Sends every due, unsent message (oldest first, at most [`BATCH_SIZE`]) and returns how many went out.
+///
+/// Each row is claimed with a compare-and-set on `next_attempt_at` before sending, so two passes running
+/// at once never send the same row twice. A failed send is recorded on the row and retried later; only
+/// database errors make the whole pass fail.
+pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
+    let now = db::now();
+    let rows = sqlx::query(
+        "SELECT id, recipient, subject, body, attempts, next_attempt_at FROM outbox \
+         WHERE sent_at IS NULL AND attempts < $1 AND next_attempt_at <= $2 \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(MAX_ATTEMPTS)
+    .bind(now)
+    .bind(BATCH_SIZE)
+    .fetch_all(db.pool())
+    .await?;
+    let mut sent = 0;
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let due_at: i64 = row.try_get("next_attempt_at")?;
+        let email = Email {
+            to: row.try_get("recipient")?,
+            subject: row.try_get("subject")?,
+            body: row.try_get("body")?,
+        };
+        let claimed = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 \
+             WHERE id = $2 AND sent_at IS NULL AND next_attempt_at = $3",
+        )
+        .bind(db::now() + CLAIM_SECS)
+        .bind(id)
+        .bind(due_at)
+        .execute(db.pool())
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            continue;
+        }
+        match mailer.send(&email, id).await {
+            Ok(()) => {
+                sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+                    .bind(db::now())
+                    .bind(id)
+                    .execute(db.pool())
+                    .await?;
+                sent += 1;
+            }
+            Err(e) => {
+                let attempts = attempts + 1;
+                let error: String = format!("{e:#}").chars().take(MAX_ERROR_CHARS).collect();
+                if attempts >= MAX_ATTEMPTS {
+                    tracing::error!(outbox_id = id, attempts, error = %error, "giving up on email");
+                } else {
+                    tracing::warn!(outbox_id = id, attempts, error = %error, "sending email failed; will retry");
+                }
+                sqlx::query(
+                    "UPDATE outbox SET attempts = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4",
+                )
+                .bind(attempts)
+                .bind(error)
+                .bind(db::now() + backoff_secs(attempts))
+                .bind(id)
+                .execute(db.pool())
+                .await?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_secs;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_secs(1), 60);
+        assert_eq!(backoff_secs(2), 120);
+        assert_eq!(backoff_secs(9), 15_360);
+        assert_eq!(backoff_secs(10), 6 * 3600);
+        assert_eq!(backoff_secs(1000), 6 * 3600);
+    }
+}

@@ -1,0 +1,425 @@
+//! The web gallery and account pages: server-rendered HTML (askama templates compiled into the binary),
+//! working without JavaScript. Handlers call the same services as the CLI and the protocol.
+
+mod account;
+mod admin;
+mod apikeys;
+mod gallery;
+
+pub use gallery::render_readme;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::auth::sessions::{random_token, Session};
+use crate::db::users::User;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "nugate_session";
+/// The cookie anonymous forms' CSRF token is double-submitted against.
+pub const CSRF_COOKIE: &str = "nugate_csrf";
+/// One-shot cookie carrying a just-created key to the page that shows it once.
+pub const NEW_KEY_COOKIE: &str = "nugate_new_key";
+
+/// Every page route.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(gallery::home))
+        .route("/packages", get(gallery::search))
+        .route("/packages/{id}", get(gallery::package))
+        .route("/packages/{id}/{version}", get(gallery::package_version))
+        .route(
+            "/packages/{id}/{version}/listing",
+            post(gallery::set_listing),
+        )
+        .route("/packages/{id}/owners", post(gallery::add_owner))
+        .route("/packages/{id}/owners/remove", post(gallery::remove_owner))
+        .route(
+            "/packages/{id}/owners/accept",
+            get(gallery::invitation).post(gallery::accept_invitation),
+        )
+        .route("/profiles/{username}", get(gallery::profile))
+        .route("/signin", get(account::signin_page).post(account::signin))
+        .route("/signout", post(account::signout))
+        .route(
+            "/register",
+            get(account::register_page).post(account::register),
+        )
+        .route("/account", get(account::account_page))
+        .route("/account/confirm", get(account::confirm))
+        .route(
+            "/account/resend-confirmation",
+            post(account::resend_confirmation),
+        )
+        .route(
+            "/account/forgot-password",
+            get(account::forgot_page).post(account::forgot),
+        )
+        .route(
+            "/account/reset-password",
+            get(account::reset_page).post(account::reset),
+        )
+        .route("/account/password", post(account::change_password))
+        .route("/account/email", post(account::change_email))
+        .route("/account/confirm-email", get(account::confirm_new_email))
+        .route("/account/delete", post(account::delete_account))
+        .route("/account/apikeys", get(apikeys::list).post(apikeys::create))
+        .route(
+            "/account/apikeys/{key}/edit",
+            get(apikeys::edit_page).post(apikeys::edit),
+        )
+        .route(
+            "/account/apikeys/{key}/regenerate",
+            post(apikeys::regenerate),
+        )
+        .route("/account/apikeys/{key}/revoke", post(apikeys::revoke))
+        .route(
+            "/account/apikeys/{key}/delete",
+            get(apikeys::delete_page).post(apikeys::delete),
+        )
+        .route("/admin", get(admin::overview))
+        .route("/admin/users", post(admin::create_user))
+        .route("/admin/users/{username}", post(admin::update_user))
+        .route(
+            "/admin/packages/{id}/{version}/listing",
+            post(admin::set_listing),
+        )
+        .route("/static/site.css", get(stylesheet))
+        .route("/static/site.js", get(script))
+        .layer(from_fn_with_state(state, ensure_csrf_cookie))
+}
+
+async fn stylesheet() -> Response {
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/site.css"),
+    )
+}
+
+async fn script() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/site.js"),
+    )
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Reads one cookie from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A `Set-Cookie` value with the attributes every nugate cookie shares.
+pub fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    path: &str,
+) -> String {
+    let secure = if state.config.base_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax{secure}{age}")
+}
+
+/// The anonymous CSRF token, set by [`ensure_csrf_cookie`].
+#[derive(Clone)]
+struct AnonCsrf(String);
+
+/// Gives every visitor a CSRF cookie, so forms shown before sign-in are protected too.
+async fn ensure_csrf_cookie(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let existing = cookie(request.headers(), CSRF_COOKIE).filter(|v| v.len() >= 32);
+    let token = existing.clone().unwrap_or_else(random_token);
+    request.extensions_mut().insert(AnonCsrf(token.clone()));
+    let mut response = next.run(request).await;
+    if existing.is_none() {
+        if let Ok(v) = HeaderValue::from_str(&set_cookie(&state, CSRF_COOKIE, &token, None, "/")) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// Who is asking: the signed-in session if any, and the CSRF token forms must carry.
+#[derive(Clone)]
+pub struct Visitor {
+    pub session: Option<Session>,
+    pub csrf: String,
+}
+
+impl Visitor {
+    /// The signed-in user, if any.
+    pub fn user(&self) -> Option<&User> {
+        self.session.as_ref().map(|s| &s.user)
+    }
+
+    /// Page chrome for templates.
+    pub fn page(&self) -> Page {
+        Page {
+            user: self.user().cloned(),
+            csrf: self.csrf.clone(),
+            notice: None,
+            error: None,
+        }
+    }
+
+    /// The signed-in user, or a redirect to the sign-in page that comes back to `here`.
+    pub fn require(&self, here: &str) -> Result<&User, Response> {
+        self.user().ok_or_else(|| {
+            let target = format!("/signin?returnUrl={}", urlencode(here));
+            Redirect::to(&target).into_response()
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let anon = parts
+            .extensions
+            .get::<AnonCsrf>()
+            .map(|a| a.0.clone())
+            .unwrap_or_default();
+        let session = match cookie(&parts.headers, SESSION_COOKIE) {
+            Some(value) => state
+                .sessions
+                .load(&value)
+                .await
+                .map_err(|e| crate::error::ApiError::from(e).into_response())?,
+            None => None,
+        };
+        let csrf = session
+            .as_ref()
+            .map(|s| s.csrf_token.clone())
+            .unwrap_or(anon);
+        Ok(Visitor { session, csrf })
+    }
+}
+
+/// Chrome every page template gets.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub user: Option<User>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A form body that passed the CSRF checks: same-origin request (`Sec-Fetch-Site`/`Origin`) and the
+/// token of the session (or, before sign-in, of the CSRF cookie).
+pub struct VerifiedForm<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for VerifiedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let forbidden = |why: &str| {
+            crate::error::message_response(
+                StatusCode::FORBIDDEN,
+                &format!("The form was rejected ({why}). Reload the page and try again."),
+            )
+        };
+        if let Some(site) = parts
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+        {
+            if site != "same-origin" && site != "none" {
+                return Err(forbidden("cross-site request"));
+            }
+        }
+        let origin = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(origin) = origin {
+            let base = crate::app::BaseUrl::from_request_parts(&mut parts, state)
+                .await
+                .map(|b| b.0)
+                .unwrap_or_default();
+            if origin != "null" && !base.eq_ignore_ascii_case(origin.trim_end_matches('/')) {
+                return Err(forbidden("request from another origin"));
+            }
+        }
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let field: CsrfField =
+            serde_html_form::from_bytes(&bytes).map_err(|_| forbidden("missing token"))?;
+        let expected = visitor.csrf.as_bytes();
+        let matches = !field.csrf.is_empty()
+            && subtle::ConstantTimeEq::ct_eq(field.csrf.as_bytes(), expected).into();
+        if !matches {
+            return Err(forbidden("invalid or expired token"));
+        }
+        serde_html_form::from_bytes(&bytes)
+            .map(VerifiedForm)
+            .map_err(|e| {
+                crate::error::message_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Invalid form: {e}"),
+                )
+            })
+    }
+}
+
+/// Renders a template; pages may show personal data, so nothing is cached.
+pub fn render(template: impl askama::Template) -> Response {
+    match template.render() {
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => crate::error::ApiError::Internal(e.into()).into_response(),
+    }
+}
+
+/// A 404 page: also what other users' keys and packages look like.
+pub fn not_found(visitor: &Visitor) -> Response {
+    let mut response = render(templates::Message {
+        page: visitor.page(),
+        title: "Not found".into(),
+        message: "There is nothing here, or it is not yours to see.".into(),
+    });
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Only same-site paths are followed after sign-in (no open redirects).
+pub fn safe_return_url(url: Option<&str>) -> String {
+    match url {
+        Some(u)
+            if u.starts_with('/')
+                && !u.starts_with("//")
+                && !u.starts_with("/\\")
+                && !u.contains("://")
+                && !u.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            u.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Response headers that keep pages from being framed, sniffed or leaking referrers.
+pub async fn security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+        ),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    if state.config.base_url().starts_with("https://") {
+        h.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// Template structs.
+pub mod templates {
+    use askama::Template;
+
+    use super::Page;
+
+    /// A page with one message.
+    #[derive(Template)]
+    #[template(path = "message.html")]
+    pub struct Message {
+        pub page: Page,
+        pub title: String,
+        pub message: String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_urls_stay_on_site() {
+        assert_eq!(
+            safe_return_url(Some("/account/apikeys")),
+            "/account/apikeys"
+        );
+        assert_eq!(safe_return_url(Some("//evil.example")), "/");
+        assert_eq!(safe_return_url(Some("https://evil.example")), "/");
+        assert_eq!(safe_return_url(Some("/\\evil.example")), "/");
+        assert_eq!(safe_return_url(Some("/x?next=https://evil")), "/");
+        assert_eq!(safe_return_url(Some("javascript:alert(1)")), "/");
+        assert_eq!(safe_return_url(None), "/");
+    }
+}

@@ -1,0 +1,832 @@
+//! The web gallery and account pages over HTTP: forms, CSRF, sessions, throttling, isolation between users.
+
+use nugate::auth::scope::KeyAction::*;
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+
+use crate::helpers::{nupkg, simple, Pkg, TestApp};
+
+/// A browser-like client: cookies kept, redirects not followed (so they can be asserted).
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// Reads the CSRF token from a page's form.
+    pub async fn csrf(&self, path: &str) -> String {
+        let (_, html) = self.get(path).await;
+        let marker = "name=\"csrf\" value=\"";
+        let start = html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf field on {path}"))
+            + marker.len();
+        html[start..].split('"').next().unwrap().to_string()
+    }
+
+    /// Posts a form (pairs may repeat names) with the token from `from`.
+    pub async fn post(&self, from: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf(from).await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &token)];
+        all.extend_from_slice(fields);
+        let body = serde_html_form::to_string(&all).unwrap();
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Origin", &self.base)
+            .header("Sec-Fetch-Site", "same-origin")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in(&self, login: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/signin",
+            "/signin",
+            &[
+                ("login", login),
+                ("password", password),
+                ("return_url", "/account/apikeys"),
+            ],
+        )
+        .await
+    }
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn last_mail(app: &TestApp, to: &str) -> (String, String) {
+    sqlx::query_as("SELECT subject, body FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT 1")
+        .bind(to)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+fn link_in(body: &str, path: &str) -> String {
+    let start = body
+        .find(path)
+        .unwrap_or_else(|| panic!("no {path} link in {body}"));
+    body[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(['.', ')', '>'])
+        .to_string()
+}
+
+#[tokio::test]
+async fn register_confirm_sign_in_and_create_a_key_shown_once() {
+    let app = TestApp::start().await;
+    let b = Browser::new(&app);
+    let r = b
+        .post(
+            "/register",
+            "/register",
+            &[
+                ("username", "carol"),
+                ("email", "carol@example.com"),
+                ("password", "long password 1"),
+                ("confirm_password", "long password 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The first user of a fresh server is an administrator, but unconfirmed: no keys yet.
+    let carol = nugate::db::users::by_username(app.state.db.pool(), "carol")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(carol.is_admin && !carol.email_confirmed);
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[("name", "early"), ("scopes", "push"), ("globs", "*")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("confirm your email"));
+    let (subject, body) = last_mail(&app, "carol@example.com").await;
+    assert!(
+        subject.contains("verify") || subject.contains("onfirm"),
+        "{subject}"
+    );
+    let link = link_in(&body, &format!("{}/account/confirm?token=", app.base));
+    let (status, html) = b.get(link.strip_prefix(&app.base).unwrap()).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("confirmed"));
+    let (status, _) = b.get(link.strip_prefix(&app.base).unwrap()).await;
+    assert_eq!(status, 400, "a confirmation link works once");
+
+    // A package to scope to.
+    let carol = nugate::db::users::by_username(app.state.db.pool(), "carol")
+        .await
+        .unwrap()
+        .unwrap();
+    let k = app.key(&carol, "bootstrap", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&k, simple("Carol.Lib", "1.0.0")).await.status(),
+        201
+    );
+
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[
+                ("name", "ci key"),
+                ("expires_in", "90"),
+                ("scopes", "push-version"),
+                ("packages", "Carol.Lib"),
+                ("globs", "Carol.*  Other.*"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account/apikeys");
+    let (_, html) = b.get("/account/apikeys").await;
+    assert!(html.contains("You will not be able to do so again."));
+    let start = html.find("value=\"nugate_").unwrap() + 7;
+    let key = html[start..].split('"').next().unwrap().to_string();
+    assert_eq!(key.len(), 62);
+    assert!(html.contains("Expires in 90 days"));
+    assert!(html.contains("Push only new package versions"));
+    // Shown once: a reload no longer has it.
+    let (_, again) = b.get("/account/apikeys").await;
+    assert!(!again.contains(&key));
+    assert!(!again.contains("You will not be able to do so again."));
+    // It works as scoped, and the email names everything but the key.
+    assert_eq!(
+        app.push(&key, simple("Carol.Lib", "1.1.0")).await.status(),
+        201
+    );
+    assert_eq!(
+        app.push(&key, simple("Carol.New", "1.0.0")).await.status(),
+        403
+    );
+    let (subject, body) = last_mail(&app, "carol@example.com").await;
+    assert!(subject.contains("API key added"), "{subject}");
+    for expected in [
+        "ci key",
+        "Push only new package versions",
+        "Carol.Lib",
+        "Carol.*",
+        "Other.*",
+        "carol",
+    ] {
+        assert!(body.contains(expected), "{expected} missing from {body}");
+    }
+    assert!(!body.contains(&key));
+    // Duplicate names and empty forms are refused with NuGet.org's messages.
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[("name", "ci key"), ("scopes", "push"), ("globs", "*")],
+        )
+        .await;
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("already have an API key named"));
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[("name", "x"), ("globs", "*")],
+        )
+        .await;
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("At least one scope must be selected."));
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[("name", "x"), ("scopes", "push")],
+        )
+        .await;
+    assert!(r.text().await.unwrap().contains(
+        "Either a glob pattern must be specified or at least one package ID must be selected."
+    ));
+}
+
+#[tokio::test]
+async fn key_actions_edit_regenerate_revoke_delete_through_forms() {
+    let app = TestApp::start().await;
+    let dave = app.user("dave").await;
+    let key = app
+        .key(&dave, "release", &[Push, Unlist], &["Dave.A"])
+        .await;
+    assert_eq!(
+        app.push(&key, simple("Dave.A", "1.0.0")).await.status(),
+        201
+    );
+    let b = Browser::new(&app);
+    assert_eq!(
+        b.sign_in("dave", "correct horse battery").await.status(),
+        303
+    );
+    let id = app.state.keys.get(&dave, "release").await.unwrap().id;
+
+    let r = b
+        .post(
+            &format!("/account/apikeys/{id}/edit"),
+            &format!("/account/apikeys/{id}/edit"),
+            &[("packages", "Dave.A"), ("globs", "Dave.*")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.state.keys.get(&dave, "release").await.unwrap().subjects,
+        vec!["Dave.A", "Dave.*"]
+    );
+
+    let r = b
+        .post(
+            "/account/apikeys",
+            &format!("/account/apikeys/{id}/regenerate"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = b.get("/account/apikeys").await;
+    let start = html.find("value=\"nugate_").unwrap() + 7;
+    let fresh = html[start..].split('"').next().unwrap().to_string();
+    assert_eq!(
+        app.push(&key, simple("Dave.B", "1.0.0")).await.status(),
+        403,
+        "old secret is dead"
+    );
+    assert_eq!(
+        app.push(&fresh, simple("Dave.B", "1.0.0")).await.status(),
+        201
+    );
+
+    let r = b
+        .post(
+            "/account/apikeys",
+            &format!("/account/apikeys/{id}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = b.get("/account/apikeys").await;
+    assert!(html.contains("Revoked"));
+    assert_eq!(
+        app.push(&fresh, simple("Dave.B", "2.0.0")).await.status(),
+        403
+    );
+
+    let (status, confirm) = b.get(&format!("/account/apikeys/{id}/delete")).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("Delete “release”?"));
+    let r = b
+        .post(
+            &format!("/account/apikeys/{id}/delete"),
+            &format!("/account/apikeys/{id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = b.get("/account/apikeys").await;
+    assert!(!html.contains("release"));
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM outbox WHERE recipient = 'dave@example.com' ORDER BY id",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        subjects.iter().any(|s| s.contains("Revoked")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("removed")),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn users_cannot_see_or_touch_each_others_keys_and_packages() {
+    let app = TestApp::start().await;
+    let erin = app.user("erin").await;
+    let frank = app.user("frank").await;
+    let ek = app.key(&erin, "erin-key", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&ek, simple("Erin.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let erin_key = app.state.keys.get(&erin, "erin-key").await.unwrap().id;
+    let _ = frank;
+    let b = Browser::new(&app);
+    b.sign_in("frank", "correct horse battery").await;
+    let (_, html) = b.get("/account/apikeys").await;
+    assert!(!html.contains("erin-key"));
+    for path in [
+        format!("/account/apikeys/{erin_key}/edit"),
+        format!("/account/apikeys/{erin_key}/delete"),
+    ] {
+        assert_eq!(b.get(&path).await.0, 404, "{path}");
+    }
+    for path in [
+        format!("/account/apikeys/{erin_key}/revoke"),
+        format!("/account/apikeys/{erin_key}/regenerate"),
+        format!("/account/apikeys/{erin_key}/delete"),
+    ] {
+        assert_eq!(
+            b.post("/account/apikeys", &path, &[]).await.status(),
+            404,
+            "{path}"
+        );
+    }
+    let r = b
+        .post(
+            "/packages/Erin.Lib",
+            "/packages/Erin.Lib/1.0.0/listing",
+            &[("listed", "false")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = b
+        .post(
+            "/packages/Erin.Lib",
+            "/packages/Erin.Lib/owners",
+            &[("username", "frank")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(b.get("/admin").await.0, 404, "non-admins see no admin page");
+    assert_eq!(
+        app.state
+            .keys
+            .get(&erin, "erin-key")
+            .await
+            .unwrap()
+            .revoked_at,
+        None
+    );
+}
+
+#[tokio::test]
+async fn csrf_sessions_throttling_and_redirects() {
+    let app = TestApp::start().await;
+    app.user("gina").await;
+    let b = Browser::new(&app);
+    // No token, wrong token, foreign origin, cross-site fetch: all 403.
+    let raw = |body: &str, origin: &str, site: &str| {
+        b.http
+            .post(format!("{}/signin", app.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Origin", origin)
+            .header("Sec-Fetch-Site", site)
+            .body(body.to_string())
+            .send()
+    };
+    let token = b.csrf("/signin").await;
+    assert_eq!(
+        raw(
+            "login=gina&password=correct+horse+battery",
+            &app.base,
+            "same-origin"
+        )
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    assert_eq!(
+        raw(
+            "csrf=nope&login=gina&password=correct+horse+battery",
+            &app.base,
+            "same-origin"
+        )
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    let good = format!("csrf={token}&login=gina&password=correct+horse+battery");
+    assert_eq!(
+        raw(&good, "https://evil.example", "same-origin")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        raw(&good, &app.base, "cross-site").await.unwrap().status(),
+        403
+    );
+
+    // Sign-in: a fresh session id every time (no fixation), cookie flags, safe returnUrl only.
+    let r = b
+        .post(
+            "/signin",
+            "/signin",
+            &[
+                ("login", "gina"),
+                ("password", "correct horse battery"),
+                ("return_url", "//evil.example/x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("nugate_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let first = cookie.split(';').next().unwrap().to_string();
+    let r = b
+        .post(
+            "/signin",
+            "/signin",
+            &[
+                ("login", "gina@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    let second = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("nugate_session="))
+        .unwrap();
+    assert_ne!(first, second.split(';').next().unwrap());
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1, "the old session was dropped at sign-in");
+    assert_eq!(b.get("/account").await.0, 200);
+
+    // Idle sessions expire.
+    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 86400")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = b
+        .http
+        .get(format!("{}/account/apikeys", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/signin?returnUrl=/account/apikeys");
+
+    // Throttling: five failures lock the account for a while, even with the right password after.
+    let t = Browser::new(&app);
+    for _ in 0..5 {
+        assert_eq!(t.sign_in("gina", "wrong password").await.status(), 401);
+    }
+    let r = t.sign_in("gina", "correct horse battery").await;
+    assert_eq!(r.status(), 429);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-in attempts"));
+}
+
+#[tokio::test]
+async fn gallery_pages_escape_package_metadata_and_sanitise_readmes() {
+    let app = TestApp::start().await;
+    let hank = app.user("hank").await;
+    let key = app.key(&hank, "k", &[Push], &["*"]).await;
+    let package = nupkg(&Pkg {
+        extra_metadata: "<title>&lt;script&gt;alert('title')&lt;/script&gt;</title><projectUrl>https://example.com/?a=&quot;&gt;&lt;x</projectUrl><tags>xss web</tags>",
+        deps: &[("Dep.One", "[1.0,2.0)")],
+        ..Pkg::new("Xss.Lib", "1.0.0")
+    });
+    assert_eq!(app.push(&key, package).await.status(), 201);
+    let (status, html) = Browser::new(&app).get("/packages/Xss.Lib").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("<script>alert"), "title must be escaped");
+    assert!(html.contains("&lt;script&gt;") || html.contains("&#60;script&#62;"));
+    assert!(html.contains("dotnet add package Xss.Lib --version 1.0.0"));
+    assert!(html.contains("PackageReference"));
+    assert!(html.contains("nuget install Xss.Lib -Version 1.0.0"));
+    assert!(html.contains("Dep.One") && html.contains("[1.0.0, 2.0.0)"));
+    assert!(html.contains("/v3-flatcontainer/xss.lib/1.0.0/xss.lib.1.0.0.nupkg"));
+    let readme = nugate::web::render_readme(
+        "# Hi\n<script>alert(1)</script>\n[x](javascript:alert(2)) <img src=x onerror=alert(3)>",
+    );
+    assert!(readme.contains("<h1>Hi</h1>"));
+    assert!(
+        !readme.contains("<script")
+            && !readme.contains("javascript:")
+            && !readme.contains("onerror")
+    );
+    // Search, home and profile list it; unknown things are 404 pages.
+    let b = Browser::new(&app);
+    assert!(b.get("/packages?q=xss").await.1.contains("Xss.Lib"));
+    assert!(b.get("/").await.1.contains("Xss.Lib"));
+    assert!(b.get("/profiles/hank").await.1.contains("Xss.Lib"));
+    assert_eq!(b.get("/packages/Nope.Nothing").await.0, 404);
+    assert_eq!(b.get("/profiles/nobody").await.0, 404);
+    // Security headers on pages.
+    let r = b.http.get(format!("{}/", app.base)).send().await.unwrap();
+    let h = r.headers();
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h.contains_key("referrer-policy"));
+}
+
+#[tokio::test]
+async fn owners_unlist_and_invite_co_owners_who_must_accept() {
+    let app = TestApp::start().await;
+    let ivy = app.user("ivy").await;
+    app.user("jack").await;
+    let key = app.key(&ivy, "k", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Ivy.Lib", "1.0.0")).await.status(),
+        201
+    );
+    assert_eq!(
+        app.push(&key, simple("Ivy.Lib", "2.0.0")).await.status(),
+        201
+    );
+    let owner = Browser::new(&app);
+    owner.sign_in("ivy", "correct horse battery").await;
+    let r = owner
+        .post(
+            "/packages/Ivy.Lib",
+            "/packages/Ivy.Lib/2.0.0/listing",
+            &[("listed", "false")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let search = app.json("/v3/search?q=Ivy.Lib").await;
+    assert_eq!(search["data"][0]["version"], "1.0.0");
+    // Others do not see the unlisted version; the owner does.
+    assert!(!Browser::new(&app)
+        .get("/packages/Ivy.Lib")
+        .await
+        .1
+        .contains("2.0.0"));
+    assert!(owner.get("/packages/Ivy.Lib").await.1.contains("Unlisted"));
+    // Invite jack: an email, then acceptance makes him an owner.
+    let r = owner
+        .post(
+            "/packages/Ivy.Lib",
+            "/packages/Ivy.Lib/owners",
+            &[("username", "jack")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (subject, body) = last_mail(&app, "jack@example.com").await;
+    assert!(subject.to_lowercase().contains("owner"), "{subject}");
+    assert!(body.contains("/packages/Ivy.Lib/owners/accept"));
+    let jack = Browser::new(&app);
+    jack.sign_in("jack", "correct horse battery").await;
+    let r = jack
+        .post(
+            "/packages/Ivy.Lib/owners/accept",
+            "/packages/Ivy.Lib/owners/accept",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let owners = nugate::db::packages::owner_names(
+        app.state.db.pool(),
+        nugate::db::packages::registration(app.state.db.pool(), "Ivy.Lib")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(owners, ["ivy", "jack"]);
+    // Remove one owner; the last one cannot be removed.
+    assert_eq!(
+        owner
+            .post(
+                "/packages/Ivy.Lib",
+                "/packages/Ivy.Lib/owners/remove",
+                &[("username", "jack")]
+            )
+            .await
+            .status(),
+        303
+    );
+    let r = owner
+        .post(
+            "/packages/Ivy.Lib",
+            "/packages/Ivy.Lib/owners/remove",
+            &[("username", "ivy")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn password_reset_change_email_delete_account_and_admin() {
+    let app = TestApp::start().await;
+    let admin_user = app.user("root").await;
+    app.state
+        .users
+        .set_flags(&admin_user, false, true)
+        .await
+        .unwrap();
+    let kim = app.user("kim").await;
+    let key = app.key(&kim, "k", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Kim.Lib", "1.0.0")).await.status(),
+        201
+    );
+
+    // Forgotten password: same answer for unknown addresses; the link resets once.
+    let anon = Browser::new(&app);
+    let r = anon
+        .post(
+            "/account/forgot-password",
+            "/account/forgot-password",
+            &[("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = anon
+        .post(
+            "/account/forgot-password",
+            "/account/forgot-password",
+            &[("email", "kim@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, body) = last_mail(&app, "kim@example.com").await;
+    let link = link_in(
+        &body,
+        &format!("{}/account/reset-password?token=", app.base),
+    );
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let r = anon
+        .post(
+            link.strip_prefix(&app.base).unwrap(),
+            "/account/reset-password",
+            &[
+                ("token", &token),
+                ("password", "a new password"),
+                ("confirm_password", "a new password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        anon.sign_in("kim", "correct horse battery").await.status(),
+        401
+    );
+    let kim_browser = Browser::new(&app);
+    assert_eq!(
+        kim_browser.sign_in("kim", "a new password").await.status(),
+        303
+    );
+
+    // Change email: effective only after the link sent to the new address.
+    let r = kim_browser
+        .post(
+            "/account",
+            "/account/email",
+            &[("email", "kim@new.example"), ("password", "a new password")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, body) = last_mail(&app, "kim@new.example").await;
+    let link = link_in(&body, &format!("{}/account/confirm-email?token=", app.base));
+    assert_eq!(
+        kim_browser
+            .get(link.strip_prefix(&app.base).unwrap())
+            .await
+            .0,
+        200
+    );
+    let kim = nugate::db::users::by_username(app.state.db.pool(), "kim")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kim.email, "kim@new.example");
+
+    // Admin locks kim: her session and keys stop working; unlock restores sign-in.
+    let admin = Browser::new(&app);
+    assert_eq!(
+        admin
+            .sign_in("root", "correct horse battery")
+            .await
+            .status(),
+        303
+    );
+    let (status, html) = admin.get("/admin").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Kim.Lib") && html.contains("max_key_lifetime_days"));
+    assert_eq!(
+        admin
+            .post("/admin", "/admin/users/kim", &[("action", "lock")])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(kim_browser.get("/account").await.0, 303);
+    assert_eq!(
+        app.push(&key, simple("Kim.Lib", "2.0.0")).await.status(),
+        403
+    );
+    assert_eq!(
+        admin
+            .post("/admin", "/admin/users/kim", &[("action", "unlock")])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        kim_browser.sign_in("kim", "a new password").await.status(),
+        303
+    );
+
+    // Delete account: keys die, the package stays (orphaned, visible to admins).
+    let r = kim_browser
+        .post(
+            "/account",
+            "/account/delete",
+            &[("confirm_username", "kim"), ("password", "a new password")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.push(&key, simple("Kim.Lib", "3.0.0")).await.status(),
+        403
+    );
+    assert_eq!(
+        app.json("/v3-flatcontainer/kim.lib/index.json").await["versions"][0],
+        "1.0.0"
+    );
+    assert!(admin.get("/admin").await.1.contains("orphaned"));
+}
+
+#[tokio::test]
+async fn closed_signup_refuses_registration() {
+    let app = TestApp::start_with(|c| c.signup = nugate::config::SignupMode::Closed).await;
+    let b = Browser::new(&app);
+    assert!(b.get("/register").await.1.contains("Sign-up is closed"));
+    let r = b
+        .http
+        .post(format!("{}/register", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&username=x&email=x%40example.com&password=12345678&confirm_password=12345678",
+            b.csrf("/signin").await
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        nugate::db::users::count(app.state.db.pool()).await.unwrap(),
+        0
+    );
+}
