@@ -37,3 +37,11 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   echo "==> installing aiosmtpd (pip)"
   pip install --quiet aiosmtpd || pip install --quiet --break-system-packages aiosmtpd
 fi
+
+# Chromium and ChromeDriver (Debian): the real browser the web tests drive.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "==> installing chromium and chromium-driver (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
+fi

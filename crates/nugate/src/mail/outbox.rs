@@ -90,7 +90,12 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
         if !claimed {
             continue;
         }
-        match mailer.send(&email, id).await {
+        // A message that cannot even be built (a bad recipient address) will never succeed: give up now.
+        let result = match mailer.build_message(&email) {
+            Ok(_) => mailer.send(&email, id).await.map_err(|e| (e, false)),
+            Err(e) => Err((e, true)),
+        };
+        match result {
             Ok(()) => {
                 sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
                     .bind(db::now())
@@ -99,8 +104,12 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
                     .await?;
                 sent += 1;
             }
-            Err(e) => {
-                let attempts = attempts + 1;
+            Err((e, permanent)) => {
+                let attempts = if permanent {
+                    MAX_ATTEMPTS
+                } else {
+                    attempts + 1
+                };
                 let error: String = format!("{e:#}").chars().take(MAX_ERROR_CHARS).collect();
                 if attempts >= MAX_ATTEMPTS {
                     tracing::error!(outbox_id = id, attempts, error = %error, "giving up on email");

@@ -13,7 +13,7 @@ use crate::helpers::{simple, TestApp};
 const REFUSED: &str = "The specified API key is invalid, has expired, or does not have permission";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Client {
+pub enum Client {
     V287,
     V344,
     V471,
@@ -42,7 +42,7 @@ impl Client {
 }
 
 /// Where the clients are, or `None` (with a loud note) when they are not installed outside CI.
-fn deps() -> Option<PathBuf> {
+pub fn deps() -> Option<PathBuf> {
     match std::env::var_os("NUGATE_TEST_CLIENTS") {
         Some(dir) => Some(PathBuf::from(dir)),
         None if std::env::var_os("CI").is_some() => {
@@ -56,19 +56,19 @@ fn deps() -> Option<PathBuf> {
 }
 
 /// One client, with its own HOME so settings and caches never leak between tests.
-struct Session {
+pub struct Session {
     client: Client,
     deps: PathBuf,
     home: tempfile::TempDir,
 }
 
-struct Outcome {
-    ok: bool,
-    output: String,
+pub struct Outcome {
+    pub ok: bool,
+    pub output: String,
 }
 
 impl Session {
-    fn new(client: Client, deps: &Path) -> Session {
+    pub fn new(client: Client, deps: &Path) -> Session {
         Session {
             client,
             deps: deps.to_path_buf(),
@@ -131,7 +131,7 @@ impl Session {
             .to_string()
     }
 
-    async fn push(&self, package: &Path, source: &str, key: Option<&str>) -> Outcome {
+    pub async fn push(&self, package: &Path, source: &str, key: Option<&str>) -> Outcome {
         let package = self.rel(package);
         let mut args = vec!["push", package.as_str(), "-Source", source];
         if let Some(key) = key {
@@ -205,7 +205,7 @@ impl Session {
     }
 
     /// Writes a generated package to disk.
-    fn generated(&self, id: &str, version: &str) -> PathBuf {
+    pub fn generated(&self, id: &str, version: &str) -> PathBuf {
         let path = self.dir("generated").join(format!("{id}.{version}.nupkg"));
         std::fs::write(&path, simple(id, version)).unwrap();
         path

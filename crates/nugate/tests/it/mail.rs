@@ -136,10 +136,10 @@ async fn file_fallback_writes_one_eml_without_the_key() {
 }
 
 /// A real SMTP server (aiosmtpd writing to a Maildir), killed on drop.
-struct SmtpServer {
+pub struct SmtpServer {
     child: Child,
-    port: u16,
-    maildir: tempfile::TempDir,
+    pub port: u16,
+    pub maildir: tempfile::TempDir,
 }
 
 impl Drop for SmtpServer {
@@ -157,7 +157,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_aiosmtpd() -> Option<SmtpServer> {
+pub async fn start_aiosmtpd() -> Option<SmtpServer> {
     let available = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .stdout(Stdio::null())
@@ -406,4 +406,29 @@ async fn server_loop_delivers_queued_mail_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(found, 1);
+}
+
+#[tokio::test]
+async fn unbuildable_message_is_abandoned_at_once() {
+    let app = TestApp::start().await;
+    let email = mail::Email {
+        to: "not an address".into(),
+        subject: "[nugate] test".into(),
+        body: "body".into(),
+    };
+    mail::enqueue(&app.state.db, &email).await.unwrap();
+    let mailer = Mailer::from_config(&app.state.config).unwrap();
+    let mut row = outbox_row(&app).await;
+    for _ in 0..200 {
+        mail::deliver_due(&app.state.db, &mailer).await.unwrap();
+        row = outbox_row(&app).await;
+        if row.0 > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(row.0, mail::MAX_ATTEMPTS);
+    assert_eq!(row.1, None);
+    assert!(row.2.unwrap().contains("invalid recipient"));
+    assert!(eml_files(&app.data_dir().join("mail")).is_empty());
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod api;
+mod browser;
 mod cli;
 mod clients;
 mod helpers;
