@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests drive for real (Mono + five nuget.exe
-# versions), then formatting, lints, every crate's tests, and a bounded fuzzing run.
+# versions, Chromium + ChromeDriver, aiosmtpd), starts a throwaway PostgreSQL cluster and S3 server,
+# then formatting, lints, every crate's tests (the server's integration tests once on SQLite and once on
+# PostgreSQL), and a bounded fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -9,12 +11,21 @@ export RUST_BACKTRACE=0
 scripts/install-test-deps.sh
 export NUGATE_TEST_CLIENTS="$PWD/.test-deps"
 
+env_file=$(mktemp)
+scripts/services.sh start >"$env_file"
+# shellcheck disable=SC1090
+source "$env_file"
+rm -f "$env_file"
+trap 'scripts/services.sh stop "$NUGATE_TEST_SERVICES_DIR"' EXIT
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "==> cargo test"
+echo "==> cargo test (SQLite)"
 cargo test --workspace
+echo "==> cargo test (PostgreSQL): every server integration test again"
+NUGATE_TEST_DB=postgres cargo test -p nugate --test it
 echo "==> fuzz smoke run"
 scripts/fuzz-smoke.sh "${NUGATE_FUZZ_SECONDS:-15}"
 echo "==> all tests passed"

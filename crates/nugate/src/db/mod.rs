@@ -20,6 +20,8 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 pub enum Backend {
     /// The embedded default.
     Sqlite,
+    /// For several stateless nodes.
+    Postgres,
 }
 
 /// A cheap-to-clone handle on the database.
@@ -41,6 +43,28 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("migrations/sqlite/0002_accounts.sql"),
     ),
+    (
+        3,
+        "leases",
+        include_str!("migrations/sqlite/0003_leases.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "accounts",
+        include_str!("migrations/postgres/0002_accounts.sql"),
+    ),
+    (
+        3,
+        "leases",
+        include_str!("migrations/postgres/0003_leases.sql"),
+    ),
 ];
 
 impl Db {
@@ -49,9 +73,11 @@ impl Db {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
         } else {
             anyhow::bail!(
-                "unsupported database URL '{}': only sqlite:// is available in this build",
+                "unsupported database URL '{}': use sqlite://PATH or postgres://…",
                 redact_url(url)
             );
         };
@@ -90,6 +116,7 @@ impl Db {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let list = match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
         };
         let migrations = list
             .iter()
@@ -110,6 +137,11 @@ impl Db {
         Ok(())
     }
 
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The pool, for queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -120,6 +152,7 @@ impl Db {
     pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
         }
     }
 

@@ -95,6 +95,19 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(artifacts().join(name), png).unwrap();
 }
 
+/// Waits until the page's source contains `text`, and returns the source.
+async fn wait_for_text(c: &Client, text: &str) -> String {
+    let mut source = String::new();
+    for _ in 0..150 {
+        source = c.source().await.unwrap_or_default();
+        if source.contains(text) {
+            return source;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("'{text}' never appeared:\n{source}");
+}
+
 async fn fill(c: &Client, css: &str, text: &str) {
     let e = c
         .find(Locator::Css(css))
@@ -174,7 +187,7 @@ async fn seed_workflow_in_a_real_browser() {
     fill(c, "#password", "browser password").await;
     fill(c, "#confirm_password", "browser password").await;
     click(c, "form[action='/register'] button[type=submit]").await;
-    assert!(c.source().await.unwrap().contains("Check your email"));
+    wait_for_text(c, "Check your email").await;
     let mail =
         unfold(&wait_for_mail(&smtp.maildir.path().join("box"), "webuser@example.com").await);
     let start = mail
@@ -193,6 +206,7 @@ async fn seed_workflow_in_a_real_browser() {
 
     // Sign out, then sign in through the labelled form.
     click(c, "form[action='/signout'] button").await;
+    wait_for_text(c, "Register").await;
     c.goto(&app.url("/signin")).await.unwrap();
     let page = c.source().await.unwrap();
     for label in ["Username or email", "Password", "Sign in"] {
@@ -201,6 +215,7 @@ async fn seed_workflow_in_a_real_browser() {
     fill(c, "#login", "webuser").await;
     fill(c, "#password", "browser password").await;
     click(c, "form[action='/signin'] button[type=submit]").await;
+    wait_for_text(c, "Sign out").await;
 
     // The user owns one package, pushed with nuget.exe.
     let nuget = Session::new(clients::Client::V580, &deps);
@@ -269,7 +284,7 @@ async fn seed_workflow_in_a_real_browser() {
     assert_eq!(copied, "Copied");
     screenshot(c, "apikeys-shown-once.png").await;
     c.refresh().await.unwrap();
-    let list = c.source().await.unwrap();
+    let list = wait_for_text(c, "<h2>Manage</h2>").await;
     assert!(!list.contains(&key), "the key must not be shown again");
     assert!(list.contains("browser-test-key") && list.contains("Expires in 90 days"));
     screenshot(c, "apikeys-list.png").await;
@@ -319,13 +334,14 @@ async fn seed_workflow_in_a_real_browser() {
     // Delete, with its confirmation step.
     c.goto(&app.url("/account/apikeys")).await.unwrap();
     click(c, &format!("a[href='/account/apikeys/{id}/delete']")).await;
-    assert!(c.source().await.unwrap().contains("cannot be undone"));
+    wait_for_text(c, "cannot be undone").await;
     click(
         c,
         &format!("form[action='/account/apikeys/{id}/delete'] button"),
     )
     .await;
-    assert!(!c.source().await.unwrap().contains("browser-test-key"));
+    let after = wait_for_text(c, "<h2>Manage</h2>").await;
+    assert!(!after.contains("browser-test-key"));
     let gone = nuget
         .push(
             &nuget.generated("Browser.Lib", "1.3.0"),

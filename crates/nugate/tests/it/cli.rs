@@ -8,7 +8,19 @@ use std::time::Duration;
 
 use crate::helpers::simple;
 
+/// On PostgreSQL runs, points a data folder's `nugate.toml` at a fresh database, so every command and
+/// server started in that folder shares it.
+fn prepare(data: &Path) {
+    let config = data.join("nugate.toml");
+    if !config.exists() {
+        if let Some(url) = crate::helpers::fresh_database_url_blocking() {
+            std::fs::write(config, format!("database_url = \"{url}\"\n")).unwrap();
+        }
+    }
+}
+
 fn nugate(data: &Path) -> Command {
+    prepare(data);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nugate"));
     cmd.env_remove("NUGATE_LISTEN")
         .env("NUGATE_DATA_DIR", data)

@@ -11,6 +11,45 @@ use nugate::config::Config;
 use nugate::db::users::User;
 use nugate::users::UserService;
 
+/// The admin URL of the PostgreSQL server when the suite runs on PostgreSQL (`NUGATE_TEST_DB=postgres`).
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("NUGATE_TEST_DB").as_deref() {
+        Ok("postgres") => Some(std::env::var("NUGATE_TEST_POSTGRES_URL").expect(
+            "NUGATE_TEST_DB=postgres needs NUGATE_TEST_POSTGRES_URL (scripts/services.sh start)",
+        )),
+        _ => None,
+    }
+}
+
+/// A fresh, empty database for one test on PostgreSQL; `None` means the default SQLite file.
+pub async fn fresh_database_url() -> Option<String> {
+    use sqlx::Connection;
+    let admin = postgres_admin_url()?;
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "t_{}",
+        nugate::auth::sessions::random_token()[..20].to_string()
+    );
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    Some(format!("{base}/{name}"))
+}
+
+/// The blocking flavour of [`fresh_database_url`], for synchronous tests.
+pub fn fresh_database_url_blocking() -> Option<String> {
+    std::thread::spawn(|| {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(fresh_database_url())
+    })
+    .join()
+    .unwrap()
+}
+
 /// A running server and what it runs on.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -34,6 +73,7 @@ impl TestApp {
         let mut config = Config {
             listen: addr,
             data_dir: data.path().to_path_buf(),
+            database_url: fresh_database_url().await,
             ..Config::default()
         };
         tweak(&mut config);
