@@ -26,10 +26,7 @@ pub async fn fresh_database_url() -> Option<String> {
     use sqlx::Connection;
     let admin = postgres_admin_url()?;
     sqlx::any::install_default_drivers();
-    let name = format!(
-        "t_{}",
-        nugate::auth::sessions::random_token()[..20].to_string()
-    );
+    let name = format!("t_{}", &nugate::auth::sessions::random_token()[..20]);
     let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
