@@ -36,6 +36,14 @@ pub struct AppState {
 impl AppState {
     /// Opens (and migrates) the database and storage the configuration names, creating the data folder.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        Self::open_with_storage(config, None).await
+    }
+
+    /// Like [`AppState::open`], with an already configured package storage (tests, tools).
+    pub async fn open_with_storage(
+        config: Config,
+        storage: Option<PackageStorage>,
+    ) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot create data folder {}: {e}",
@@ -45,7 +53,10 @@ impl AppState {
         let tmp_dir = config.data_dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
         let db = Db::open(&config.database_url()).await?;
-        let storage = PackageStorage::local(&config.data_dir.join("packages"))?;
+        let storage = match storage {
+            Some(storage) => storage,
+            None => PackageStorage::from_url(&config.storage_url())?,
+        };
         Ok(AppState {
             keys: KeyService::new(
                 db.clone(),
@@ -171,14 +182,28 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> i
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    let removed = state
-        .packages
-        .remove_orphans(15 * 60)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "orphan clean-up failed");
-            0
-        });
+    // One node of a cluster sweeps orphans; files younger than any push could take are left alone.
+    let sweep = crate::db::leases::try_acquire(
+        &state.db,
+        "orphan-sweep",
+        crate::db::leases::node_id(),
+        crate::db::now(),
+        600,
+    )
+    .await
+    .unwrap_or(false);
+    let removed = if sweep {
+        state
+            .packages
+            .remove_orphans(15 * 60)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "orphan clean-up failed");
+                0
+            })
+    } else {
+        0
+    };
     if removed > 0 {
         tracing::info!(removed, "removed orphaned package files");
     }

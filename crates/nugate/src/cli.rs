@@ -11,7 +11,8 @@ use crate::app::{self, AppState};
 use crate::auth::keys::{self, status, KeyScope, KeyStatus};
 use crate::auth::scope::KeyAction;
 use crate::config::{Config, ConfigFlags};
-use crate::db::{self, keys::ApiKeyRow};
+use crate::db::{self, keys::ApiKeyRow, Db};
+use crate::storage::{migrate, PackageStorage};
 use crate::users::UserService;
 
 /// A NuGet feed server with scoped, hashed, expiring API keys.
@@ -43,6 +44,12 @@ pub enum Command {
     /// Manage packages and their owners.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Move package files between storages.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+    /// Move the database between backends.
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 /// `nugate user …`
@@ -151,6 +158,37 @@ pub enum PackageCommand {
     },
 }
 
+/// `nugate storage …`
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy every package file to another storage; resumable (identical files are skipped) and verified.
+    Migrate {
+        /// Source: a folder or s3://BUCKET[/prefix] (S3 settings from the AWS_* variables)
+        #[arg(long)]
+        from: String,
+        /// Destination: a folder or s3://BUCKET[/prefix]
+        #[arg(long)]
+        to: String,
+        /// List the files that would be copied, and copy nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `nugate db …`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy every durable table into a new, empty database (stop the server first).
+    Copy {
+        /// Source database URL, e.g. sqlite://nugate-data/nugate.db
+        #[arg(long)]
+        from: String,
+        /// Destination database URL, e.g. postgres://user@host/nugate (created empty beforehand)
+        #[arg(long)]
+        to: String,
+    },
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.flags)?;
@@ -176,7 +214,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user_command(AppState::open(config).await?, cmd).await,
         Command::Key(cmd) => key_command(AppState::open(config).await?, cmd).await,
         Command::Package(cmd) => package_command(AppState::open(config).await?, cmd).await,
+        // These name both ends explicitly; the configuration is parsed (so a broken file still reports)
+        // but never opened, so they cannot create a data folder by accident.
+        Command::Storage(cmd) => storage_command(cmd).await,
+        Command::Db(cmd) => db_command(cmd).await,
     }
+}
+
+async fn storage_command(cmd: StorageCommand) -> anyhow::Result<()> {
+    match cmd {
+        StorageCommand::Migrate { from, to, dry_run } => {
+            let source = PackageStorage::from_url(&from)?;
+            let destination = PackageStorage::from_url(&to)?;
+            if dry_run {
+                let plan = migrate::plan_storage_migration(&source, &destination).await?;
+                let bytes: u64 = plan.iter().map(|p| p.size).sum();
+                for item in &plan {
+                    println!(
+                        "would copy {} ({} bytes, {})",
+                        item.path, item.size, item.reason
+                    );
+                }
+                println!(
+                    "dry run: would copy {} file{} ({bytes} bytes) from {from} to {to}",
+                    plan.len(),
+                    if plan.len() == 1 { "" } else { "s" }
+                );
+            } else {
+                let report = migrate::migrate_storage(&source, &destination).await?;
+                println!("{report} from {from} to {to}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn db_command(cmd: DbCommand) -> anyhow::Result<()> {
+    match cmd {
+        DbCommand::Copy { from, to } => {
+            let source = Db::open(&from).await?;
+            let destination = Db::open(&to).await?;
+            let report = db::copy::copy_database(&source, &destination).await?;
+            println!("{report}");
+            println!(
+                "copied {} to {}",
+                db::redact_url(&from),
+                db::redact_url(&to)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_stdin_line() -> anyhow::Result<String> {

@@ -21,6 +21,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL; defaults to an SQLite file inside `data_dir`.
     pub database_url: Option<String>,
+    /// Where package files live: a folder (default `data_dir/packages`) or `s3://BUCKET[/prefix]`.
+    pub storage_url: Option<String>,
     /// Largest accepted .nupkg, in bytes.
     pub max_package_size: u64,
     /// Upper bound for the lifetime of a new API key, in days.
@@ -96,6 +98,7 @@ impl Default for Config {
             public_url: None,
             data_dir: PathBuf::from("./nugate-data"),
             database_url: None,
+            storage_url: None,
             max_package_size: 250 * 1024 * 1024,
             max_key_lifetime_days: 365,
             trusted_proxies: Vec::new(),
@@ -125,6 +128,10 @@ pub struct ConfigFlags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// Package storage: a folder or s3://BUCKET[/prefix] [env: NUGATE_STORAGE_URL] [default: data folder]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
     /// Largest accepted package in bytes [env: NUGATE_MAX_PACKAGE_SIZE] [default: 262144000]
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +186,14 @@ impl Config {
                 };
                 format!("http://{host}:{}", self.listen.port())
             }
+        }
+    }
+
+    /// The storage URL, defaulting to `data_dir/packages`.
+    pub fn storage_url(&self) -> String {
+        match &self.storage_url {
+            Some(url) => url.clone(),
+            None => self.data_dir.join("packages").display().to_string(),
         }
     }
 

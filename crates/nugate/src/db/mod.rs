@@ -3,7 +3,9 @@
 //! Values cross the boundary as `i64`, `String` and `Option`s of them only (flags are 0/1, times are Unix
 //! seconds), which both drivers map identically.
 
+pub mod copy;
 pub mod keys;
+pub mod leases;
 pub mod packages;
 pub mod users;
 

@@ -60,7 +60,16 @@ pub fn spawn_background(db: Db, mailer: Mailer, ctx: MailContext) -> tokio::task
     tokio::spawn(async move {
         let mut last_notices: Option<Instant> = None;
         loop {
-            if last_notices.is_none_or(|at| at.elapsed() >= NOTICE_INTERVAL) {
+            let due = last_notices.is_none_or(|at| at.elapsed() >= NOTICE_INTERVAL);
+            // One node of a cluster queues notices (the per-day records would dedupe anyway).
+            let lease = crate::db::leases::try_acquire(
+                &db,
+                "expiry-notices",
+                crate::db::leases::node_id(),
+                crate::db::now(),
+                NOTICE_INTERVAL.as_secs() as i64 * 2,
+            );
+            if due && lease.await.unwrap_or(false) {
                 last_notices = Some(Instant::now());
                 match queue_expiry_notices(&db, &ctx, crate::db::now()).await {
                     Ok(0) => {}

@@ -5,6 +5,8 @@
 //! Files are written before the database row that makes them visible commits; a file without a row is an
 //! invisible orphan that [`PackageStorage::remove_orphans`] deletes.
 
+pub mod migrate;
+
 use std::collections::HashSet;
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -16,6 +18,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncWriteExt;
+
+/// rustls needs one process-wide crypto provider; ring is the one already in the build.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// Where package files live.
 #[derive(Clone)]
@@ -30,6 +37,47 @@ pub struct Download {
 }
 
 impl PackageStorage {
+    /// Opens the storage a `storage_url` names: a folder path, or `s3://BUCKET[/prefix]` with endpoint,
+    /// region and credentials from the standard `AWS_*` variables, as every S3 tool reads them.
+    pub fn from_url(url: &str) -> anyhow::Result<PackageStorage> {
+        Self::from_url_with_options(url, std::iter::empty())
+    }
+
+    /// Like [`PackageStorage::from_url`], with S3 settings (`aws_endpoint`, `aws_allow_http`, …) applied
+    /// over the environment's.
+    pub fn from_url_with_options(
+        url: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<PackageStorage> {
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Self::local(FsPath::new(url.strip_prefix("file://").unwrap_or(url)));
+        };
+        install_tls_provider();
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
+            None => (rest, ""),
+        };
+        if bucket.is_empty() {
+            anyhow::bail!("storage_url '{url}' names no bucket: use s3://BUCKET[/prefix]");
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key: object_store::aws::AmazonS3ConfigKey = key
+                .parse()
+                .map_err(|e| anyhow::anyhow!("unknown S3 setting '{key}': {e}"))?;
+            builder = builder.with_config(key, value);
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot configure S3 storage '{url}': {e}"))?;
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        };
+        Ok(PackageStorage { store })
+    }
+
     /// A folder on local disk (created if missing).
     pub fn local(root: &FsPath) -> anyhow::Result<PackageStorage> {
         std::fs::create_dir_all(root)
@@ -151,6 +199,23 @@ impl PackageStorage {
             }
         }
         Ok(versions.len())
+    }
+
+    /// Every stored file's path and size, for copying between backends.
+    pub async fn list_files(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let mut listing = self.store.list(None);
+        let mut files = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            files.push((meta.location.to_string(), meta.size));
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// The underlying object store, for tools that move files between backends.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
     }
 
     /// Readiness probe.

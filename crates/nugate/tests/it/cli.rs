@@ -128,7 +128,7 @@ pub async fn serve(data: &Path) -> Server {
         .stderr(Stdio::null());
     let child = cmd.spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     for _ in 0..200 {
         if let Ok(r) = client.get(format!("{base}/health/live")).send().await {
             if r.status() == 200 {
@@ -151,7 +151,7 @@ async fn cli_and_server_share_data_and_serve_stops_gracefully() {
     assert_eq!(key.len(), 62);
 
     let mut server = serve(data).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let push = client
         .put(format!("{}/api/v2/package", server.base))
         .header("X-NuGet-ApiKey", &key)

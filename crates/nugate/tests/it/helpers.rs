@@ -64,6 +64,14 @@ impl TestApp {
 
     /// Starts a server after `tweak` adjusts the configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_with_storage(tweak, None).await
+    }
+
+    /// Starts a server on a given package storage (S3 in the storage tests).
+    pub async fn start_with_storage(
+        tweak: impl FnOnce(&mut Config),
+        storage: Option<nugate::storage::PackageStorage>,
+    ) -> TestApp {
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -74,14 +82,14 @@ impl TestApp {
             ..Config::default()
         };
         tweak(&mut config);
-        let state = AppState::open(config).await.unwrap();
+        let state = AppState::open_with_storage(config, storage).await.unwrap();
         let serving = state.clone();
         tokio::spawn(async move { app::serve(serving, listener).await });
         TestApp {
             base: format!("http://{addr}"),
             addr,
             state,
-            client: reqwest::Client::builder().build().unwrap(),
+            client: http(),
             data,
         }
     }
@@ -295,4 +303,16 @@ pub fn nupkg(pkg: &Pkg) -> Vec<u8> {
 /// Shorthand for a package with no dependencies.
 pub fn simple(id: &str, version: &str) -> Vec<u8> {
     nupkg(&Pkg::new(id, version))
+}
+
+/// A reqwest builder; the build enables rustls without a default provider, so the ring one is
+/// installed first (the server does the same before it talks to S3).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A plain HTTP client for tests.
+pub fn http() -> reqwest::Client {
+    client_builder().build().unwrap()
 }

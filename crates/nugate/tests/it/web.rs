@@ -14,13 +14,18 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(&app.base)
+    }
+
+    /// A browser for any server base URL.
+    pub fn at(base: &str) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: crate::helpers::client_builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
                 .build()
                 .unwrap(),
-            base: app.base.clone(),
+            base: base.to_string(),
         }
     }
 

@@ -1,0 +1,401 @@
+//! Several stateless `nugate serve` processes on one PostgreSQL database and one S3 bucket behave as one
+//! server. Needs the services `scripts/services.sh` starts (always there under CI).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use object_store::ObjectStoreExt;
+
+use crate::helpers::simple;
+use crate::web::Browser;
+
+/// The PostgreSQL admin URL and S3 endpoint, or `None` (loudly) outside CI when they are not running.
+fn services() -> Option<(String, String)> {
+    match (
+        std::env::var("NUGATE_TEST_POSTGRES_URL"),
+        std::env::var("NUGATE_TEST_S3_ENDPOINT"),
+    ) {
+        (Ok(pg), Ok(s3)) => Some((pg, s3)),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("NUGATE_TEST_POSTGRES_URL / NUGATE_TEST_S3_ENDPOINT missing: run scripts/test-all.sh")
+        }
+        _ => {
+            eprintln!(
+                "NOT RUN: multi-node test (start PostgreSQL and S3 with scripts/services.sh)"
+            );
+            None
+        }
+    }
+}
+
+async fn create_database(admin: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("cluster_{}", &nugate::auth::sessions::random_token()[..16]);
+    let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+/// Creates an S3 bucket on the test server and returns its name.
+pub async fn create_bucket(endpoint: &str) -> String {
+    let bucket = format!("nugate-{}", &nugate::auth::sessions::random_token()[..12]);
+    let r = crate::helpers::http()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "bucket creation: {}", r.status());
+    bucket
+}
+
+/// S3 settings for the test server, as `AWS_*` variables and as object_store options.
+pub fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(data: &Path, database_url: &str, storage_url: &str, endpoint: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nugate"));
+    cmd.env("NUGATE_DATA_DIR", data)
+        .env("NUGATE_DATABASE_URL", database_url)
+        .env("NUGATE_STORAGE_URL", storage_url)
+        .env("NUGATE_LOG", "warn")
+        .current_dir(data);
+    for (k, v) in s3_env(endpoint) {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[allow(clippy::zombie_processes)] // owned by `Node`, whose `Drop` kills and reaps it
+async fn start_node(data: &Path, database_url: &str, storage_url: &str, endpoint: &str) -> Node {
+    let port = crate::cli::free_port();
+    let child = command(data, database_url, storage_url, endpoint)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if let Ok(r) = crate::helpers::http()
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return Node { child, base };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("node on port {port} did not become ready");
+}
+
+fn run(mut cmd: Command, stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn eml_count(dirs: &[&Path]) -> usize {
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d.join("mail")).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .contains("about to expire")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgres_and_s3_behave_as_one() {
+    let Some((admin, endpoint)) = services() else {
+        return;
+    };
+    let database_url = create_database(&admin).await;
+    let bucket = create_bucket(&endpoint).await;
+    let storage_url = format!("s3://{bucket}/feed");
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+
+    // A user, a working key, and one that expires in 3 days (for the notice that must go out once).
+    let mut user = command(dir_a.path(), &database_url, &storage_url, &endpoint);
+    user.args([
+        "user",
+        "create",
+        "ops",
+        "--email",
+        "ops@example.com",
+        "--password-stdin",
+    ]);
+    run(user, "cluster password\n");
+    let mut create = command(dir_a.path(), &database_url, &storage_url, &endpoint);
+    create.args([
+        "key", "create", "--user", "ops", "--name", "ci", "--scope", "push", "--scope", "unlist",
+        "--glob", "*",
+    ]);
+    let key = run(create, "");
+    let mut soon = command(dir_a.path(), &database_url, &storage_url, &endpoint);
+    soon.args([
+        "key",
+        "create",
+        "--user",
+        "ops",
+        "--name",
+        "soon",
+        "--scope",
+        "push",
+        "--glob",
+        "*",
+        "--expires-in-days",
+        "3",
+    ]);
+    run(soon, "");
+
+    let a = start_node(dir_a.path(), &database_url, &storage_url, &endpoint).await;
+    let b = start_node(dir_b.path(), &database_url, &storage_url, &endpoint).await;
+    let client = crate::helpers::http();
+
+    // 32 concurrent pushes of one ID and version over both nodes: one 201, 31 409s.
+    let package = simple("Cluster.Lib", "1.0.0");
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let url = format!(
+            "{}/api/v2/package",
+            if i % 2 == 0 { &a.base } else { &b.base }
+        );
+        let (client, key, body) = (client.clone(), key.clone(), package.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .put(url)
+                .header("X-NuGet-ApiKey", key)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        31,
+        "{statuses:?}"
+    );
+    let store = nugate::storage::PackageStorage::from_url_with_options(
+        &format!("s3://{bucket}"),
+        s3_env(&endpoint)
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), v)),
+    )
+    .unwrap();
+    let files = store.list_files().await.unwrap();
+    let nupkgs: Vec<_> = files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".nupkg"))
+        .collect();
+    assert_eq!(nupkgs.len(), 1, "{files:?}");
+    assert_eq!(
+        nupkgs[0].0,
+        "feed/cluster.lib/1.0.0/cluster.lib.1.0.0.nupkg"
+    );
+    // The bytes pushed through one node come back from the other, straight from the bucket.
+    let raw = store
+        .store()
+        .get(&object_store::path::Path::from(nupkgs[0].0.as_str()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(raw.as_ref(), package.as_slice());
+    for node in [&a, &b] {
+        let got = client
+            .get(format!(
+                "{}/v3-flatcontainer/cluster.lib/1.0.0/cluster.lib.1.0.0.nupkg",
+                node.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.bytes().await.unwrap().as_ref(), package.as_slice());
+    }
+
+    // Unlist on B: A's search no longer shows it, at once.
+    let r = client
+        .delete(format!("{}/api/v2/package/Cluster.Lib/1.0.0", b.base))
+        .header("X-NuGet-ApiKey", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let search: serde_json::Value = client
+        .get(format!("{}/v3/search?q=Cluster", a.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(search["totalHits"], 0);
+
+    // Revoke through A's web UI: B refuses the key on the very next request (no cache anywhere).
+    let browser = Browser::at(&a.base);
+    assert_eq!(
+        browser.sign_in("ops", "cluster password").await.status(),
+        303
+    );
+    let ci_id: i64 = sqlx_id(&database_url, "ci").await;
+    let (_, html) = browser.get("/account/apikeys").await;
+    assert!(html.contains(&format!("/account/apikeys/{ci_id}/revoke")));
+    let r = browser
+        .post(
+            "/account/apikeys",
+            &format!("/account/apikeys/{ci_id}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = client
+        .put(format!("{}/api/v2/package", b.base))
+        .header("X-NuGet-ApiKey", &key)
+        .body(simple("Cluster.Lib", "2.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // The expiry notice goes out once across the cluster, not once per node.
+    for _ in 0..100 {
+        if eml_count(&[dir_a.path(), dir_b.path()]) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(eml_count(&[dir_a.path(), dir_b.path()]), 1);
+
+    // Health endpoints for load balancers.
+    for node in [&a, &b] {
+        assert_eq!(
+            client
+                .get(format!("{}/health/live", node.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            client
+                .get(format!("{}/health/ready", node.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
+
+async fn sqlx_id(database_url: &str, name: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    sqlx::query_scalar("SELECT id FROM api_keys WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_single_server_on_s3_storage_pushes_and_serves() {
+    let Some((_, endpoint)) = services() else {
+        return;
+    };
+    let bucket = create_bucket(&endpoint).await;
+    let storage = nugate::storage::PackageStorage::from_url_with_options(
+        &format!("s3://{bucket}/one"),
+        s3_env(&endpoint)
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), v)),
+    )
+    .unwrap();
+    let app = crate::helpers::TestApp::start_with_storage(|_| {}, Some(storage)).await;
+    let user = app.user("s3user").await;
+    let key = app
+        .key(&user, "k", &[nugate::auth::scope::KeyAction::Push], &["*"])
+        .await;
+    let package = simple("S3.Lib", "1.0.0");
+    assert_eq!(app.push(&key, package.clone()).await.status(), 201);
+    assert_eq!(app.push(&key, package.clone()).await.status(), 409);
+    let got = app
+        .client
+        .get(app.url("/v3-flatcontainer/s3.lib/1.0.0/s3.lib.1.0.0.nupkg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), package.as_slice());
+    let nuspec = app
+        .client
+        .get(app.url("/v3-flatcontainer/s3.lib/1.0.0/s3.lib.nuspec"))
+        .send()
+        .await
+        .unwrap();
+    assert!(nuspec.text().await.unwrap().contains("<id>S3.Lib</id>"));
+    // Nothing is written to the local packages folder.
+    assert!(!app.data_dir().join("packages").join("s3.lib").exists());
+}
