@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throwaway services for the test suite, on random loopback ports inside a temp folder:
-#   eval "$(scripts/services.sh start)"   starts PostgreSQL and an S3 server (moto) and prints the exports
+#   scripts/services.sh start > env; source env   starts PostgreSQL and an S3 server (moto), prints exports
 #   scripts/services.sh stop "$NUGATE_TEST_SERVICES_DIR"
+# A PostgreSQL or S3 server already given as NUGATE_TEST_POSTGRES_URL / NUGATE_TEST_S3_ENDPOINT is used as is.
 set -euo pipefail
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -20,20 +21,28 @@ start)
   dir=$(mktemp -d /tmp/nugate-services.XXXXXX)
   chmod 755 "$dir"
   mkdir "$dir/pg" && chown postgres "$dir/pg" && chmod 700 "$dir/pg"
-  pg_port=$(free_port)
-  # initdb refuses to run as root: run the cluster as the postgres user.
-  runuser -u postgres -- "$pg_bin/initdb" -D "$dir/pg/data" --auth=trust -U postgres >"$dir/initdb.log" 2>&1
-  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
-    -o "-p $pg_port -k $dir/pg -h 127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off" start >/dev/null
-  s3_port=$(free_port)
-  (cd "$dir" && nohup python3 -m moto.server -H 127.0.0.1 -p "$s3_port" >"$dir/s3.log" 2>&1 & echo $! >"$dir/s3.pid")
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $s3_port), 1)" 2>/dev/null && break
-    sleep 0.1
-  done
   echo "export NUGATE_TEST_SERVICES_DIR=$dir"
-  echo "export NUGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$pg_port/postgres"
-  echo "export NUGATE_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port"
+  if [ -n "${NUGATE_TEST_POSTGRES_URL:-}" ]; then
+    echo "export NUGATE_TEST_POSTGRES_URL=$NUGATE_TEST_POSTGRES_URL"
+  else
+    pg_port=$(free_port)
+    # initdb refuses to run as root: run the cluster as the postgres user.
+    runuser -u postgres -- "$pg_bin/initdb" -D "$dir/pg/data" --auth=trust -U postgres >"$dir/initdb.log" 2>&1
+    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
+      -o "-p $pg_port -k $dir/pg -h 127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off" start >/dev/null
+    echo "export NUGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$pg_port/postgres"
+  fi
+  if [ -n "${NUGATE_TEST_S3_ENDPOINT:-}" ]; then
+    echo "export NUGATE_TEST_S3_ENDPOINT=$NUGATE_TEST_S3_ENDPOINT"
+  else
+    s3_port=$(free_port)
+    (cd "$dir" && nohup python3 -m moto.server -H 127.0.0.1 -p "$s3_port" >"$dir/s3.log" 2>&1 & echo $! >"$dir/s3.pid")
+    for _ in $(seq 100); do
+      python3 -c "import socket; socket.create_connection(('127.0.0.1', $s3_port), 1)" 2>/dev/null && break
+      sleep 0.1
+    done
+    echo "export NUGATE_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port"
+  fi
   ;;
 stop)
   dir="${2:?usage: services.sh stop DIR}"
