@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::templates::Message;
-use super::{render, safe_return_url, set_cookie, Page, VerifiedForm, Visitor, SESSION_COOKIE};
+use super::{
+    render, safe_return_url, set_cookie, Page, SignedIn, VerifiedForm, Visitor, SESSION_COOKIE,
+};
 use crate::app::{AppState, BaseUrl};
 use crate::config::SignupMode;
 use crate::mail;
@@ -295,13 +297,9 @@ pub async fn confirm(
 pub async fn resend_confirmation(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     _form: VerifiedForm<Empty>,
 ) -> Response {
-    let user = match visitor.require("/account") {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     if user.email_confirmed {
         return Redirect::to("/account").into_response();
     }
@@ -449,10 +447,7 @@ fn account_with(visitor: &Visitor, notice: Option<String>, error: Option<String>
 }
 
 /// `GET /account`.
-pub async fn account_page(visitor: Visitor) -> Response {
-    if let Err(r) = visitor.require("/account") {
-        return r;
-    }
+pub async fn account_page(SignedIn { visitor, .. }: SignedIn) -> Response {
     account_with(&visitor, None, None)
 }
 
@@ -466,13 +461,9 @@ pub struct PasswordForm {
 /// `POST /account/password`: other sessions end.
 pub async fn change_password(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     VerifiedForm(form): VerifiedForm<PasswordForm>,
 ) -> Response {
-    let user = match visitor.require("/account") {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     if form.new_password != form.confirm_password {
         return account_with(
             &visitor,
@@ -520,13 +511,9 @@ pub struct EmailForm {
 pub async fn change_email(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     VerifiedForm(form): VerifiedForm<EmailForm>,
 ) -> Response {
-    let user = match visitor.require("/account") {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let new_email = form.email.trim();
     if !valid_email(new_email) {
         return account_with(
@@ -622,13 +609,9 @@ pub struct DeleteForm {
 /// `POST /account/delete`: keys and sessions go; packages stay (orphaned when solely owned).
 pub async fn delete_account(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     VerifiedForm(form): VerifiedForm<DeleteForm>,
 ) -> Response {
-    let user = match visitor.require("/account") {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     if form.confirm_username.trim() != user.username {
         return account_with(
             &visitor,

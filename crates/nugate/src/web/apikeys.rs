@@ -7,7 +7,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{cookie, not_found, render, set_cookie, Page, VerifiedForm, Visitor, NEW_KEY_COOKIE};
+use super::{
+    cookie, not_found, render, set_cookie, Page, SignedIn, VerifiedForm, Visitor, NEW_KEY_COOKIE,
+};
 use crate::app::AppState;
 use crate::auth::keys::{self, status, KeyError, KeyScope, KeyStatus, WARN_DAYS};
 use crate::auth::scope::KeyAction;
@@ -224,11 +226,11 @@ async fn keys_page(
 }
 
 /// `GET /account/apikeys`: shows a just-created key once (from a one-shot cookie), then never again.
-pub async fn list(State(state): State<AppState>, visitor: Visitor, headers: HeaderMap) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+pub async fn list(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    headers: HeaderMap,
+) -> Response {
     let new_key = cookie(&headers, NEW_KEY_COOKIE).and_then(|v| {
         let (name, key) = v.split_once('.')?;
         let name =
@@ -270,13 +272,9 @@ fn show_once(state: &AppState, name: &str, plaintext: &str) -> Response {
 /// `POST /account/apikeys`.
 pub async fn create(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     VerifiedForm(form): VerifiedForm<CreateForm>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let actions = match keys::parse_actions(&form.scopes) {
         Ok(a) => a,
         Err(e) => return keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
@@ -312,13 +310,9 @@ async fn own_key(state: &AppState, user: &User, id: &str) -> Option<ApiKeyRow> {
 /// `GET /account/apikeys/{id}/edit`.
 pub async fn edit_page(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some(key) = own_key(&state, &user, &id)
         .await
         .filter(|k| k.kind == keys::kind::SCOPED)
@@ -359,14 +353,10 @@ pub struct EditForm {
 /// `POST /account/apikeys/{id}/edit`: package scope only.
 pub async fn edit(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<EditForm>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some(key) = own_key(&state, &user, &id).await else {
         return not_found(&visitor);
     };
@@ -403,14 +393,10 @@ pub struct Empty {}
 /// `POST /account/apikeys/{id}/regenerate`: the new key is shown once, the old one is dead.
 pub async fn regenerate(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     _form: VerifiedForm<Empty>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some(key) = own_key(&state, &user, &id).await else {
         return not_found(&visitor);
     };
@@ -435,14 +421,10 @@ pub async fn regenerate(
 /// `POST /account/apikeys/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     _form: VerifiedForm<Empty>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some(key) = own_key(&state, &user, &id).await else {
         return not_found(&visitor);
     };
@@ -470,13 +452,9 @@ pub async fn revoke(
 /// `GET /account/apikeys/{id}/delete`: the confirmation step.
 pub async fn delete_page(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some(key) = own_key(&state, &user, &id).await else {
         return not_found(&visitor);
     };
@@ -489,14 +467,10 @@ pub async fn delete_page(
 /// `POST /account/apikeys/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     _form: VerifiedForm<Empty>,
 ) -> Response {
-    let user = match visitor.require(HERE) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some(key) = own_key(&state, &user, &id).await else {
         return not_found(&visitor);
     };

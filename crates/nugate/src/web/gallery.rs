@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::templates::Message;
-use super::{not_found, render, urlencode, Page, VerifiedForm, Visitor};
+use super::{not_found, render, urlencode, Page, SignedIn, VerifiedForm, Visitor};
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion, users::User};
 use crate::mail;
@@ -354,14 +354,10 @@ pub struct ListingForm {
 /// `POST /packages/{id}/{version}/listing`: owners unlist or relist.
 pub async fn set_listing(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path((id, version)): Path<(String, String)>,
     VerifiedForm(form): VerifiedForm<ListingForm>,
 ) -> Response {
-    let user = match visitor.require(&format!("/packages/{}", urlencode(&id))) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Ok(target) = state.packages.find_version(&id, &version).await else {
         return not_found(&visitor);
     };
@@ -392,14 +388,10 @@ pub struct OwnerForm {
 pub async fn add_owner(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<OwnerForm>,
 ) -> Response {
-    let user = match visitor.require(&format!("/packages/{}", urlencode(&id))) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Ok(Some(registration)) = db::packages::registration(state.db.pool(), &id).await else {
         return not_found(&visitor);
     };
@@ -477,14 +469,10 @@ pub async fn add_owner(
 /// `POST /packages/{id}/owners/remove`: never the last owner.
 pub async fn remove_owner(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<OwnerForm>,
 ) -> Response {
-    let user = match visitor.require(&format!("/packages/{}", urlencode(&id))) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Ok(Some(registration)) = db::packages::registration(state.db.pool(), &id).await else {
         return not_found(&visitor);
     };
@@ -535,13 +523,9 @@ async fn invitation_for(
 /// `GET /packages/{id}/owners/accept`.
 pub async fn invitation(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let user = match visitor.require(&format!("/packages/{}/owners/accept", urlencode(&id))) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     match invitation_for(&state, &user, &id).await {
         Some((registration, inviter)) => render(InvitationPage {
             page: visitor.page(),
@@ -558,14 +542,10 @@ pub struct Empty {}
 /// `POST /packages/{id}/owners/accept`.
 pub async fn accept_invitation(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     _form: VerifiedForm<Empty>,
 ) -> Response {
-    let user = match visitor.require(&format!("/packages/{}/owners/accept", urlencode(&id))) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
     let Some((registration, _)) = invitation_for(&state, &user, &id).await else {
         return not_found(&visitor);
     };

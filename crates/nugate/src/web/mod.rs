@@ -235,6 +235,41 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
+/// A signed-in visitor; anyone else is sent to the sign-in page, which brings them back here.
+pub struct SignedIn {
+    pub visitor: Visitor,
+    pub user: User,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let visitor = Visitor::from_request_parts(parts, state).await?;
+        // After sign-in, a GET page comes back to itself; a form post goes back to the page it came from.
+        let here = if parts.method == axum::http::Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default()
+        } else {
+            parts
+                .headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|r| r.find("://").map(|i| &r[i + 3..]))
+                .and_then(|r| r.find('/').map(|i| r[i..].to_string()))
+                .unwrap_or_else(|| "/".into())
+        };
+        let user = visitor.require(&here)?.clone();
+        Ok(SignedIn { visitor, user })
+    }
+}
+
 /// Chrome every page template gets.
 #[derive(Clone, Debug, Default)]
 pub struct Page {

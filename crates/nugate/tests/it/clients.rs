@@ -475,43 +475,25 @@ async fn scope_matrix(client: Client) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_5_8_0_full_flow() {
-    full_flow(Client::V580).await;
+/// One test per client version and scenario, so each shows up (and fails) on its own.
+macro_rules! client_tests {
+    ($($name:ident: $scenario:ident($client:expr);)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $scenario($client).await;
+        }
+    )*};
 }
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_4_9_2_full_flow() {
-    full_flow(Client::V492).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_4_7_1_full_flow() {
-    full_flow(Client::V471).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_3_4_4_full_flow() {
-    full_flow(Client::V344).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_2_8_7_full_flow() {
-    full_flow(Client::V287).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_5_8_0_scope_matrix() {
-    scope_matrix(Client::V580).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_4_9_2_scope_matrix() {
-    scope_matrix(Client::V492).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_4_7_1_scope_matrix() {
-    scope_matrix(Client::V471).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_3_4_4_scope_matrix() {
-    scope_matrix(Client::V344).await;
-}
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nuget_2_8_7_scope_matrix() {
-    scope_matrix(Client::V287).await;
+
+client_tests! {
+    nuget_5_8_0_full_flow: full_flow(Client::V580);
+    nuget_4_9_2_full_flow: full_flow(Client::V492);
+    nuget_4_7_1_full_flow: full_flow(Client::V471);
+    nuget_3_4_4_full_flow: full_flow(Client::V344);
+    nuget_2_8_7_full_flow: full_flow(Client::V287);
+    nuget_5_8_0_scope_matrix: scope_matrix(Client::V580);
+    nuget_4_9_2_scope_matrix: scope_matrix(Client::V492);
+    nuget_4_7_1_scope_matrix: scope_matrix(Client::V471);
+    nuget_3_4_4_scope_matrix: scope_matrix(Client::V344);
+    nuget_2_8_7_scope_matrix: scope_matrix(Client::V287);
 }

@@ -1,0 +1,121 @@
+//! API-key check micro-benchmark.
+//!
+//! Usage: nugate-bench-keycheck DATA_DIR [DATABASE_URL]
+//!
+//! Prints one JSON object: per-check wall time and CPU time (utime+stime of the whole process, from
+//! /proc/self/stat, so work done on the database driver's own threads is counted) for
+//!   * `pure`: `api_key::parse` of a presented key + `api_key::hashes_match` against the stored hash;
+//!   * `authenticate`: `KeyService::authenticate` (parse, one indexed lookup, hash compare, user load).
+//! Each runs for a fixed wall-clock budget after a warm-up, on a current-thread runtime.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use nugate::auth::api_key;
+use nugate::auth::keys::KeyScope;
+use nugate::auth::scope::KeyAction;
+
+/// Process CPU time (user + system) in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields[11].parse().expect("utime");
+    let stime: f64 = fields[12].parse().expect("stime");
+    // The kernel reports these in USER_HZ, 100 on every Linux configuration in practice.
+    (utime + stime) / 100.0
+}
+
+struct Sample {
+    iterations: u64,
+    wall_us: f64,
+    cpu_us: f64,
+}
+
+fn json(name: &str, s: &Sample) -> String {
+    format!(
+        "\"{name}\": {{\"iterations\": {}, \"wall_us_per_check\": {:.3}, \"cpu_us_per_check\": {:.3}}}",
+        s.iterations, s.wall_us, s.cpu_us
+    )
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let data_dir = args.next().expect("usage: nugate-bench-keycheck DATA_DIR [DATABASE_URL]");
+    let database_url = args.next();
+    let budget = Duration::from_secs_f64(
+        std::env::var("KEYCHECK_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3.0),
+    );
+
+    let state = nugate::app::AppState::open(nugate::config::Config {
+        data_dir: data_dir.into(),
+        database_url,
+        ..Default::default()
+    })
+    .await
+    .expect("open state");
+    let user = nugate::users::UserService::new(state.db.clone())
+        .create("keybench", "keybench@example.com", "long bench password", false, true)
+        .await
+        .expect("create user");
+    let scope = KeyScope {
+        actions: vec![KeyAction::Push],
+        packages: vec![],
+        globs: vec!["*".into()],
+    };
+    let (row, plaintext) = state
+        .keys
+        .create(&user, "bench", &scope, None)
+        .await
+        .expect("create key");
+
+    // Pure format + hash work.
+    let pure = {
+        let stored = row.secret_hash.clone();
+        let run = |iters: u64| {
+            let mut ok = 0u64;
+            for _ in 0..iters {
+                if let api_key::PresentedKey::Scoped { secret_hash, .. } =
+                    api_key::parse(black_box(&plaintext))
+                {
+                    if api_key::hashes_match(&stored, &secret_hash) {
+                        ok += 1;
+                    }
+                }
+            }
+            ok
+        };
+        assert_eq!(run(1000), 1000, "parse + hash must accept the minted key");
+        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let mut n = 0u64;
+        while t0.elapsed() < budget {
+            n += run(10_000);
+        }
+        let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+        Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
+    };
+
+    // Full authenticate: parse, indexed lookup, compare, user load, (rate-limited) last-used touch.
+    let full = {
+        for _ in 0..200 {
+            state.keys.authenticate(&plaintext).await.expect("authenticate");
+        }
+        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let mut n = 0u64;
+        while t0.elapsed() < budget {
+            for _ in 0..100 {
+                black_box(state.keys.authenticate(black_box(&plaintext)).await.expect("authenticate"));
+            }
+            n += 100;
+        }
+        let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+        Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
+    };
+
+    println!("{{{}, {}}}", json("pure", &pure), json("authenticate", &full));
+}

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Turns the JSON files bench/run.sh leaves in RESULTS_DIR into BENCHMARKS.md (on stdout).
+
+Every number comes from the results folder; the only constants here are the targets themselves.
+"""
+import json
+import os
+import sys
+
+RES = sys.argv[1]
+
+
+def load(name):
+    path = os.path.join(RES, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        text = f.read().strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def fnum(x, digits=1):
+    if x is None:
+        return "n/a"
+    if isinstance(x, (int,)) or (isinstance(x, float) and x.is_integer() and abs(x) >= 100):
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+def verdict(ok):
+    if ok is None:
+        return "**not measured**"
+    return "met" if ok else "**missed**"
+
+
+machine = load("machine.json") or {}
+run = load("run.json") or {}
+backends = [b for b in ("sqlite", "postgres") if load(f"{b}-startup.json") is not None]
+label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+ncpu = machine.get("nproc") or 1
+
+rows = []     # (measure, target, {backend: measured text}, {backend: ok-or-None})
+notes = []    # explanations for missed or derived figures
+
+
+def add(measure, target, values, oks, note=None):
+    rows.append((measure, target, values, oks))
+    if note:
+        notes.append(f"- **{measure}**: {note}")
+
+
+def cpu_share(cpu_s, secs):
+    if not cpu_s or not secs:
+        return None
+    return cpu_s / secs / ncpu
+
+
+# 1. API-key check ------------------------------------------------------------------------------
+kc = {b: load(f"keycheck-{b}.json") for b in ("sqlite", "postgres")}
+vals, oks, pure_vals, pure_oks = {}, {}, {}, {}
+for b, d in kc.items():
+    if d:
+        a, p = d["authenticate"], d["pure"]
+        vals[b] = f"{a['cpu_us_per_check']:.1f} µs CPU ({a['wall_us_per_check']:.1f} µs wall)"
+        # On PostgreSQL the server's own CPU is in another process and not counted: say so.
+        oks[b] = a["cpu_us_per_check"] < 20
+        pure_vals[b] = f"{p['cpu_us_per_check']:.2f} µs CPU ({p['wall_us_per_check']:.2f} µs wall)"
+        pure_oks[b] = p["cpu_us_per_check"] < 20
+add("API-key check: parse + SHA-256 + compare (pure)", "< 20 µs", pure_vals, pure_oks)
+add("API-key check: full `KeyService::authenticate`", "< 20 µs", vals, oks,
+    "CPU is utime+stime of the whole benchmark process per check (SQLite runs in-process, so its cost is "
+    "included). On PostgreSQL only the client side is counted: the database server's CPU is in another "
+    "process; the wall figure there is one loopback round trip per query, not CPU."
+    + ("" if all(oks.values()) else
+       " Where missed: the check is two SQL round trips (key by lookup id, then the owner by id) through "
+       "sqlx's Any driver — row decoding and the driver's worker hand-off dominate, not hashing "
+       "(compare the pure figure)."))
+
+# 2. Keyed write vs unkeyed -----------------------------------------------------------------------
+vals, oks, vals2, oks2 = {}, {}, {}, {}
+for b in backends:
+    k, u, n = load(f"{b}-relist-keyed.json"), load(f"{b}-leaf-unkeyed.json"), load(f"{b}-relist-nokey.json")
+    if k and u:
+        ratio = k["rps"] / u["rps"] if u["rps"] else None
+        vals[b] = (f"{ratio:.2f} ({fnum(k['rps'])} keyed relist/s vs {fnum(u['rps'])} unkeyed leaf GET/s; "
+                   f"{k['non2xx']} non-2xx)")
+        oks[b] = ratio is not None and ratio >= 0.9 and k["non2xx"] == 0
+    auth = (kc.get(b) or {}).get("authenticate")
+    if k and auth and k.get("server_cpu_us_per_req"):
+        c = k["server_cpu_us_per_req"]
+        a = auth["cpu_us_per_check"]
+        est = max(c - a, 0) / c if c else None
+        vals2[b] = (f"≈ {est:.2f} (key check {a:.1f} µs of {c:.0f} µs server CPU per keyed relist)")
+        oks2[b] = est is not None and est >= 0.9
+add("Keyed write vs unkeyed, measured over HTTP (16 connections)", "≥ 0.9", vals, oks,
+    "there is no unkeyed write endpoint. Compared: `POST /api/v2/package/{id}/{version}` (relist of an "
+    "existing, listed version: existence lookup, key check, scope check, listing update; 200) with a valid "
+    "key, against the unkeyed `GET /v3/registration/{id}/{version}.json` of the same rows. This measures "
+    "a write against a read, so it bounds the key's cost from above; the next row isolates the key.")
+add("Keyed write vs the same work without the key (derived)", "≥ 0.9", vals2, oks2,
+    "server CPU per keyed relist (from /proc/PID/stat across the wrk run) minus the in-process "
+    "`authenticate` CPU from the micro-benchmark, as a ratio: the throughput the same handler would keep "
+    "if the key check cost nothing, assuming it stays CPU-bound. A derived estimate, not a measurement."
+    + "".join(
+        f" {label[b]}: server used {s:.0%} of {ncpu} cores during the keyed run."
+        for b in backends
+        for k in [load(f"{b}-relist-keyed.json")]
+        if k and k.get("server_cpu_s")
+        for s in [cpu_share(k["server_cpu_s"], k["seconds"])]
+        if s is not None))
+
+# 3. Read mix vs nginx ------------------------------------------------------------------------------
+vals, oks, pvals, poks = {}, {}, {}, {}
+for b in backends:
+    n, x = load(f"{b}-read-nugate.json"), load(f"{b}-read-nginx.json")
+    if n and x:
+        r = n["rps"] / x["rps"] if x["rps"] else None
+        vals[b] = f"{r:.2f}× ({fnum(n['rps'])} vs nginx {fnum(x['rps'])} req/s; non-2xx {n['non2xx']})"
+        oks[b] = r is not None and r >= 0.7 and n["non2xx"] == 0
+        pvals[b] = f"{n['p99_ms']:.2f} ms (nginx {x['p99_ms']:.2f} ms; p50 {n['p50_ms']:.2f} ms)"
+        poks[b] = n["p99_ms"] < 10
+        share = cpu_share(n.get("server_cpu_s"), n["seconds"])
+        if r is not None and r < 0.7:
+            notes.append(
+                f"- **Read mix ({label[b]})**: nugate spent {n.get('server_cpu_us_per_req', 0):.0f} µs of CPU "
+                f"per request and used {share:.0%} of {ncpu} cores (wrk shares the same cores). Each request is "
+                "routed, goes to the database (version list, registration rows, or the package row "
+                "+ a file open), and serialises JSON; nginx answers from the page cache with sendfile. "
+                "The per-request database query through the sqlx pool is what dominates; caching the "
+                "rendered documents (invalidated on push/unlist) or ETag-based 304s would close the gap.")
+add("Restore read mix at 64 connections vs nginx (throughput)", "≥ 0.7× nginx", vals, oks,
+    "wrk -t2 -c64, each connection cycling 30 paths: flat-container index, one .nupkg, and registration "
+    "index for 10 packages of 3 versions. nginx then serves the byte-identical responses (fetched from "
+    "nugate) as static files from a mirror folder, same connections and duration, right after. Client and "
+    "server share the machine's cores.")
+add("Restore read mix at 64 connections: p99 latency", "< 10 ms", pvals, poks)
+
+# 4. Ingest -----------------------------------------------------------------------------------------
+vals, oks = {}, {}
+for b in backends:
+    d = load(f"{b}-ingest.json")
+    if d:
+        bad = {k: v for k, v in d["statuses"].items() if k != "201"}
+        vals[b] = f"{d['per_second']:.0f} pushes/s ({d['pushed']} in {d['seconds']:.1f} s{'; other statuses ' + json.dumps(bad) if bad else ''})"
+        oks[b] = d["per_second"] >= 200 if b == "sqlite" else None
+        ticks_path = os.path.join(RES, f"{b}-ingest-cpu-ticks")
+        if os.path.exists(ticks_path) and d["pushed"]:
+            cpu_s = int(open(ticks_path).read().strip() or 0) / 100.0
+            share = cpu_share(cpu_s, d["seconds"])
+            per = cpu_s * 1e6 / d["pushed"]
+            if b == "sqlite" and d["per_second"] < 200:
+                bound = ("CPU-bound" if share and share > 0.8 else
+                         "not CPU-bound: the time goes to waiting — SQLite's single writer lock and the commit's "
+                         "fsync, serialising the 8 concurrent pushes")
+                notes.append(f"- **Push ingest ({label[b]})**: {per:.0f} µs of server CPU per push, "
+                             f"{share:.0%} of {ncpu} cores used: {bound}.")
+            else:
+                vals[b] += f"; {per:.0f} µs server CPU/push"
+if "postgres" in oks:
+    oks["postgres"] = None
+add("Push ingest of small packages, concurrency 8", "≥ 200 pushes/s (SQLite)", vals,
+    {b: (o if b == "sqlite" else None) for b, o in oks.items()},
+    "distinct IDs, one version each, ~0.4 KB .nupkg bodies pre-built before the clock starts; a Python "
+    "client (8 threads, keep-alive) on the same machine. The PostgreSQL figure is reported for comparison; "
+    "the target is for SQLite.")
+
+# 5. Scale ------------------------------------------------------------------------------------------
+pop = load("sqlite-populate.json")
+lat = load("sqlite-scale-latency.json")
+shape = load("sqlite-registration-shape.json")
+scale_note = None
+if pop and lat:
+    seeded = (load("sqlite-seed.json") or {}).get("pushed", 0)
+    ing = (load("sqlite-ingest.json") or {}).get("pushed", 0)
+    total = pop["total_pushed"] + seeded + ing
+    full = pop["total_pushed"] >= pop["target_total"] and pop["big_versions_pushed"] >= 5000
+    scale = f"{total:,} versions in the database ({pop['total_pushed']:,} synthetic, {pop['big_versions_pushed']:,} of them one package)"
+    search = {p: v for p, v in lat.items() if p.startswith("/v3/search")}
+    reg = {p: v for p, v in lat.items() if p.startswith("/v3/registration")}
+    flat = {p: v for p, v in lat.items() if p.startswith("/v3-flatcontainer")}
+    sp99 = max(v["p99_ms"] for v in search.values())
+    rindex = lat.get("/v3/registration/synth.big/index.json")
+    rpage = [v for p, v in reg.items() if "/page/" in p]
+    paged = bool(shape) and shape.get("pages", 0) > 1 and shape.get("inline_pages", 1) == 0
+    fp99 = max(v["p99_ms"] for v in flat.values())
+    tag = "" if full else f" (at {scale}, not 100 000)"
+    add("Search p99 at scale", "< 50 ms",
+        {"sqlite": f"{sp99:.1f} ms worst of {len(search)} queries{tag}"}, {"sqlite": sp99 < 50})
+    rtxt = f"{rindex['p99_ms']:.1f} ms index" if rindex else "n/a"
+    if rpage:
+        rtxt += f", {rpage[0]['p99_ms']:.1f} ms one page"
+    if shape:
+        rtxt += f"; {shape.get('pages')} pages, {shape.get('inline_pages')} inlined"
+    rok = paged and rindex is not None and rindex["p99_ms"] < 50 and all(p["p99_ms"] < 50 for p in rpage)
+    add("Registration index of a 5 000-version package, p99", "paged, < 50 ms",
+        {"sqlite": rtxt + tag}, {"sqlite": rok if pop["big_versions_pushed"] >= 5000 else None})
+    add("Flat-container index p99 at scale", "< 10 ms",
+        {"sqlite": f"{fp99:.1f} ms worst (5 000-version and 5-version IDs){tag}"}, {"sqlite": fp99 < 10})
+    scale_note = (
+        f"- **Scale** (SQLite only): {scale}, pushed over HTTP at concurrency 8 in {pop['seconds']:.0f} s "
+        f"({pop['per_second']:.0f}/s). " + ("The full 100 000 were reached." if full else
+        "The time budget ran out before 100 000: the scale figures are measured at the count above, not "
+        "extrapolated.") + " Latencies: 100 sequential requests per path on one keep-alive connection "
+        "(no concurrent load); per path: " + "; ".join(
+            f"`{p}` p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms" for p, v in lat.items()) + ".")
+    slow = [f"`{p}`" for p, v in lat.items() if v["p99_ms"] >= (10 if p.startswith("/v3-flat") else 50)]
+    if slow:
+        scale_note += (" Over target: " + ", ".join(slow) + ". Search over many versions filters and "
+                       "groups versions per ID in SQL on every request (LIKE on id/description/tags cannot "
+                       "use an index); a 5 000-version document is built row by row from the database on "
+                       "every request.")
+    notes.append(scale_note)
+else:
+    add("100 000 versions: search / registration / flat index", "< 50 ms / paged, < 50 ms / < 10 ms",
+        {}, {"sqlite": None}, "the population step did not produce results (see the run log).")
+
+# 6. Start-up ---------------------------------------------------------------------------------------
+vals, oks = {}, {}
+for b in backends:
+    d = load(f"{b}-startup.json")
+    if d and d.get("median_ms") is not None:
+        vals[b] = f"{d['median_ms']:.0f} ms median (runs: {', '.join(str(x) for x in d['runs_ms'])})"
+        oks[b] = d["median_ms"] < 200
+add("Start-up to first served request", "< 200 ms", vals, oks,
+    "spawn of `nugate serve` on an already migrated database to the first 200 on `/health/live`, polled "
+    "every millisecond; median of 5.")
+
+# 7. Memory -----------------------------------------------------------------------------------------
+vals, oks, vals2, oks2 = {}, {}, {}, {}
+for b in backends:
+    d = load(f"{b}-rss.json")
+    if d:
+        vals[b] = f"{d['idle_kb'] / 1024:.1f} MB"
+        oks[b] = d["idle_kb"] / 1024 < 30
+        vals2[b] = f"{d['read_peak_kb'] / 1024:.1f} MB"
+        oks2[b] = d["read_peak_kb"] / 1024 < 150
+add("Resident memory, idle (2 s after start)", "< 30 MB", vals, oks)
+add("Resident memory, peak under the 64-connection read load", "< 150 MB", vals2, oks2,
+    "VmRSS from /proc/PID/status, sampled every 100 ms during the read-mix run.")
+after = load("sqlite-rss-after-populate.json")
+if after:
+    notes.append(f"- **Memory after the scale run** (SQLite, not a target): {after['kb'] / 1024:.1f} MB resident.")
+
+# ---------------------------------------------------------------- output
+out = []
+w = out.append
+w("# nugate benchmarks\n")
+w("Written by `bench/run.sh` — do not edit by hand; re-run it to refresh. Every figure below was measured "
+  "in the run described here; targets are the project's.\n")
+w("| | |\n|---|---|")
+w(f"| Date (UTC) | {machine.get('date', 'n/a')} |")
+w(f"| Commit | `{machine.get('commit', 'n/a')}`{' (with uncommitted changes under crates/)' if machine.get('dirty') else ''} |")
+w(f"| CPU | {machine.get('cpu', 'n/a')}, `nproc` = {machine.get('nproc', 'n/a')} |")
+w(f"| Memory | {fnum(machine.get('mem_total_mb'))} MB |")
+w(f"| Kernel | {machine.get('kernel', 'n/a')} |")
+w(f"| Tools | {machine.get('wrk', '')}; {machine.get('nginx', '')}; {machine.get('postgres', '')} |")
+w(f"| Build | `cargo build --release -p nugate` (workspace release profile) |")
+w(f"| wrk duration per run | {machine.get('seconds_per_run', 'n/a')} s |")
+w(f"| Whole run | {run.get('total_seconds', 'n/a')} s |")
+w(f"| Load average (1/5/15 min) at start / end | {machine.get('loadavg_start', 'n/a')} / {run.get('loadavg_end', 'n/a')} |")
+w("")
+w("Load generator, server and database all share this machine's cores; a load average above "
+  f"{ncpu} means other work (for example compilers) was competing for them during the run, and every "
+  "throughput figure is lower by an unknown share.  SQLite is the default backend; "
+  "PostgreSQL 15 is a throwaway local cluster with default durability settings.\n")
+w("## Figures\n")
+cols = backends or ["sqlite"]
+w("| Measure | Target | " + " | ".join(label[b] for b in cols) + " | Verdict |")
+w("|---|---|" + "---|" * len(cols) + "---|")
+met = missed = unmeasured = 0
+for measure, target, values, oks in rows:
+    cells = [values.get(b, "—") for b in cols]
+    parts = []
+    for b in cols:
+        o = oks.get(b)
+        if b in values and o is not None:
+            parts.append(f"{label[b]}: {verdict(o)}")
+            met += o is True
+            missed += o is False
+    if not parts:
+        parts.append(verdict(None))
+        unmeasured += 1
+    w(f"| {measure} | {target} | " + " | ".join(cells) + " | " + "; ".join(parts) + " |")
+w("")
+w(f"**Summary:** {met} met, {missed} missed" + (f", {unmeasured} not measured" if unmeasured else "") + ".\n")
+w("## How each figure was measured, and what dominates where a target is missed\n")
+w("\n".join(notes))
+w("")
+w("## Reproduce\n")
+w("```sh\nbench/run.sh            # installs wrk, nginx, PostgreSQL if missing; ~10 minutes\n```\n")
+w("Knobs: `BENCH_SECONDS` (wrk run length), `BENCH_POPULATE_BUDGET` (seconds allowed for the synthetic "
+  "population), `BENCH_POPULATE_TOTAL`, `BENCH_INGEST_COUNT`, `BENCH_SKIP_POSTGRES=1`, `BENCH_KEEP=1` (keep "
+  "the work folder with raw wrk output and server logs).")
+print("\n".join(out))
