@@ -288,11 +288,11 @@ EOF
     echo "$page" >"$RES/$name-registration-shape.json"
     local page_path
     page_path=$("$PY" -c 'import json,sys,urllib.parse; u=json.loads(sys.argv[1])["first_page"]; print(urllib.parse.urlparse(u).path if u else "/v3/registration/synth.big/index.json")' "$page")
-    "$PY" "$BENCH_DIR/tool.py" latency --url "$url" --n 100 \
-      "/v3/search?q=synth&take=20" "/v3/search?q=Synth.Lib00042" "/v3/search?q=&take=20" \
+    "$PY" "$BENCH_DIR/tool.py" latency --url "$url" --n 100 --max-seconds 8 \
+      "/v3/search?q=synth&take=20" "/v3/search?q=Synth.Lib00000" "/v3/search?q=&take=20" \
       "/v3/search?q=nomatchatall" "/v3/search?q=big&prerelease=true&semVerLevel=2.0.0" \
       "/v3/registration/synth.big/index.json" "$page_path" \
-      "/v3-flatcontainer/synth.big/index.json" "/v3-flatcontainer/synth.lib00042/index.json" \
+      "/v3-flatcontainer/synth.big/index.json" "/v3-flatcontainer/synth.lib00000/index.json" \
       >"$RES/$name-scale-latency.json"
     log "  scale latency: $(cat "$RES/$name-scale-latency.json")"
     echo "{\"kb\": $(rss_kb "$SERVER_PID")}" >"$RES/$name-rss-after-populate.json"

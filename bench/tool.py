@@ -127,9 +127,10 @@ def cmd_populate(a):
     until `total` versions exist or the time budget runs out."""
     start = time.monotonic()
     deadline = start + a.budget
-    big = [(a.big_id, f"{v // 1000}.{(v // 10) % 100}.{v % 10}") for v in range(a.big_versions)]
+    big_n = min(a.big_versions, a.total)
+    big = [(a.big_id, f"{v // 1000}.{(v // 10) % 100}.{v % 10}") for v in range(big_n)]
     r1 = push_jobs(a.url, a.key, big, a.concurrency, deadline=deadline, make=nupkg)
-    rest = a.total - a.big_versions
+    rest = a.total - big_n
     jobs = [(f"Synth.Lib{i // a.per_id:05d}", f"1.{i % a.per_id}.0") for i in range(rest)]
     # Round-robin over IDs so a budget cut leaves whole IDs mostly complete either way.
     r2 = push_jobs(a.url, a.key, jobs, a.concurrency, deadline=deadline, make=nupkg)
@@ -198,13 +199,16 @@ def cmd_latency(a):
         st, body = c.request("GET", path)
         lat = []
         statuses = {}
+        path_start = time.perf_counter()
         for _ in range(a.n):
+            if time.perf_counter() - path_start > a.max_seconds:
+                break
             t0 = time.perf_counter()
             st, body = c.request("GET", path)
             lat.append((time.perf_counter() - t0) * 1000)
             statuses[st] = statuses.get(st, 0) + 1
         lat.sort()
-        out[path] = {"n": a.n, "p50_ms": round(percentile(lat, 50), 2),
+        out[path] = {"n": len(lat), "p50_ms": round(percentile(lat, 50), 2),
                      "p99_ms": round(percentile(lat, 99), 2), "max_ms": round(lat[-1], 2),
                      "bytes": len(body), "statuses": {str(k): v for k, v in statuses.items()}}
     print(json.dumps(out))
@@ -250,6 +254,7 @@ def main():
     s.add_argument("--database-url"); s.add_argument("--runs", type=int, default=5)
     s.set_defaults(f=cmd_startup)
     s = sub.add_parser("latency"); s.add_argument("--url"); s.add_argument("--n", type=int, default=200)
+    s.add_argument("--max-seconds", type=float, default=10)
     s.add_argument("paths", nargs="+"); s.set_defaults(f=cmd_latency)
     s = sub.add_parser("mirror"); s.add_argument("--url"); s.add_argument("--root")
     s.add_argument("paths", nargs="+"); s.set_defaults(f=cmd_mirror)

@@ -26,6 +26,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("The request took too long and was cancelled.")]
     Timeout,
+    #[error("Too many invalid API keys were presented. Wait 15 minutes before trying again.")]
+    TooManyAttempts,
     #[error("The service is temporarily unavailable: {0}. Please try again.")]
     Unavailable(String),
     #[error("An internal error occurred. Please try again.")]
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

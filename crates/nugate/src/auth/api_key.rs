@@ -87,6 +87,16 @@ pub fn parse(presented: &str) -> PresentedKey {
     }
 }
 
+/// The public identifier a presented key would be looked up by, for rate limiting guesses per key.
+pub fn lookup_id_of(presented: &str) -> Option<String> {
+    match parse(presented) {
+        PresentedKey::Scoped { lookup_id, .. } | PresentedKey::Legacy { lookup_id, .. } => {
+            Some(lookup_id)
+        }
+        PresentedKey::Malformed => None,
+    }
+}
+
 /// The identifiers under which a legacy plaintext key is stored.
 pub fn legacy(plaintext: &str) -> PresentedKey {
     let digest = sha256_hex(plaintext.as_bytes());

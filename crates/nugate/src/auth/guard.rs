@@ -5,7 +5,9 @@
 //! [`ApiKey`], and adds the expiry warning to whatever the handler answers. [`authorize`] is the single
 //! scope-and-ownership rule every keyed write calls once it knows which package it touches.
 
-use axum::extract::{FromRequestParts, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -33,12 +35,14 @@ pub async fn require_api_key(
             realm: realm(&base),
         }),
         Some(Err(_)) => Err(ApiError::invalid_key()),
-        Some(Ok(presented)) => match state.keys.authenticate(presented.trim()).await {
-            Ok(key) if key.key.kind != kind::VERIFY => Ok(key),
-            Ok(_) | Err(AuthFailure::Invalid) => Err(ApiError::invalid_key()),
-            Err(AuthFailure::Database(e)) => Err(ApiError::from(e)),
-            Err(other) => Err(ApiError::Forbidden(other.to_string())),
-        },
+        Some(Ok(presented)) => {
+            let presented = presented.trim().to_string();
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            check_key(&state, &presented, peer).await
+        }
     };
     let key = match refusal {
         Ok(key) => key,
@@ -77,6 +81,43 @@ async fn drain(body: axum::body::Body, limit: u64) {
         }
     })
     .await;
+}
+
+/// Wrong keys presented from one address, or for one key identifier, within the window before further
+/// attempts are refused outright (whether or not the next key would be right).
+pub const MAX_KEY_FAILURES: i64 = 30;
+
+/// Authenticates with guessing protection: failures are counted per client address and per key
+/// identifier in the database (so every node sees them), and the answer to a wrong key is the same
+/// whether its identifier exists or not.
+async fn check_key(
+    state: &AppState,
+    presented: &str,
+    peer: Option<std::net::IpAddr>,
+) -> Result<AuthenticatedKey, ApiError> {
+    let mut subjects = Vec::new();
+    if let Some(ip) = peer {
+        subjects.push(format!("key-ip:{ip}"));
+    }
+    if let Some(id) = crate::auth::api_key::lookup_id_of(presented) {
+        subjects.push(format!("key-id:{id}"));
+    }
+    if state
+        .sessions
+        .throttled_after(&subjects, MAX_KEY_FAILURES)
+        .await?
+    {
+        return Err(ApiError::TooManyAttempts);
+    }
+    match state.keys.authenticate(presented).await {
+        Ok(key) if key.key.kind != kind::VERIFY => Ok(key),
+        Ok(_) | Err(AuthFailure::Invalid) => {
+            state.sessions.record_failure(&subjects).await?;
+            Err(ApiError::invalid_key())
+        }
+        Err(AuthFailure::Database(e)) => Err(ApiError::from(e)),
+        Err(other) => Err(ApiError::Forbidden(other.to_string())),
+    }
 }
 
 fn realm(base: &str) -> String {

@@ -133,6 +133,11 @@ impl SessionService {
 
     /// Whether sign-in attempts for `subjects` (e.g. `user:alice`, `ip:1.2.3.4`) are currently blocked.
     pub async fn throttled(&self, subjects: &[String]) -> sqlx::Result<bool> {
+        self.throttled_after(subjects, MAX_FAILURES).await
+    }
+
+    /// Whether any of `subjects` failed `max` times within the window (shared by every node).
+    pub async fn throttled_after(&self, subjects: &[String], max: i64) -> sqlx::Result<bool> {
         let since = db::now() - THROTTLE_WINDOW_SECS;
         for subject in subjects {
             let count: i64 = sqlx::query_scalar(
@@ -142,7 +147,7 @@ impl SessionService {
             .bind(since)
             .fetch_one(self.db.pool())
             .await?;
-            if count >= MAX_FAILURES {
+            if count >= max {
                 return Ok(true);
             }
         }

@@ -565,3 +565,31 @@ async fn unconfirmed_and_locked_users_cannot_use_keys() {
         .unwrap_err();
     assert!(err.to_string().contains("confirm"));
 }
+
+#[tokio::test]
+async fn key_guessing_is_throttled_per_address_with_one_answer_for_all_wrong_keys() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let good = app.key(&alice, "k", &[Push], &["*"]).await;
+    // Known identifier with a wrong secret, unknown identifier, legacy-looking junk: one identical answer.
+    let mut wrong_secret = good.clone().into_bytes();
+    let i = 7 + 20;
+    wrong_secret[i] = if wrong_secret[i] == b'a' { b'b' } else { b'a' };
+    let wrong_secret = String::from_utf8(wrong_secret).unwrap();
+    let mut bodies = Vec::new();
+    for presented in [wrong_secret.as_str(), &nugate::auth::api_key::mint().plaintext, "not-a-key"] {
+        let r = app.push(presented, simple("Guess.Lib", "1.0.0")).await;
+        bodies.push((r.status(), r.text().await.unwrap()));
+    }
+    assert!(bodies.iter().all(|b| b == &bodies[1]), "{bodies:?}");
+    for n in 0..(nugate::auth::guard::MAX_KEY_FAILURES - 3) {
+        let r = app.push(&nugate::auth::api_key::mint().plaintext, simple("Guess.Lib", "1.0.0")).await;
+        assert_eq!(r.status(), 403, "attempt {n}");
+    }
+    // Now even the right key is refused from this address until the window passes.
+    let r = app.push(&good, simple("Guess.Lib", "1.0.0")).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many invalid API keys"));
+    sqlx::query("DELETE FROM signin_failures").execute(app.state.db.pool()).await.unwrap();
+    assert_eq!(app.push(&good, simple("Guess.Lib", "1.0.0")).await.status(), 201);
+}

@@ -8,6 +8,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod helpers;
+mod hostile;
 mod keys;
 mod mail;
 mod migrate;
