@@ -315,40 +315,85 @@ async fn no_secret_ever_reaches_the_log() {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
     let child = cmd.spawn().unwrap();
-    let mut server = Server { child, base: format!("http://127.0.0.1:{port}") };
+    let mut server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let client = crate::helpers::http();
     for _ in 0..200 {
-        if client.get(format!("{}/health/live", server.base)).send().await.is_ok() {
+        if client
+            .get(format!("{}/health/live", server.base))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     // Keys through the web page (shown once via a cookie), then every kind of keyed request.
     let browser = crate::web::Browser::at(&server.base);
-    assert_eq!(browser.sign_in("alice", "correct horse battery").await.status(), 303);
-    let r = browser.post("/account/apikeys", "/account/apikeys", &[("name", "web"), ("scopes", "push"), ("globs", "*")]).await;
+    assert_eq!(
+        browser
+            .sign_in("alice", "correct horse battery")
+            .await
+            .status(),
+        303
+    );
+    let r = browser
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[("name", "web"), ("scopes", "push"), ("globs", "*")],
+        )
+        .await;
     assert_eq!(r.status(), 303);
     let (_, html) = browser.get("/account/apikeys").await;
     let start = html.find("value=\"nugate_").unwrap() + 7;
     keys.push(html[start..].split('"').next().unwrap().to_string());
     for (i, key) in keys.clone().iter().enumerate() {
-        for (method, path) in [("PUT", "/api/v2/package"), ("DELETE", "/api/v2/package/Log.Lib/1.0.0"), ("POST", "/api/v2/package/Log.Lib/1.0.0")] {
-            let request = client.request(method.parse().unwrap(), format!("{}{path}?apikey={key}", server.base)).header("X-NuGet-ApiKey", key);
-            let request = if method == "PUT" { request.body(simple("Log.Lib", &format!("1.0.{i}"))) } else { request };
+        for (method, path) in [
+            ("PUT", "/api/v2/package"),
+            ("DELETE", "/api/v2/package/Log.Lib/1.0.0"),
+            ("POST", "/api/v2/package/Log.Lib/1.0.0"),
+        ] {
+            let request = client
+                .request(
+                    method.parse().unwrap(),
+                    format!("{}{path}?apikey={key}", server.base),
+                )
+                .header("X-NuGet-ApiKey", key);
+            let request = if method == "PUT" {
+                request.body(simple("Log.Lib", &format!("1.0.{i}")))
+            } else {
+                request
+            };
             request.send().await.unwrap();
         }
         // A damaged key too: its text must not be logged either.
         let damaged = format!("{}x", &key[..key.len() - 1]);
-        client.put(format!("{}/api/v2/package", server.base)).header("X-NuGet-ApiKey", &damaged).body(simple("Log.Lib", "9.0.0")).send().await.unwrap();
+        client
+            .put(format!("{}/api/v2/package", server.base))
+            .header("X-NuGet-ApiKey", &damaged)
+            .body(simple("Log.Lib", "9.0.0"))
+            .send()
+            .await
+            .unwrap();
         keys.push(damaged);
     }
     let pid = server.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let _ = server.child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("served"), "the log has request lines:\n{text}");
+    assert!(
+        text.contains("served"),
+        "the log has request lines:\n{text}"
+    );
     for key in &keys {
         assert!(!text.contains(key.as_str()), "a key leaked into the log");
-        assert!(!text.contains(&key[7..]), "a key's secret part leaked into the log");
+        assert!(
+            !text.contains(&key[7..]),
+            "a key's secret part leaked into the log"
+        );
     }
 }

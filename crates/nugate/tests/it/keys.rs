@@ -577,19 +577,187 @@ async fn key_guessing_is_throttled_per_address_with_one_answer_for_all_wrong_key
     wrong_secret[i] = if wrong_secret[i] == b'a' { b'b' } else { b'a' };
     let wrong_secret = String::from_utf8(wrong_secret).unwrap();
     let mut bodies = Vec::new();
-    for presented in [wrong_secret.as_str(), &nugate::auth::api_key::mint().plaintext, "not-a-key"] {
+    for presented in [
+        wrong_secret.as_str(),
+        &nugate::auth::api_key::mint().plaintext,
+        "not-a-key",
+    ] {
         let r = app.push(presented, simple("Guess.Lib", "1.0.0")).await;
         bodies.push((r.status(), r.text().await.unwrap()));
     }
     assert!(bodies.iter().all(|b| b == &bodies[1]), "{bodies:?}");
     for n in 0..(nugate::auth::guard::MAX_KEY_FAILURES - 3) {
-        let r = app.push(&nugate::auth::api_key::mint().plaintext, simple("Guess.Lib", "1.0.0")).await;
+        let r = app
+            .push(
+                &nugate::auth::api_key::mint().plaintext,
+                simple("Guess.Lib", "1.0.0"),
+            )
+            .await;
         assert_eq!(r.status(), 403, "attempt {n}");
     }
     // Now even the right key is refused from this address until the window passes.
     let r = app.push(&good, simple("Guess.Lib", "1.0.0")).await;
     assert_eq!(r.status(), 429);
-    assert!(r.text().await.unwrap().contains("Too many invalid API keys"));
-    sqlx::query("DELETE FROM signin_failures").execute(app.state.db.pool()).await.unwrap();
-    assert_eq!(app.push(&good, simple("Guess.Lib", "1.0.0")).await.status(), 201);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many invalid API keys"));
+    sqlx::query("DELETE FROM signin_failures")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.push(&good, simple("Guess.Lib", "1.0.0")).await.status(),
+        201
+    );
+}
+
+/// The authorisation rules written out independently of the server: what NuGet.org's scoped keys allow.
+fn oracle(
+    scopes: &[nugate::auth::scope::KeyAction],
+    subject_matches: bool,
+    owns: bool,
+    op: Op,
+    active: bool,
+) -> u16 {
+    use nugate::auth::scope::KeyAction as A;
+    let has = |a: A| scopes.contains(&a);
+    let allowed = active
+        && subject_matches
+        && match op {
+            Op::PushNew => has(A::Push),
+            Op::PushVersion => (has(A::Push) || has(A::PushVersion)) && owns,
+            Op::Unlist | Op::Relist => has(A::Unlist) && owns,
+        };
+    match (allowed, op) {
+        (false, _) => 403,
+        (true, Op::PushNew | Op::PushVersion) => 201,
+        (true, Op::Unlist) => 204,
+        (true, Op::Relist) => 200,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    PushNew,
+    PushVersion,
+    Unlist,
+    Relist,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorisation_matrix_matches_an_independent_oracle() {
+    use nugate::auth::scope::KeyAction as A;
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let setup_a = app.key(&alice, "setup-a", &[Push, Unlist], &["*"]).await;
+    let setup_b = app.key(&bob, "setup-b", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&setup_a, simple("Own.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.push(&setup_a, simple("Lost.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.push(&setup_b, simple("Bob.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    app.state
+        .packages
+        .add_owner("Lost.Lib", "bob")
+        .await
+        .unwrap();
+    app.state
+        .packages
+        .remove_owner("Lost.Lib", "alice")
+        .await
+        .unwrap();
+
+    let scope_sets: Vec<Vec<A>> = (1u8..8)
+        .map(|bits| {
+            [A::Push, A::PushVersion, A::Unlist]
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, a)| a)
+                .collect()
+        })
+        .collect();
+    let mut cases = 0;
+    let mut wrong = Vec::new();
+    for (si, scopes) in scope_sets.iter().enumerate() {
+        for subject_kind in ["exact", "glob", "other"] {
+            for (package, owns) in [("Own.Lib", true), ("Lost.Lib", false), ("Bob.Lib", false)] {
+                for op in [Op::PushNew, Op::PushVersion, Op::Unlist, Op::Relist] {
+                    for state in ["active", "expired", "revoked"] {
+                        cases += 1;
+                        let target = if op == Op::PushNew {
+                            format!("New{cases}.Lib")
+                        } else {
+                            package.to_string()
+                        };
+                        let prefix = target.split('.').next().unwrap();
+                        let subject = match subject_kind {
+                            "exact" => target.clone(),
+                            "glob" => format!("{prefix}.*"),
+                            _ => "Other.*".to_string(),
+                        };
+                        let name = format!("case-{cases}");
+                        let key = app.key(&alice, &name, scopes, &[&subject]).await;
+                        match state {
+                            "expired" => {
+                                sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE name = $2")
+                                    .bind(nugate::db::now() - 1)
+                                    .bind(&name)
+                                    .execute(app.state.db.pool())
+                                    .await
+                                    .unwrap();
+                            }
+                            "revoked" => {
+                                app.state.keys.revoke(&alice, &name).await.unwrap();
+                            }
+                            _ => {}
+                        }
+                        let response = match op {
+                            Op::PushNew => app.push(&key, simple(&target, "1.0.0")).await,
+                            Op::PushVersion => {
+                                app.push(&key, simple(&target, &format!("2.0.{cases}")))
+                                    .await
+                            }
+                            Op::Unlist => app.set_listed(&key, &target, "1.0.0", false).await,
+                            Op::Relist => app.set_listed(&key, &target, "1.0.0", true).await,
+                        };
+                        let expected =
+                            oracle(scopes, subject_kind != "other", owns, op, state == "active");
+                        if response.status().as_u16() != expected {
+                            wrong.push(format!("scopes#{si} {scopes:?} {subject_kind} {package} {op:?} {state}: got {} want {expected}", response.status()));
+                        }
+                        // Expired and revoked keys count as guesses; keep the guard's throttle out of the matrix.
+                        sqlx::query("DELETE FROM signin_failures")
+                            .execute(app.state.db.pool())
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+        }
+    }
+    assert!(cases >= 200, "{cases} cases");
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers of {cases}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    eprintln!("authorisation matrix: {cases} cases, 0 wrong");
 }
