@@ -397,3 +397,99 @@ async fn no_secret_ever_reaches_the_log() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_concurrent_pushes_loses_nothing_that_was_acknowledged() {
+    let iterations: usize = std::env::var("NUGATE_KILL_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let key = cli_user_and_key(data, &["push"], &["*"]);
+    let client = crate::helpers::http();
+    let mut acknowledged: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut attempted = 0usize;
+    for round in 0..iterations {
+        let server = serve(data).await;
+        let mut pushers = Vec::new();
+        for lane in 0..4 {
+            let (client, key, base) = (client.clone(), key.clone(), server.base.clone());
+            pushers.push(tokio::spawn(async move {
+                let mut done = Vec::new();
+                let mut tried = 0;
+                for n in 0..1000 {
+                    let id = format!("Kill.R{round}.L{lane}.N{n}");
+                    let body = simple(&id, "1.0.0");
+                    tried += 1;
+                    match client
+                        .put(format!("{base}/api/v2/package"))
+                        .header("X-NuGet-ApiKey", &key)
+                        .body(body.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 201 => done.push((id, body)),
+                        Ok(r) => panic!("unexpected {} for {id}", r.status()),
+                        Err(_) => break,
+                    }
+                }
+                (done, tried)
+            }));
+        }
+        // Kill at a varying moment while the pushes are in flight.
+        tokio::time::sleep(Duration::from_millis(30 + (round as u64 * 37) % 120)).await;
+        drop(server); // SIGKILL
+        for p in pushers {
+            let (done, tried) = p.await.unwrap();
+            acknowledged.extend(done);
+            attempted += tried;
+        }
+    }
+    let server = serve(data).await;
+    for (id, body) in &acknowledged {
+        let lower = id.to_lowercase();
+        let got = client
+            .get(format!(
+                "{}/v3-flatcontainer/{lower}/1.0.0/{lower}.1.0.0.nupkg",
+                server.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200, "{id} was acknowledged but is missing");
+        assert_eq!(
+            got.bytes().await.unwrap().as_ref(),
+            body.as_slice(),
+            "{id} has other bytes"
+        );
+    }
+    // Nothing half-visible: every version the feed lists can be downloaded.
+    let search: serde_json::Value = client
+        .get(format!("{}/v3/search?q=Kill&take=1000", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = search["totalHits"].as_u64().unwrap();
+    for item in search["data"].as_array().unwrap() {
+        let lower = item["id"].as_str().unwrap().to_lowercase();
+        let got = client
+            .get(format!(
+                "{}/v3-flatcontainer/{lower}/1.0.0/{lower}.1.0.0.nupkg",
+                server.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.status(),
+            200,
+            "{lower} is listed but cannot be downloaded"
+        );
+    }
+    assert!(total as usize >= acknowledged.len());
+    eprintln!("{iterations} SIGKILLs, {attempted} pushes attempted, {} acknowledged and intact, {total} visible", acknowledged.len());
+}
