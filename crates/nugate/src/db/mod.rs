@@ -87,7 +87,7 @@ impl Db {
             .map_err(|e| anyhow::anyhow!("invalid database URL '{}': {e}", redact_url(url)))?;
         let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -399,3 +399,181 @@ async fn a_single_server_on_s3_storage_pushes_and_serves() {
     // Nothing is written to the local packages folder.
     assert!(!app.data_dir().join("packages").join("s3.lib").exists());
 }
+
+/// A PostgreSQL cluster of the test's own (stopping the shared one would break other tests).
+struct OwnPostgres {
+    dir: String,
+    port: String,
+    url: String,
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
+        // An S3 endpoint given in the environment makes the script start PostgreSQL only.
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .env_remove("NUGATE_TEST_POSTGRES_URL")
+            .env("NUGATE_TEST_S3_ENDPOINT", "http://unused")
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+                .to_string()
+        };
+        let url = value("NUGATE_TEST_POSTGRES_URL");
+        let port = url
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        OwnPostgres {
+            dir: value("NUGATE_TEST_SERVICES_DIR"),
+            port,
+            url,
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .max()
+            .unwrap()
+            .join("bin/pg_ctl");
+        let status = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin)
+            .args(["-D", &format!("{}/pg/data", self.dir), "-w"])
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl {args:?}");
+    }
+
+    fn stop(&self) {
+        // A fast shutdown: connections are cut at once (the test cluster runs with synchronous_commit=off,
+        // so an immediate one could drop its last commits, which is not what is under test here).
+        self.pg_ctl(&["-m", "fast", "stop"]);
+    }
+
+    fn restart(&self) {
+        let options = format!(
+            "-p {} -k {}/pg -h 127.0.0.1 -c fsync=off",
+            self.port, self.dir
+        );
+        self.pg_ctl(&[
+            "-l",
+            &format!("{}/pg/log", self.dir),
+            "-o",
+            &options,
+            "start",
+        ]);
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_503_and_service_resumes_without_restart() {
+    if services().is_none() {
+        return;
+    }
+    let pg = OwnPostgres::start();
+    let database_url = create_database(&pg.url).await;
+    let app =
+        crate::helpers::TestApp::start_with(|c| c.database_url = Some(database_url.clone())).await;
+    let user = app.user("dba").await;
+    let key = app
+        .key(&user, "k", &[nugate::auth::scope::KeyAction::Push], &["*"])
+        .await;
+    let before = simple("Outage.Lib", "1.0.0");
+    assert_eq!(app.push(&key, before.clone()).await.status(), 201);
+
+    pg.stop();
+    let started = std::time::Instant::now();
+    let push = app.push(&key, simple("Outage.Lib", "2.0.0")).await;
+    assert_eq!(push.status(), 503);
+    assert!(push
+        .text()
+        .await
+        .unwrap()
+        .contains("temporarily unavailable"));
+    let read = app
+        .client
+        .get(app.url("/v3-flatcontainer/outage.lib/index.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 503);
+    assert_eq!(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failures must be prompt"
+    );
+
+    pg.restart();
+    let mut ready = false;
+    for _ in 0..100 {
+        if app
+            .client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "the node recovers by itself");
+    assert_eq!(
+        app.push(&key, simple("Outage.Lib", "2.0.0")).await.status(),
+        201
+    );
+    let got = app
+        .client
+        .get(app.url("/v3-flatcontainer/outage.lib/1.0.0/outage.lib.1.0.0.nupkg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), before.as_slice());
+}
