@@ -72,14 +72,25 @@ for b, d in kc.items():
         pure_vals[b] = f"{p['cpu_us_per_check']:.2f} µs CPU ({p['wall_us_per_check']:.2f} µs wall)"
         pure_oks[b] = p["cpu_us_per_check"] < 20
 add("API-key check: parse + SHA-256 + compare (pure)", "< 20 µs", pure_vals, pure_oks)
+steps = []
+for b, d in kc.items():
+    if d and "step_key_select" in d:
+        steps.append(f"{label[b]}: key SELECT {d['step_key_select']['cpu_us_per_check']:.0f} µs CPU / "
+                     f"{d['step_key_select']['wall_us_per_check']:.0f} µs wall, owner SELECT "
+                     f"{d['step_user_select']['cpu_us_per_check']:.0f} / {d['step_user_select']['wall_us_per_check']:.0f} µs, "
+                     f"last-used UPDATE (matching no row) {d['step_touch_update']['cpu_us_per_check']:.0f} / "
+                     f"{d['step_touch_update']['wall_us_per_check']:.0f} µs")
 add("API-key check: full `KeyService::authenticate`", "< 20 µs", vals, oks,
     "CPU is utime+stime of the whole benchmark process per check (SQLite runs in-process, so its cost is "
     "included). On PostgreSQL only the client side is counted: the database server's CPU is in another "
-    "process; the wall figure there is one loopback round trip per query, not CPU."
+    "process, and the wall figure is dominated by loopback round trips."
     + ("" if all(oks.values()) else
-       " Where missed: the check is two SQL round trips (key by lookup id, then the owner by id) through "
-       "sqlx's Any driver — row decoding and the driver's worker hand-off dominate, not hashing "
-       "(compare the pure figure)."))
+       " Where missed: hashing is negligible (see the pure row); `authenticate` issues three SQL statements "
+       "through sqlx's Any driver — the key by lookup id, its owner by id, and the rate-limited last-used "
+       "`UPDATE`, which runs on every check even when it matches no row (on SQLite it still takes the "
+       "write lock). Each statement alone" + (": " + "; ".join(steps) if steps else " was not timed in this run")
+       + ". One joined SELECT and skipping the UPDATE when the fetched `last_used_at` is recent would "
+       "remove two of the three."))
 
 # 2. Keyed write vs unkeyed -----------------------------------------------------------------------
 vals, oks, vals2, oks2 = {}, {}, {}, {}

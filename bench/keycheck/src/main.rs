@@ -117,5 +117,37 @@ async fn main() {
         Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
     };
 
-    println!("{{{}, {}}}", json("pure", &pure), json("authenticate", &full));
+    // Where authenticate's time goes: each of its three statements alone, same loop.
+    let pool = state.db.pool();
+    let now = nugate::db::now();
+    macro_rules! step {
+        ($e:expr) => {{
+            for _ in 0..200 {
+                black_box($e.await.expect("statement"));
+            }
+            let (cpu0, t0) = (cpu_seconds(), Instant::now());
+            let mut n = 0u64;
+            while t0.elapsed() < budget / 3 {
+                for _ in 0..100 {
+                    black_box($e.await.expect("statement"));
+                }
+                n += 100;
+            }
+            let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+            Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
+        }};
+    }
+    let key_select = step!(nugate::db::keys::by_lookup_id(pool, &row.lookup_id));
+    let user_select = step!(nugate::db::users::by_id(pool, row.user_id));
+    // The last-used touch as authenticate issues it within the interval: an UPDATE matching no row.
+    let touch = step!(nugate::db::keys::touch_last_used(pool, row.id, now, nugate::auth::keys::LAST_USED_INTERVAL_SECS));
+
+    println!(
+        "{{{}, {}, {}, {}, {}}}",
+        json("pure", &pure),
+        json("authenticate", &full),
+        json("step_key_select", &key_select),
+        json("step_user_select", &user_select),
+        json("step_touch_update", &touch)
+    );
 }

@@ -157,9 +157,14 @@ pub fn router(state: AppState) -> Router {
                     },
                 ),
         )
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                // A request (a slow upload, say) that outlives the limit gets a 408 with a message.
+                match tokio::time::timeout(timeout, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => crate::error::ApiError::Timeout.into_response(),
+                }
+            },
         ))
         .with_state(state)
 }

@@ -10,6 +10,8 @@ use crate::nuspec::{Nuspec, NuspecError};
 use crate::version::shorten;
 
 const MIB: u64 = 1024 * 1024;
+/// How many root `.nuspec` names the "more than one" message lists.
+const MAX_LISTED_NUSPECS: usize = 5;
 
 /// Resource limits for [`read_nupkg`], so the server can bound the work a
 /// single push may cause.
@@ -191,9 +193,16 @@ pub fn read_nupkg<R: Read + Seek>(reader: R, limits: &NupkgLimits) -> Result<Nup
         [] => return Err(NupkgError::NoNuspec),
         [one] => *one,
         many => {
-            return Err(NupkgError::MultipleNuspecs(
-                many.iter().map(|&i| shorten(&entries[i])).collect(),
-            ))
+            // Name a few: listing thousands would make the message unreadable (and the response huge).
+            let mut names: Vec<String> = many
+                .iter()
+                .take(MAX_LISTED_NUSPECS)
+                .map(|&i| shorten(&entries[i]))
+                .collect();
+            if many.len() > MAX_LISTED_NUSPECS {
+                names.push(format!("and {} more", many.len() - MAX_LISTED_NUSPECS));
+            }
+            return Err(NupkgError::MultipleNuspecs(names));
         }
     };
 
@@ -360,6 +369,19 @@ mod tests {
         assert_eq!(
             read(bytes).unwrap_err().to_string(),
             "The package contains more than one .nuspec file at its root: a.nuspec, b.nuspec."
+        );
+    }
+
+    #[test]
+    fn many_nuspecs_are_named_briefly() {
+        let names: Vec<String> = (0..2000).map(|i| format!("m{i:04}.nuspec")).collect();
+        let files: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), NUSPEC.as_bytes()))
+            .collect();
+        assert_eq!(
+            read(zip_of(&files)).unwrap_err().to_string(),
+            "The package contains more than one .nuspec file at its root: m0000.nuspec, m0001.nuspec, m0002.nuspec, m0003.nuspec, m0004.nuspec, and 1995 more."
         );
     }
 

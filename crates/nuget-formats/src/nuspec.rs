@@ -11,8 +11,13 @@ use quick_xml::{Reader, XmlVersion};
 
 use crate::id::{validate_id, IdError};
 use crate::range::{RangeError, VersionRange};
-use crate::version::{NuGetVersion, VersionError};
+use crate::version::{shorten, NuGetVersion, VersionError};
 
+/// Longest package version accepted (as written, build metadata included), the limit NuGet.org
+/// enforces: the version becomes part of file names in storage, which cannot be arbitrarily long.
+pub const MAX_VERSION_LENGTH: usize = 64;
+/// Longest parser message passed on: quick-xml quotes element names, which may be huge.
+const MAX_XML_MESSAGE_CHARS: usize = 300;
 /// Deepest element nesting accepted; real manifests need about five levels.
 pub const MAX_DEPTH: usize = 64;
 /// Longest text accepted for ordinary fields such as `title` or `tags`.
@@ -262,7 +267,18 @@ impl Element {
 
 fn xml_error(e: impl std::fmt::Display) -> NuspecError {
     let text = e.to_string();
-    NuspecError::Xml(text.trim_end_matches('.').to_string())
+    NuspecError::Xml(clip(text.trim_end_matches('.')))
+}
+
+/// Cuts a parser message so that hostile input quoted in it cannot make the error response huge.
+fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_XML_MESSAGE_CHARS {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(MAX_XML_MESSAGE_CHARS).collect();
+        short.push('…');
+        short
+    }
 }
 
 fn read_element(start: &BytesStart<'_>) -> Result<Element, NuspecError> {
@@ -282,7 +298,7 @@ fn read_element(start: &BytesStart<'_>) -> Result<Element, NuspecError> {
                 quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(
                     _,
                     name,
-                )) => NuspecError::UndefinedEntity(name),
+                )) => NuspecError::UndefinedEntity(shorten(&name)),
                 other => xml_error(other),
             })?;
         element.attributes.push((
@@ -322,7 +338,7 @@ fn build_tree(text: &str) -> Result<Element, NuspecError> {
         let event = reader.read_event().map_err(|e| {
             NuspecError::Xml(format!(
                 "{} (at byte {})",
-                e.to_string().trim_end_matches('.'),
+                clip(e.to_string().trim_end_matches('.')),
                 reader.error_position()
             ))
         })?;
@@ -354,7 +370,7 @@ fn build_tree(text: &str) -> Result<Element, NuspecError> {
                         "amp" => "&".to_string(),
                         "apos" => "'".to_string(),
                         "quot" => "\"".to_string(),
-                        other => return Err(NuspecError::UndefinedEntity(other.to_string())),
+                        other => return Err(NuspecError::UndefinedEntity(shorten(other))),
                     },
                     Err(e) => return Err(xml_error(e)),
                 };
@@ -367,7 +383,7 @@ fn build_tree(text: &str) -> Result<Element, NuspecError> {
     if let Some(open) = stack.last() {
         return Err(NuspecError::Xml(format!(
             "the element '{}' is never closed",
-            open.name
+            shorten(&open.name)
         )));
     }
     root.ok_or_else(|| NuspecError::Xml("the document has no root element".to_string()))
@@ -459,7 +475,7 @@ fn parse_license(element: &Element) -> Result<License, NuspecError> {
     })?;
     let kind = kind.to_ascii_lowercase();
     if kind != "expression" && kind != "file" {
-        return Err(NuspecError::InvalidLicenseType(kind));
+        return Err(NuspecError::InvalidLicenseType(shorten(&kind)));
     }
     let value = element.text.trim();
     if value.is_empty() {
@@ -550,6 +566,12 @@ impl Nuspec {
         validate_id(&id).map_err(NuspecError::InvalidId)?;
         let version_text = required(metadata, "version", MAX_FIELD_BYTES)?;
         let version = NuGetVersion::parse(&version_text).map_err(NuspecError::InvalidVersion)?;
+        if version_text.chars().count() > MAX_VERSION_LENGTH {
+            return Err(NuspecError::InvalidVersion(VersionError::invalid(
+                &version_text,
+                format!("a package version may be at most {MAX_VERSION_LENGTH} characters long"),
+            )));
+        }
         let authors = required(metadata, "authors", MAX_FIELD_BYTES)?;
         let description = required(metadata, "description", MAX_LONG_FIELD_BYTES)?;
 
@@ -1026,6 +1048,71 @@ mod tests {
             &format!("<description>{long_description}</description>"),
         );
         assert_eq!(parse(&doc).unwrap().description.len(), MAX_FIELD_BYTES * 2);
+    }
+
+    /// Hostile input quoted in a message is shortened: the message goes back verbatim as the HTTP
+    /// response (and reason phrase), so a huge name or number must not turn into a huge answer.
+    #[test]
+    fn messages_quoting_hostile_input_stay_short() {
+        let huge = "x".repeat(200_000);
+        let digits = "9".repeat(50_000);
+        let zeros = "0".repeat(50_000);
+        for doc in [
+            minimal(&format!("<license type=\"{huge}\">MIT</license>")),
+            minimal(&format!("<title>&{huge};</title>")),
+            minimal(&format!(
+                "<dependencies><dependency id=\"A&{huge};\" /></dependencies>"
+            )),
+            minimal(&format!("<{huge}>")),
+            minimal(&format!("<{huge}></y>")),
+            minimal("").replace(
+                "<version>1.0</version>",
+                &format!("<version>1.{digits}</version>"),
+            ),
+            minimal("").replace(
+                "<version>1.0</version>",
+                &format!("<version>1.0-0{zeros}</version>"),
+            ),
+            minimal(&format!(
+                "<dependencies><dependency id=\"B\" version=\"[1.{digits}]\" /></dependencies>"
+            )),
+        ] {
+            let message = parse(&doc).unwrap_err().to_string();
+            assert!(
+                message.len() < 1000,
+                "{} bytes: {:.200}",
+                message.len(),
+                message
+            );
+        }
+    }
+
+    #[test]
+    fn package_versions_longer_than_64_characters_are_refused() {
+        let at_limit = format!("1.0.0-{}", "a".repeat(MAX_VERSION_LENGTH - 6));
+        let doc = minimal("").replace(
+            "<version>1.0</version>",
+            &format!("<version>{at_limit}</version>"),
+        );
+        assert_eq!(
+            parse(&doc).unwrap().version.to_string().len(),
+            MAX_VERSION_LENGTH
+        );
+        let over = format!("{at_limit}b");
+        let doc = minimal("").replace(
+            "<version>1.0</version>",
+            &format!("<version>{over}</version>"),
+        );
+        assert_eq!(
+            parse(&doc).unwrap_err().to_string(),
+            format!("'{over}' is not a valid version string: a package version may be at most 64 characters long.")
+        );
+        // Build metadata counts: the limit is on the version as written.
+        let doc = minimal("").replace(
+            "<version>1.0</version>",
+            &format!("<version>1.0.0+{}</version>", "b".repeat(60)),
+        );
+        assert!(matches!(parse(&doc), Err(NuspecError::InvalidVersion(_))));
     }
 
     #[test]

@@ -72,9 +72,12 @@ fn parse_numeric_parts(input: &str, text: &str) -> Result<Vec<u64>, RangeError> 
                 format!("'{}' is not a valid floating version", shorten(text)),
             ));
         }
-        let n = part
-            .parse::<u64>()
-            .map_err(|_| RangeError::invalid(input, format!("the number '{part}' is too large")))?;
+        let n = part.parse::<u64>().map_err(|_| {
+            RangeError::invalid(
+                input,
+                format!("the number '{}' is too large", shorten(part)),
+            )
+        })?;
         parts.push(n);
     }
     Ok(parts)

@@ -41,7 +41,7 @@ pub(crate) fn shorten(input: &str) -> String {
 }
 
 impl VersionError {
-    fn invalid(input: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(input: &str, reason: impl Into<String>) -> Self {
         VersionError::Invalid {
             input: shorten(input),
             reason: reason.into(),
@@ -108,7 +108,10 @@ fn parse_labels(
         {
             return Err(VersionError::invalid(
                 input,
-                format!("the numeric {what} label '{label}' has a leading zero"),
+                format!(
+                    "the numeric {what} label '{}' has a leading zero",
+                    shorten(label)
+                ),
             ));
         }
         labels.push(label.to_string());
@@ -161,7 +164,7 @@ impl NuGetVersion {
                 ));
             }
             *slot = part.parse::<u64>().map_err(|_| {
-                VersionError::invalid(s, format!("the number '{part}' is too large"))
+                VersionError::invalid(s, format!("the number '{}' is too large", shorten(part)))
             })?;
         }
         Ok(NuGetVersion {

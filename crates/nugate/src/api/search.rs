@@ -16,6 +16,8 @@ use crate::packages::PackageMetadata;
 
 /// Largest page a client may ask for.
 pub const MAX_TAKE: usize = 1000;
+/// Longest query accepted: far beyond any real search, and short enough for every database's LIKE.
+pub const MAX_QUERY_CHARS: usize = 1000;
 
 /// Query parameters shared by search and autocomplete.
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +53,17 @@ impl SearchParams {
             )));
         }
         Ok((skip, take))
+    }
+
+    /// The query text, refused when absurdly long.
+    fn query(&self) -> Result<&str, ApiError> {
+        let q = self.q.as_deref().unwrap_or("");
+        if q.chars().count() > MAX_QUERY_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "The search query is longer than {MAX_QUERY_CHARS} characters."
+            )));
+        }
+        Ok(q)
     }
 
     fn prerelease(&self) -> bool {
@@ -229,7 +242,7 @@ pub async fn search(
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     let (skip, take) = params.paging(20)?;
-    let terms = parse_query(params.q.as_deref().unwrap_or(""));
+    let terms = parse_query(params.query()?);
     let (mut found, owners) = candidates(&state, &params, &terms).await?;
     found.sort_by(|a, b| {
         rank(b, &terms).cmp(&rank(a, &terms)).then_with(|| {
@@ -317,7 +330,7 @@ pub async fn autocomplete(
         return Ok(json(&json!({ "totalHits": data.len(), "data": data })));
     }
     let (skip, take) = params.paging(20)?;
-    let q = params.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let q = params.query()?.trim().to_lowercase();
     let terms = if q.is_empty() {
         Vec::new()
     } else {
