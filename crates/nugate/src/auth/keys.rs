@@ -389,7 +389,13 @@ impl KeyService {
         if !user.email_confirmed {
             return Err(AuthFailure::Unconfirmed);
         }
-        db::keys::touch_last_used(pool, key.id, now, LAST_USED_INTERVAL_SECS).await?;
+        // Most checks of a busy key need no write at all: only touch a last-used time that is stale.
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t >= LAST_USED_INTERVAL_SECS)
+        {
+            db::keys::touch_last_used(pool, key.id, now, LAST_USED_INTERVAL_SECS).await?;
+        }
         Ok(AuthenticatedKey {
             key,
             user,
