@@ -19,6 +19,7 @@ POPULATE_TOTAL=${BENCH_POPULATE_TOTAL:-100000}
 INGEST_COUNT=${BENCH_INGEST_COUNT:-2000}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 PY=${PYTHON:-python3}
+export PYTHONDONTWRITEBYTECODE=1
 T_START=$(date +%s)
 
 log() { printf '[bench %4ss] %s\n' "$(($(date +%s) - T_START))" "$*" >&2; }
@@ -197,18 +198,20 @@ bench_backend() {
   "$PY" "$BENCH_DIR/tool.py" mirror --url "$url" --root "$WORK/www-$name" $(cat "$WORK/$name-read.paths") \
     >"$RES/$name-mirror.json"
   # Peak RSS sampled every 100 ms while wrk runs.
+  local stop=$WORK/$name-stop-sampler
+  rm -f "$stop"
+  rss_kb "$SERVER_PID" >"$WORK/$name-peak-rss"
   (
     peak=0
-    while kill -0 "$SERVER_PID" 2>/dev/null && [ ! -f "$WORK/stop-sampler" ]; do
+    while kill -0 "$SERVER_PID" 2>/dev/null && [ ! -f "$stop" ]; do
       r=$(rss_kb "$SERVER_PID"); [ "${r:-0}" -gt "$peak" ] && peak=$r
       echo "$peak" >"$WORK/$name-peak-rss"
       sleep 0.1
     done
   ) &
   local sampler=$!
-  rm -f "$WORK/stop-sampler"
   run_wrk "$name-read-nugate" "$port" 64 "$WORK/$name-read.paths"
-  touch "$WORK/stop-sampler"; wait "$sampler" 2>/dev/null || true
+  touch "$stop"; wait "$sampler" 2>/dev/null || true
   local peak_rss
   peak_rss=$(cat "$WORK/$name-peak-rss")
   echo "{\"idle_kb\": $idle_rss, \"read_peak_kb\": $peak_rss}" >"$RES/$name-rss.json"
