@@ -34,6 +34,17 @@ pub enum NuspecError {
         /// Offset of the first invalid byte.
         offset: usize,
     },
+    /// A character XML 1.0 forbids (NUL and most control characters): no database or client can be
+    /// trusted to store or show it.
+    #[error(
+        "The .nuspec contains a character that XML does not allow (U+{code:04X}) at byte {offset}."
+    )]
+    IllegalCharacter {
+        /// The character's code point.
+        code: u32,
+        /// Its byte offset.
+        offset: usize,
+    },
     /// The file starts with a UTF-16 byte order mark.
     #[error("The .nuspec is encoded as UTF-16; only UTF-8 is supported.")]
     Utf16,
@@ -416,9 +427,17 @@ fn decode(xml: &[u8]) -> Result<&str, NuspecError> {
         return Err(NuspecError::Utf16);
     }
     let xml = xml.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(xml);
-    std::str::from_utf8(xml).map_err(|e| NuspecError::InvalidUtf8 {
+    let text = std::str::from_utf8(xml).map_err(|e| NuspecError::InvalidUtf8 {
         offset: e.valid_up_to(),
-    })
+    })?;
+    let illegal = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}');
+    if let Some((offset, c)) = text.char_indices().find(|(_, c)| illegal(*c)) {
+        return Err(NuspecError::IllegalCharacter {
+            code: u32::from(c),
+            offset,
+        });
+    }
+    Ok(text)
 }
 
 /// Trimmed text of an optional element, `None` when absent or empty.
@@ -723,6 +742,17 @@ mod tests {
         format!(
             "<package><metadata><id>A</id><version>1.0</version><authors>x</authors><description>d</description>{extra}</metadata></package>"
         )
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        let xml = "<package><metadata><id>A</id><version>1.0.0</version><authors>x</authors><description>a\u{0}b</description></metadata></package>";
+        assert!(matches!(
+            Nuspec::parse(xml.as_bytes()),
+            Err(NuspecError::IllegalCharacter { code: 0, .. })
+        ));
+        let tab = xml.replace('\u{0}', "\t");
+        assert!(Nuspec::parse(tab.as_bytes()).is_ok());
     }
 
     #[test]

@@ -287,6 +287,9 @@ async fn seed_workflow_in_a_real_browser() {
     let list = wait_for_text(c, "<h2>Manage</h2>").await;
     assert!(!list.contains(&key), "the key must not be shown again");
     assert!(list.contains("browser-test-key") && list.contains("Expires in 90 days"));
+    c.execute("document.getElementById('manage').scrollIntoView()", vec![])
+        .await
+        .unwrap();
     screenshot(c, "apikeys-list.png").await;
 
     // The real client: a new version works, a new ID is refused.
