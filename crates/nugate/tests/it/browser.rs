@@ -108,28 +108,35 @@ async fn wait_for_text(c: &Client, text: &str) -> String {
     panic!("'{text}' never appeared:\n{source}");
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c
-        .find(Locator::Css(css))
+/// Finds an element, waiting for a navigation in progress to land.
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|_| panic!("no {css}"));
+    {
+        Ok(e) => e,
+        Err(_) => panic!(
+            "no {css} on the page:\n{}",
+            c.source().await.unwrap_or_default()
+        ),
+    }
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = find(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("no {css}"))
-        .click()
-        .await
-        .unwrap();
+    find(c, css).await.click().await.unwrap();
 }
 
 async fn value(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    find(c, css)
         .await
-        .unwrap()
         .prop("value")
         .await
         .unwrap()
