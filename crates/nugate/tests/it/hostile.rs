@@ -158,6 +158,10 @@ async fn run(app: &TestApp, cases: Vec<Case>, tally: &mut Tally) {
         }
         let response = match tokio::time::timeout(Duration::from_secs(30), request.send()).await {
             Ok(Ok(response)) => response,
+            // An oversized streamed body is cut off once it passes the limit: the server answers 413
+            // and closes while the client may still be writing, which the client sees as a broken
+            // connection instead. Either way nothing was stored (checked after the batch).
+            Ok(Err(_)) if case.chunked && matches!(case.expect, Expect::Status(413, _)) => continue,
             Ok(Err(e)) => {
                 tally.fail(case.category, &case.label, format!("no answer: {e:#}"));
                 continue;
