@@ -18,6 +18,7 @@ use crate::auth::sessions::SessionService;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::message_response;
+use crate::feed::FeedIndex;
 use crate::packages::PackageService;
 use crate::storage::PackageStorage;
 use crate::users::UserService;
@@ -63,7 +64,17 @@ impl AppState {
                 config.max_key_lifetime_days,
                 crate::mail::MailContext::from_config(&config),
             ),
-            packages: PackageService::new(db.clone(), storage, tmp_dir),
+            packages: PackageService::new(
+                db.clone(),
+                storage,
+                tmp_dir,
+                Arc::new(FeedIndex::new(
+                    db.clone(),
+                    Duration::from_millis(config.cache_ttl_ms),
+                    usize::try_from(config.document_cache_mb.saturating_mul(1024 * 1024))
+                        .unwrap_or(usize::MAX),
+                )),
+            ),
             users: UserService::new(db.clone()),
             sessions: SessionService::new(db.clone()),
             config: Arc::new(config),
@@ -218,6 +229,14 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         mailer,
         crate::mail::MailContext::from_config(&state.config),
     );
+    // Load the in-memory feed now rather than on the first restore or search; requests that arrive
+    // meanwhile wait for it.
+    let warm = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.packages.feed().view().await {
+            tracing::warn!(error = %e, "loading the feed index failed; the next request retries");
+        }
+    });
     let app = router(state);
     axum::serve(
         listener,

@@ -31,6 +31,11 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Longest a single request (for example a slow upload) may take, in seconds.
     pub request_timeout_secs: u64,
+    /// How stale, in milliseconds, this node's in-memory view of the feed may get before it asks the
+    /// database whether another node (or the CLI) changed something. This node's own changes show at once.
+    pub cache_ttl_ms: u64,
+    /// Memory for rendered registration and version-list documents, in MiB (0 turns the cache off).
+    pub document_cache_mb: u64,
     /// Whether anyone may register (`open`) or only administrators create users (`closed`).
     pub signup: SignupMode,
     /// Outgoing mail; without a host, mail is written as `.eml` files under `data_dir/mail/`.
@@ -103,6 +108,8 @@ impl Default for Config {
             max_key_lifetime_days: 365,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 600,
+            cache_ttl_ms: 250,
+            document_cache_mb: 32,
             signup: SignupMode::Open,
             smtp: SmtpConfig::default(),
         }

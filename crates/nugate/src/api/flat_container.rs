@@ -7,25 +7,33 @@ use axum::response::{IntoResponse, Response};
 use nuget_formats::NuGetVersion;
 use serde_json::json;
 
-use super::json;
+use super::cached_json;
 use crate::app::AppState;
-use crate::db::{self, packages::PackageVersion};
+use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
+use crate::feed::DocumentKey;
 
 /// Every version, unlisted included, so restores of exact versions keep working.
 pub async fn versions(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let rows = db::packages::versions_of(state.db.pool(), &id).await?;
-    if rows.is_empty() {
-        return Err(not_found_id(&id));
-    }
-    let versions: Vec<String> = sorted(rows)
-        .iter()
-        .map(|v| v.version.to_lowercase())
-        .collect();
-    Ok(json(&json!({ "versions": versions })))
+    let feed = state.packages.feed();
+    let package = feed.package(&id).await?.ok_or_else(|| not_found_id(&id))?;
+    let key = DocumentKey {
+        lower_id: package.lower_id.clone(),
+        changed_seq: package.changed_seq,
+        what: "flat-index".to_string(),
+    };
+    cached_json(feed, key, || async {
+        let versions: Vec<String> = package
+            .versions
+            .iter()
+            .map(|v| v.row.version.to_lowercase())
+            .collect();
+        Ok(json!({ "versions": versions }))
+    })
+    .await
 }
 
 /// Sorts versions by NuGet's ordering (unparseable rows, which cannot exist, sort first).
@@ -44,7 +52,7 @@ pub async fn download(
     Path((id, version, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = state.packages.find_version(&id, &version).await?;
+    let target = state.packages.find_indexed_version(&id, &version).await?;
     let lower_id = target.package_id.to_lowercase();
     let lower_version = target.version.to_lowercase();
     let file = file.to_lowercase();
@@ -66,7 +74,7 @@ pub async fn download_v2(
     Path((id, version)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = state.packages.find_version(&id, &version).await?;
+    let target = state.packages.find_indexed_version(&id, &version).await?;
     serve(&state, &target, &headers, false).await
 }
 

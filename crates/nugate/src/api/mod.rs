@@ -3,7 +3,7 @@
 mod flat_container;
 mod publish;
 mod registration;
-mod search;
+pub mod search;
 mod service_index;
 
 use axum::middleware::from_fn_with_state;
@@ -91,13 +91,37 @@ fn hive_of(path: &str) -> (&'static str, bool) {
 
 /// A JSON response with the content type NuGet clients expect.
 fn json(value: &serde_json::Value) -> axum::response::Response {
+    json_bytes(bytes::Bytes::from(value.to_string()))
+}
+
+/// Like [`json`], for an already serialised (cached) document.
+fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
         )],
-        value.to_string(),
+        body,
     )
         .into_response()
+}
+
+/// Serves a document from the feed's cache, rendering and keeping it on a miss. Errors (a page that does
+/// not exist, a database outage) are never cached.
+async fn cached_json<Render, Rendering>(
+    feed: &crate::feed::FeedIndex,
+    key: crate::feed::DocumentKey,
+    render: Render,
+) -> Result<axum::response::Response, crate::error::ApiError>
+where
+    Render: FnOnce() -> Rendering,
+    Rendering: std::future::Future<Output = Result<serde_json::Value, crate::error::ApiError>>,
+{
+    if let Some(body) = feed.documents.get(&key) {
+        return Ok(json_bytes(body));
+    }
+    let body = bytes::Bytes::from(render().await?.to_string());
+    feed.documents.put(key, body.clone());
+    Ok(json_bytes(body))
 }

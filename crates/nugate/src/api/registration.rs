@@ -4,15 +4,18 @@
 //! page references and separate page documents of [`PAGE_SIZE`] leaves. Every leaf carries
 //! `packageContent` itself, since nuget.exe reads it there and downloads that URL verbatim.
 
+use std::sync::Arc;
+
 use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{hive_of, json};
+use super::{cached_json, hive_of};
 use crate::api::flat_container::sorted;
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion};
 use crate::error::ApiError;
+use crate::feed::{DocumentKey, IndexedPackage};
 use crate::packages::PackageMetadata;
 
 /// Versions per page.
@@ -67,6 +70,25 @@ async fn load(
     Ok(sorted(rows))
 }
 
+/// The cache key of a document of `package` in `hive` rendered for `base`.
+fn document_key(package: &IndexedPackage, hive: &Hive, what: &str) -> DocumentKey {
+    DocumentKey {
+        lower_id: package.lower_id.clone(),
+        changed_seq: package.changed_seq,
+        what: format!("{} {what} {}", hive.hive, hive.base),
+    }
+}
+
+/// The package behind a registration URL, from the in-memory feed.
+async fn package(state: &AppState, id: &str) -> Result<Arc<IndexedPackage>, ApiError> {
+    state
+        .packages
+        .feed()
+        .package(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("A package with ID '{id}' does not exist.")))
+}
+
 /// `{hive}/{id}/index.json`.
 pub async fn index(
     State(state): State<AppState>,
@@ -76,20 +98,25 @@ pub async fn index(
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let rows = load(&state, &id, semver2).await?;
-    let lower_id = rows[0].package_id.to_lowercase();
-    let index_url = hive.index_url(&lower_id);
-    let inline = rows.len() <= INLINE_LIMIT;
-    let pages: Vec<Value> = rows
-        .chunks(PAGE_SIZE)
-        .map(|chunk| page_json(&hive, &lower_id, chunk, inline, inline))
-        .collect();
-    Ok(json(&json!({
-        "@id": index_url,
-        "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
-        "count": pages.len(),
-        "items": pages,
-    })))
+    let package = package(&state, &id).await?;
+    let key = document_key(&package, &hive, "index");
+    cached_json(state.packages.feed(), key, || async {
+        let rows = load(&state, &id, semver2).await?;
+        let lower_id = package.lower_id.as_str();
+        let index_url = hive.index_url(lower_id);
+        let inline = rows.len() <= INLINE_LIMIT;
+        let pages: Vec<Value> = rows
+            .chunks(PAGE_SIZE)
+            .map(|chunk| page_json(&hive, lower_id, chunk, inline, inline))
+            .collect();
+        Ok(json!({
+            "@id": index_url,
+            "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
+            "count": pages.len(),
+            "items": pages,
+        }))
+    })
+    .await
 }
 
 /// `{hive}/{id}/page/{lower}/{upper}.json`: one page of a large registration.
@@ -101,22 +128,30 @@ pub async fn page(
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let rows = load(&state, &id, semver2).await?;
-    let lower_id = rows[0].package_id.to_lowercase();
+    let package = package(&state, &id).await?;
     let upper = upper.trim_end_matches(".json");
-    rows.chunks(PAGE_SIZE)
-        .find(|chunk| {
-            chunk
-                .first()
-                .is_some_and(|v| v.version.eq_ignore_ascii_case(&lower))
-                && chunk
-                    .last()
-                    .is_some_and(|v| v.version.eq_ignore_ascii_case(upper))
-        })
-        .map(|chunk| json(&page_json(&hive, &lower_id, chunk, false, true)))
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("No registration page {lower}/{upper} for '{id}'."))
-        })
+    let key = document_key(
+        &package,
+        &hive,
+        &format!("page {} {}", lower.to_lowercase(), upper.to_lowercase()),
+    );
+    cached_json(state.packages.feed(), key, || async {
+        let rows = load(&state, &id, semver2).await?;
+        rows.chunks(PAGE_SIZE)
+            .find(|chunk| {
+                chunk
+                    .first()
+                    .is_some_and(|v| v.version.eq_ignore_ascii_case(&lower))
+                    && chunk
+                        .last()
+                        .is_some_and(|v| v.version.eq_ignore_ascii_case(upper))
+            })
+            .map(|chunk| page_json(&hive, &package.lower_id, chunk, false, true))
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("No registration page {lower}/{upper} for '{id}'."))
+            })
+    })
+    .await
 }
 
 /// `{hive}/{id}/{version}.json`: one registration leaf.
@@ -131,23 +166,30 @@ pub async fn leaf(
     let version = leaf
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("'{leaf}' is not a registration document.")))?;
-    let target = state.packages.find_version(&id, version).await?;
-    if target.is_semver2 && !semver2 {
+    let found = state.packages.find_indexed_version(&id, version).await?;
+    if found.is_semver2 && !semver2 {
         return Err(ApiError::NotFound(format!(
             "A package with ID '{id}' and version '{version}' does not exist."
         )));
     }
-    let lower_id = target.package_id.to_lowercase();
-    let lower_version = target.version.to_lowercase();
-    Ok(json(&json!({
-        "@id": hive.leaf_url(&lower_id, &lower_version),
-        "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-        "catalogEntry": catalog_entry(&hive, &target),
-        "listed": target.listed,
-        "packageContent": hive.content_url(&lower_id, &lower_version),
-        "published": timestamp(target.published_at),
-        "registration": hive.index_url(&lower_id),
-    })))
+    let package = package(&state, &id).await?;
+    let lower_version = found.version.to_lowercase();
+    let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
+    cached_json(state.packages.feed(), key, || async {
+        // The in-memory row lacks the .nuspec the catalog entry is built from.
+        let target = state.packages.find_version(&id, version).await?;
+        let lower_id = target.package_id.to_lowercase();
+        Ok(json!({
+            "@id": hive.leaf_url(&lower_id, &lower_version),
+            "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
+            "catalogEntry": catalog_entry(&hive, &target),
+            "listed": target.listed,
+            "packageContent": hive.content_url(&lower_id, &lower_version),
+            "published": timestamp(target.published_at),
+            "registration": hive.index_url(&lower_id),
+        }))
+    })
+    .await
 }
 
 /// A page: `inline` inside the index (items, fragment `@id`), else a reference (no items) or, with

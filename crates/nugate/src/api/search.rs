@@ -1,6 +1,6 @@
 //! `SearchQueryService` and `SearchAutocompleteService`, over listed versions only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -12,6 +12,7 @@ use super::{json, REGISTRATION_SEMVER2_HIVE};
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion};
 use crate::error::ApiError;
+use crate::feed::{visible, IndexedPackage, IndexedVersion};
 use crate::packages::PackageMetadata;
 
 /// Largest page a client may ask for.
@@ -80,8 +81,12 @@ impl SearchParams {
             .is_some_and(|v| v.major() >= 2)
     }
 
-    fn visible(&self, v: &PackageVersion) -> bool {
-        (self.prerelease() || !v.is_prerelease) && (self.semver2() || !v.is_semver2)
+    fn package_type(&self) -> Option<String> {
+        self.package_type
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase)
     }
 }
 
@@ -138,89 +143,120 @@ fn parse_query(q: &str) -> Vec<Term> {
     terms
 }
 
-struct Candidate {
-    latest: PackageVersion,
-    versions: Vec<PackageVersion>,
+/// What a search is for: the parsed query and the client's capabilities.
+pub struct SearchRequest {
+    terms: Vec<Term>,
+    prerelease: bool,
+    semver2: bool,
+    package_type: Option<String>,
 }
 
-/// Groups visible listed versions by ID and keeps those whose latest version matches every term.
-async fn candidates(
+impl SearchRequest {
+    /// A search as the web gallery makes it: every listed version may show, whatever its kind.
+    pub fn everything(q: &str) -> SearchRequest {
+        SearchRequest {
+            terms: parse_query(q),
+            prerelease: true,
+            semver2: true,
+            package_type: None,
+        }
+    }
+
+    fn from_params(params: &SearchParams, terms: Vec<Term>) -> SearchRequest {
+        SearchRequest {
+            terms,
+            prerelease: params.prerelease(),
+            semver2: params.semver2(),
+            package_type: params.package_type(),
+        }
+    }
+}
+
+/// A package that matched, and which of its versions is the latest the client may see.
+pub struct Hit {
+    pub package: Arc<IndexedPackage>,
+    latest: usize,
+}
+
+impl Hit {
+    /// The version a result shows.
+    pub fn latest(&self) -> &PackageVersion {
+        &self.package.versions[self.latest].row
+    }
+}
+
+/// Ranks every package of the in-memory feed whose latest visible version matches every term, and returns
+/// the total count and the page `skip..skip + take`. Ties keep ID order.
+pub async fn find(
     state: &AppState,
-    params: &SearchParams,
-    terms: &[Term],
-) -> Result<(Vec<Candidate>, HashMap<i64, Vec<String>>), ApiError> {
-    let needle = terms.iter().find_map(|t| match t {
-        Term::Text(t) | Term::Id(t) | Term::PackageId(t) => Some(t.as_str()),
-        _ => None,
-    });
-    let rows = db::packages::listed_versions(state.db.pool(), needle).await?;
-    let mut owners: HashMap<i64, Vec<String>> = HashMap::new();
-    for (registration, name) in db::packages::all_owner_names(state.db.pool()).await? {
-        owners.entry(registration).or_default().push(name);
-    }
-    let wanted_type = params
-        .package_type
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase);
-    let mut grouped: BTreeMap<String, Vec<PackageVersion>> = BTreeMap::new();
-    for row in rows.into_iter().filter(|r| params.visible(r)) {
-        grouped
-            .entry(row.package_id.to_lowercase())
-            .or_default()
-            .push(row);
-    }
-    let mut out = Vec::new();
-    for (_, mut versions) in grouped {
-        versions.sort_by_cached_key(|v| NuGetVersion::parse(&v.version).ok());
-        let Some(latest) = versions.last().cloned() else {
+    request: &SearchRequest,
+    skip: usize,
+    take: usize,
+) -> Result<(usize, Vec<Hit>), ApiError> {
+    let view = state.packages.feed().view().await?;
+    let mut found: Vec<(u8, &Arc<IndexedPackage>, usize)> = Vec::new();
+    for package in view.packages() {
+        let Some(latest) = package
+            .versions
+            .iter()
+            .rposition(|v| v.row.listed && visible(&v.row, request.prerelease, request.semver2))
+        else {
             continue;
         };
-        if let Some(wanted) = &wanted_type {
-            let types = latest.package_types.to_lowercase();
+        let version = &package.versions[latest];
+        if let Some(wanted) = &request.package_type {
+            let types = &version.lower_types;
             let is_dependency = types.is_empty() || types.split(' ').any(|t| t == "dependency");
-            let ok =
-                types.split(' ').any(|t| t == wanted) || (wanted == "dependency" && is_dependency);
-            if !ok {
+            if !(types.split(' ').any(|t| t == wanted) || (wanted == "dependency" && is_dependency))
+            {
                 continue;
             }
         }
-        let reg_owners = owners.get(&latest.registration_id);
-        let matches = terms
+        if request
+            .terms
             .iter()
-            .all(|term| matches_term(&latest, term, reg_owners));
-        if matches {
-            out.push(Candidate { latest, versions });
+            .all(|term| matches_term(package, version, term))
+        {
+            found.push((rank(&package.lower_id, &request.terms), package, latest));
         }
     }
-    Ok((out, owners))
+    found.sort_by_key(|(rank, _, _)| std::cmp::Reverse(*rank));
+    let total = found.len();
+    let page = found
+        .into_iter()
+        .skip(skip)
+        .take(take)
+        .map(|(_, package, latest)| Hit {
+            package: Arc::clone(package),
+            latest,
+        })
+        .collect();
+    Ok((total, page))
 }
 
-fn matches_term(v: &PackageVersion, term: &Term, owners: Option<&Vec<String>>) -> bool {
-    let id = v.package_id.to_lowercase();
+fn matches_term(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> bool {
+    let id = package.lower_id.as_str();
     match term {
         Term::Text(t) => {
-            id.contains(t)
-                || v.title.as_deref().unwrap_or("").to_lowercase().contains(t)
-                || v.tags.to_lowercase().contains(t)
-                || v.description.to_lowercase().contains(t)
-                || v.authors.to_lowercase().contains(t)
+            id.contains(t.as_str())
+                || v.lower_title.contains(t.as_str())
+                || v.lower_tags.contains(t.as_str())
+                || v.lower_description.contains(t.as_str())
+                || v.lower_authors.contains(t.as_str())
         }
-        Term::Id(t) => id.contains(t),
-        Term::PackageId(t) => &id == t,
-        Term::Tag(t) => v.tags.to_lowercase().split_whitespace().any(|tag| tag == t),
-        Term::Owner(t) => owners.is_some_and(|o| o.iter().any(|name| name.to_lowercase() == *t)),
+        Term::Id(t) => id.contains(t.as_str()),
+        Term::PackageId(t) => id == t,
+        Term::Tag(t) => v.lower_tags.split_whitespace().any(|tag| tag == t),
+        Term::Owner(t) => package.owners.iter().any(|name| name.to_lowercase() == *t),
     }
 }
 
 /// Ranks an exact ID match first, then IDs that start with or contain the text, then the rest.
-fn rank(c: &Candidate, terms: &[Term]) -> u8 {
-    let id = c.latest.package_id.to_lowercase();
+fn rank(id: &str, terms: &[Term]) -> u8 {
     let mut best = 0;
     for term in terms {
         if let Term::Text(t) | Term::Id(t) | Term::PackageId(t) = term {
-            let score = if &id == t {
+            let score = if id == t {
                 3
             } else if id.starts_with(t.as_str()) {
                 2
@@ -242,32 +278,29 @@ pub async fn search(
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     let (skip, take) = params.paging(20)?;
-    let terms = parse_query(params.query()?);
-    let (mut found, owners) = candidates(&state, &params, &terms).await?;
-    found.sort_by(|a, b| {
-        rank(b, &terms).cmp(&rank(a, &terms)).then_with(|| {
-            a.latest
-                .package_id
-                .to_lowercase()
-                .cmp(&b.latest.package_id.to_lowercase())
-        })
-    });
-    let total = found.len();
-    let data: Vec<Value> = found
+    let request = SearchRequest::from_params(&params, parse_query(params.query()?));
+    let (total, hits) = find(&state, &request, skip, take).await?;
+    let row_ids: Vec<i64> = hits.iter().map(|h| h.latest().id).collect();
+    let metadata = db::packages::metadata_of(state.db.pool(), &row_ids).await?;
+    let data: Vec<Value> = hits
         .iter()
-        .skip(skip)
-        .take(take)
-        .map(|c| search_result(&base, c, owners.get(&c.latest.registration_id)))
+        .map(|hit| search_result(&base, hit, &request, metadata.get(&hit.latest().id)))
         .collect();
     Ok(json(&json!({ "totalHits": total, "data": data })))
 }
 
-fn search_result(base: &str, c: &Candidate, owners: Option<&Vec<String>>) -> Value {
-    let v = &c.latest;
-    let lower_id = v.package_id.to_lowercase();
+fn search_result(
+    base: &str,
+    hit: &Hit,
+    request: &SearchRequest,
+    metadata_json: Option<&String>,
+) -> Value {
+    let v = hit.latest();
+    let lower_id = hit.package.lower_id.as_str();
     let registration = format!("{base}/v3/{REGISTRATION_SEMVER2_HIVE}/{lower_id}/index.json");
-    let meta: Option<PackageMetadata> = serde_json::from_str(&v.metadata_json).ok();
-    let spec = meta.map(|m| m.nuspec);
+    let spec = metadata_json
+        .and_then(|m| serde_json::from_str::<PackageMetadata>(m).ok())
+        .map(|m| m.nuspec);
     let authors: Vec<String> = v
         .authors
         .split(',')
@@ -282,6 +315,22 @@ fn search_result(base: &str, c: &Candidate, owners: Option<&Vec<String>>) -> Val
             .map(|t| json!({ "name": t }))
             .collect()
     };
+    let versions: Vec<Value> = hit
+        .package
+        .versions
+        .iter()
+        .filter(|x| x.row.listed && visible(&x.row, request.prerelease, request.semver2))
+        .map(|x| {
+            json!({
+                "version": x.row.version,
+                "downloads": 0,
+                "@id": format!(
+                    "{base}/v3/{REGISTRATION_SEMVER2_HIVE}/{lower_id}/{}.json",
+                    x.row.version.to_lowercase()
+                ),
+            })
+        })
+        .collect();
     json!({
         "@id": registration,
         "@type": "Package",
@@ -296,15 +345,11 @@ fn search_result(base: &str, c: &Candidate, owners: Option<&Vec<String>>) -> Val
         "projectUrl": spec.as_ref().and_then(|s| s.project_url.clone()),
         "tags": v.tags.split_whitespace().collect::<Vec<_>>(),
         "authors": authors,
-        "owners": owners.cloned().unwrap_or_default(),
+        "owners": hit.package.owners,
         "totalDownloads": 0,
         "verified": false,
         "packageTypes": package_types,
-        "versions": c.versions.iter().map(|x| json!({
-            "version": x.version,
-            "downloads": 0,
-            "@id": format!("{base}/v3/{REGISTRATION_SEMVER2_HIVE}/{lower_id}/{}.json", x.version.to_lowercase()),
-        })).collect::<Vec<_>>(),
+        "versions": versions,
         "vulnerabilities": [],
     })
 }
@@ -320,13 +365,16 @@ pub async fn autocomplete(
         .map(str::trim)
         .filter(|i| !i.is_empty())
     {
-        let mut versions: Vec<PackageVersion> = db::packages::versions_of(state.db.pool(), id)
-            .await?
-            .into_iter()
-            .filter(|v| v.listed && params.visible(v))
-            .collect();
-        versions.sort_by_cached_key(|v| NuGetVersion::parse(&v.version).ok());
-        let data: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+        let (prerelease, semver2) = (params.prerelease(), params.semver2());
+        let data: Vec<String> = match state.packages.feed().package(id).await? {
+            Some(package) => package
+                .versions
+                .iter()
+                .filter(|v| v.row.listed && visible(&v.row, prerelease, semver2))
+                .map(|v| v.row.version.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         return Ok(json(&json!({ "totalHits": data.len(), "data": data })));
     }
     let (skip, take) = params.paging(20)?;
@@ -334,24 +382,17 @@ pub async fn autocomplete(
     let terms = if q.is_empty() {
         Vec::new()
     } else {
-        vec![Term::Id(q.clone())]
+        vec![Term::Id(q)]
     };
-    let (mut found, _) = candidates(&state, &params, &terms).await?;
-    found.sort_by(|a, b| {
-        rank(b, &terms).cmp(&rank(a, &terms)).then_with(|| {
-            a.latest
-                .package_id
-                .to_lowercase()
-                .cmp(&b.latest.package_id.to_lowercase())
-        })
-    });
-    let data: Vec<&str> = found
-        .iter()
-        .skip(skip)
-        .take(take)
-        .map(|c| c.latest.package_id.as_str())
-        .collect();
-    Ok(json(&json!({ "totalHits": found.len(), "data": data })))
+    let (total, hits) = find(
+        &state,
+        &SearchRequest::from_params(&params, terms),
+        skip,
+        take,
+    )
+    .await?;
+    let data: Vec<&str> = hits.iter().map(|h| h.package.package_id.as_str()).collect();
+    Ok(json(&json!({ "totalHits": total, "data": data })))
 }
 
 #[cfg(test)]

@@ -362,7 +362,7 @@ impl KeyService {
             } => (lookup_id, secret_hash),
         };
         let pool = self.db.pool();
-        let Some(key) = db::keys::by_lookup_id(pool, &lookup_id).await? else {
+        let Some((key, user)) = db::keys::with_owner_by_lookup_id(pool, &lookup_id).await? else {
             return Err(AuthFailure::Invalid);
         };
         if !api_key::hashes_match(&key.secret_hash, &secret_hash) {
@@ -379,9 +379,6 @@ impl KeyService {
         let expires_in_days = match status(&key, now) {
             KeyStatus::Active { expires_in_days } => expires_in_days.filter(|d| *d <= WARN_DAYS),
             KeyStatus::Expired | KeyStatus::Revoked => return Err(AuthFailure::Invalid),
-        };
-        let Some(user) = db::users::by_id(pool, key.user_id).await? else {
-            return Err(AuthFailure::Invalid);
         };
         if user.locked {
             return Err(AuthFailure::Locked);

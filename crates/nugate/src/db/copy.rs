@@ -26,7 +26,7 @@ const COPIED_TABLES: &[&str] = &[
 ];
 
 /// Tables deliberately left behind: their rows only matter to the running process that wrote them.
-const EPHEMERAL_TABLES: &[&str] = &["sessions", "signin_failures", "leases"];
+const EPHEMERAL_TABLES: &[&str] = &["sessions", "signin_failures", "leases", "feed_changes"];
 
 /// Bookkeeping tables the engines or sqlx maintain themselves.
 const INTERNAL_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence"];
@@ -180,6 +180,14 @@ pub async fn copy_database(from: &Db, to: &Db) -> anyhow::Result<CopyReport> {
             }
         }
     }
+    // The change counter is not copied row by row (the destination's migration created its one row):
+    // it restarts at the highest stamp a copied registration carries, so later changes count upwards.
+    sqlx::query(
+        "UPDATE feed_changes SET seq = (SELECT COALESCE(MAX(changed_seq), 0) FROM package_registrations)",
+    )
+    .execute(&mut *destination)
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot set the change counter: {e}"))?;
     destination.commit().await?;
     Ok(report)
 }

@@ -98,6 +98,39 @@ pub async fn by_lookup_id(pool: &AnyPool, lookup_id: &str) -> sqlx::Result<Optio
         .transpose()
 }
 
+/// A key and its owner in one query: the API path checks a key on every write, so it costs one round trip.
+pub async fn with_owner_by_lookup_id(
+    pool: &AnyPool,
+    lookup_id: &str,
+) -> sqlx::Result<Option<(ApiKeyRow, super::users::User)>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let prefixed = |table: &str, columns: &str| {
+            columns
+                .split(',')
+                .map(|c| format!("{table}.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "SELECT {}, {} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.lookup_id = $1",
+            prefixed("k", COLUMNS),
+            prefixed("u", super::users::COLUMNS)
+        )
+    });
+    let key_columns = COLUMNS.split(',').count();
+    sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+        .bind(lookup_id)
+        .fetch_optional(pool)
+        .await?
+        .map(|row| {
+            Ok((
+                from_row(&row)?,
+                super::users::from_row_at(&row, key_columns)?,
+            ))
+        })
+        .transpose()
+}
+
 /// A user's key by name (names are unique per user).
 pub async fn by_name(pool: &AnyPool, user_id: i64, name: &str) -> sqlx::Result<Option<ApiKeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND name = $2");

@@ -50,6 +50,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "leases",
         include_str!("migrations/sqlite/0003_leases.sql"),
     ),
+    (
+        4,
+        "feed_changes",
+        include_str!("migrations/sqlite/0004_feed_changes.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -66,6 +71,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "leases",
         include_str!("migrations/postgres/0003_leases.sql"),
+    ),
+    (
+        4,
+        "feed_changes",
+        include_str!("migrations/postgres/0004_feed_changes.sql"),
     ),
 ];
 

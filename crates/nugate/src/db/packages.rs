@@ -366,11 +366,15 @@ pub async fn listed_versions(
 }
 
 /// Sets the listed flag of one version row.
-pub async fn set_listed(pool: &AnyPool, package_row_id: i64, listed: bool) -> sqlx::Result<()> {
+pub async fn set_listed(
+    conn: &mut AnyConnection,
+    package_row_id: i64,
+    listed: bool,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE packages SET listed = $1 WHERE id = $2")
         .bind(i64::from(listed))
         .bind(package_row_id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
@@ -386,4 +390,90 @@ pub async fn all_version_keys(pool: &AnyPool) -> sqlx::Result<Vec<(String, Strin
     .iter()
     .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
     .collect()
+}
+
+/// Records, inside the writer's transaction, that `registration_id` changed in a way readers see.
+///
+/// The counter row is updated last so its lock is held only until commit; while held, no other change can
+/// take the next number, so changes become visible in counter order and a reader that has seen counter
+/// value N has seen every change numbered N or lower.
+pub async fn mark_changed(conn: &mut AnyConnection, registration_id: i64) -> sqlx::Result<()> {
+    let seq: i64 = sqlx::query("UPDATE feed_changes SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    sqlx::query("UPDATE package_registrations SET changed_seq = $1 WHERE id = $2")
+        .bind(seq)
+        .bind(registration_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The change counter: one indexed single-row read, cheap enough to ask before serving from memory.
+pub async fn change_seq(pool: &AnyPool) -> sqlx::Result<i64> {
+    sqlx::query("SELECT seq FROM feed_changes WHERE id = 1")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)
+}
+
+/// Version rows without the stored .nuspec JSON, with their registration's change stamp: all of them, or
+/// those of registrations changed after `since`. The in-memory feed index is built from these.
+pub async fn index_rows(
+    pool: &AnyPool,
+    since: Option<i64>,
+) -> sqlx::Result<Vec<(i64, PackageVersion)>> {
+    let columns = VERSION_COLUMNS.replace("p.metadata_json", "''");
+    let sql = format!(
+        "SELECT {columns}, r.changed_seq FROM packages p \
+         JOIN package_registrations r ON r.id = p.registration_id WHERE r.changed_seq > $1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(since.unwrap_or(-1))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(18)?, version_from_row(row)?)))
+        .collect()
+}
+
+/// (registration, owner name) pairs of registrations changed after `since` (all when `None`).
+pub async fn index_owners(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query(
+        "SELECT o.registration_id, u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
+         JOIN package_registrations r ON r.id = o.registration_id WHERE r.changed_seq > $1 \
+         ORDER BY u.username_lower",
+    )
+    .bind(since.unwrap_or(-1))
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
+/// The stored .nuspec JSON of a few version rows (a page of search results), by row id.
+pub async fn metadata_of(
+    pool: &AnyPool,
+    row_ids: &[i64],
+) -> sqlx::Result<std::collections::HashMap<i64, String>> {
+    if row_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (1..=row_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id, metadata_json FROM packages WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in row_ids {
+        query = query.bind(*id);
+    }
+    query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }

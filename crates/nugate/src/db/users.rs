@@ -19,19 +19,24 @@ pub struct User {
     pub created_at: i64,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, username, email, password_hash, is_admin, email_confirmed, locked, created_at";
 
 fn from_row(row: &AnyRow) -> sqlx::Result<User> {
+    from_row_at(row, 0)
+}
+
+/// Reads a user whose [`COLUMNS`] start at column `at`, so joined queries can carry one.
+pub(crate) fn from_row_at(row: &AnyRow, at: usize) -> sqlx::Result<User> {
     Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        email: row.try_get("email")?,
-        password_hash: row.try_get("password_hash")?,
-        is_admin: flag(row.try_get("is_admin")?),
-        email_confirmed: flag(row.try_get("email_confirmed")?),
-        locked: flag(row.try_get("locked")?),
-        created_at: row.try_get("created_at")?,
+        id: row.try_get(at)?,
+        username: row.try_get(at + 1)?,
+        email: row.try_get(at + 2)?,
+        password_hash: row.try_get(at + 3)?,
+        is_admin: flag(row.try_get(at + 4)?),
+        email_confirmed: flag(row.try_get(at + 5)?),
+        locked: flag(row.try_get(at + 6)?),
+        created_at: row.try_get(at + 7)?,
     })
 }
 

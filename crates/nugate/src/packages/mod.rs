@@ -4,6 +4,7 @@ pub mod upload;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use nuget_formats::{read_nupkg, NuGetVersion, Nupkg, NupkgLimits};
@@ -13,6 +14,7 @@ use crate::auth::keys::AuthenticatedKey;
 use crate::auth::scope::PackageAction;
 use crate::db::{self, packages::RemoveOwner, Db};
 use crate::error::ApiError;
+use crate::feed::FeedIndex;
 use crate::storage::PackageStorage;
 use upload::ExtractedPackage;
 
@@ -22,6 +24,7 @@ pub struct PackageService {
     db: Db,
     storage: PackageStorage,
     tmp_dir: PathBuf,
+    feed: Arc<FeedIndex>,
 }
 
 /// A successful push.
@@ -32,13 +35,24 @@ pub struct Pushed {
 }
 
 impl PackageService {
-    /// Wraps the database and storage; `tmp_dir` holds uploads in flight.
-    pub fn new(db: Db, storage: PackageStorage, tmp_dir: PathBuf) -> PackageService {
+    /// Wraps the database and storage; `tmp_dir` holds uploads in flight; `feed` is told of every change.
+    pub fn new(
+        db: Db,
+        storage: PackageStorage,
+        tmp_dir: PathBuf,
+        feed: Arc<FeedIndex>,
+    ) -> PackageService {
         PackageService {
             db,
             storage,
             tmp_dir,
+            feed,
         }
+    }
+
+    /// The in-memory view of the feed the read endpoints serve from.
+    pub fn feed(&self) -> &FeedIndex {
+        &self.feed
     }
 
     /// Where uploads are spooled.
@@ -139,10 +153,15 @@ impl PackageService {
             )
             .await
             .map_err(|e| ApiError::Unavailable(format!("package storage failed ({e})")))?;
-        if let Err(e) = tx.commit().await {
+        let committed = match db::packages::mark_changed(&mut tx, registration.id).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
             self.storage.delete_package(&lower_id, &lower_version).await;
             return Err(e.into());
         }
+        self.feed.changed();
         tracing::info!(id = %spec.id, version = %version, user = %key.user.username, "package pushed");
         Ok(Pushed {
             id: spec.id.clone(),
@@ -156,7 +175,11 @@ impl PackageService {
         version: &db::packages::PackageVersion,
         listed: bool,
     ) -> Result<(), ApiError> {
-        db::packages::set_listed(self.db.pool(), version.id, listed).await?;
+        let mut tx = self.db.begin_write().await?;
+        db::packages::set_listed(&mut tx, version.id, listed).await?;
+        db::packages::mark_changed(&mut tx, version.registration_id).await?;
+        tx.commit().await?;
+        self.feed.changed();
         tracing::info!(id = %version.package_id, version = %version.version, listed, "listing changed");
         Ok(())
     }
@@ -167,24 +190,36 @@ impl PackageService {
         id: &str,
         version: &str,
     ) -> Result<db::packages::PackageVersion, ApiError> {
-        let not_found = || {
-            ApiError::NotFound(format!(
-                "A package with ID '{id}' and version '{version}' does not exist."
-            ))
-        };
-        let normalized = NuGetVersion::parse(version)
-            .map_err(|_| not_found())?
-            .normalized();
+        let normalized = normalized_or_not_found(id, version)?;
         db::packages::version(self.db.pool(), id, &normalized)
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(|| version_not_found(id, version))
+    }
+
+    /// Like [`PackageService::find_version`], from the in-memory feed: for reads, which must not cost a
+    /// query each. The row comes without the stored .nuspec JSON.
+    pub async fn find_indexed_version(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<db::packages::PackageVersion, ApiError> {
+        let normalized = normalized_or_not_found(id, version)?;
+        self.feed
+            .version(id, &normalized)
+            .await?
+            .map(|(_, row)| row)
+            .ok_or_else(|| version_not_found(id, version))
     }
 
     /// Adds `username` as an owner of `id`.
     pub async fn add_owner(&self, id: &str, username: &str) -> anyhow::Result<bool> {
         let (registration, user) = self.registration_and_user(id, username).await?;
-        let mut conn = self.db.pool().acquire().await?;
-        Ok(db::packages::add_owner(&mut conn, registration.id, user.id, db::now()).await?)
+        let mut tx = self.db.begin_write().await?;
+        let added = db::packages::add_owner(&mut tx, registration.id, user.id, db::now()).await?;
+        db::packages::mark_changed(&mut tx, registration.id).await?;
+        tx.commit().await?;
+        self.feed.changed();
+        Ok(added)
     }
 
     /// Removes `username` from the owners of `id`, never the last owner.
@@ -193,7 +228,9 @@ impl PackageService {
         let mut tx = self.db.begin_write().await?;
         match db::packages::remove_owner(&mut tx, registration.id, user.id).await? {
             RemoveOwner::Removed => {
+                db::packages::mark_changed(&mut tx, registration.id).await?;
                 tx.commit().await?;
+                self.feed.changed();
                 Ok(())
             }
             RemoveOwner::NotAnOwner => {
@@ -238,6 +275,19 @@ impl PackageService {
     pub fn storage(&self) -> &PackageStorage {
         &self.storage
     }
+}
+
+fn version_not_found(id: &str, version: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "A package with ID '{id}' and version '{version}' does not exist."
+    ))
+}
+
+/// The normalised form of a version a client typed; text that is no version cannot name a package.
+fn normalized_or_not_found(id: &str, version: &str) -> Result<String, ApiError> {
+    NuGetVersion::parse(version)
+        .map(|v| v.normalized())
+        .map_err(|_| version_not_found(id, version))
 }
 
 /// NuGet counts a package as SemVer 2 if its version or any dependency range needs SemVer 2.

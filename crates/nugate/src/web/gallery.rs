@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::templates::Message;
 use super::{not_found, render, urlencode, Page, SignedIn, VerifiedForm, Visitor};
+use crate::api::search::{find, SearchRequest};
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion, users::User};
 use crate::mail;
@@ -98,25 +99,15 @@ fn latest_listed(versions: &[PackageVersion]) -> Option<&PackageVersion> {
         .max_by_key(|v| NuGetVersion::parse(&v.version).ok())
 }
 
-fn summaries(rows: Vec<PackageVersion>) -> Vec<PackageSummary> {
-    let mut by_id: std::collections::BTreeMap<String, Vec<PackageVersion>> = Default::default();
-    for row in rows {
-        by_id
-            .entry(row.package_id.to_lowercase())
-            .or_default()
-            .push(row);
+impl PackageSummary {
+    fn of(v: &PackageVersion) -> PackageSummary {
+        PackageSummary {
+            id: v.package_id.clone(),
+            version: v.version.clone(),
+            description: v.description.clone(),
+            authors: v.authors.clone(),
+        }
     }
-    by_id
-        .into_values()
-        .filter_map(|versions| {
-            latest_listed(&versions).map(|v| PackageSummary {
-                id: v.package_id.clone(),
-                version: v.version.clone(),
-                description: v.description.clone(),
-                authors: v.authors.clone(),
-            })
-        })
-        .collect()
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> Response {
@@ -125,26 +116,34 @@ fn internal(e: impl Into<anyhow::Error>) -> Response {
 
 /// `GET /`.
 pub async fn home(State(state): State<AppState>, visitor: Visitor) -> Response {
-    let rows = match db::packages::listed_versions(state.db.pool(), None).await {
-        Ok(r) => r,
+    const RECENT: usize = 10;
+    let view = match state.packages.feed().view().await {
+        Ok(view) => view,
         Err(e) => return internal(e),
     };
-    let mut recent_rows = rows.clone();
-    recent_rows.sort_by_key(|v| std::cmp::Reverse(v.published_at));
-    let all = summaries(rows);
-    let count = all.len();
-    let mut seen = std::collections::HashSet::new();
-    let recent: Vec<PackageSummary> = recent_rows
-        .into_iter()
-        .filter(|v| seen.insert(v.package_id.to_lowercase()))
-        .take(10)
-        .map(|v| PackageSummary {
-            id: v.package_id,
-            version: v.version,
-            description: v.description,
-            authors: v.authors,
-        })
-        .collect();
+    let mut count = 0;
+    // Per package, its most recently published listed version; the ten newest of those.
+    let mut recent: Vec<&PackageVersion> = Vec::with_capacity(RECENT + 1);
+    for package in view.packages() {
+        let newest = package
+            .versions
+            .iter()
+            .filter(|v| v.row.listed)
+            .max_by_key(|v| v.row.published_at);
+        let Some(newest) = newest else { continue };
+        count += 1;
+        if recent.len() < RECENT
+            || recent
+                .last()
+                .is_some_and(|r| r.published_at < newest.row.published_at)
+        {
+            let at = recent.partition_point(|r| r.published_at >= newest.row.published_at);
+            recent.insert(at, &newest.row);
+            recent.truncate(RECENT);
+        }
+    }
+    let recent = recent.into_iter().map(PackageSummary::of).collect();
+    drop(view);
     render(Home {
         page: visitor.page(),
         recent,
@@ -167,33 +166,21 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Response {
     const PAGE: usize = 20;
-    let needle = query.q.trim().to_lowercase();
-    let rows = match db::packages::listed_versions(
-        state.db.pool(),
-        (!needle.is_empty()).then_some(needle.as_str()),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return internal(e),
+    let request = SearchRequest::everything(&query.q);
+    let (total, hits) = match find(&state, &request, query.skip, PAGE).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
     };
-    let mut results = summaries(rows);
-    results.sort_by_key(|r| {
-        (
-            r.id.to_lowercase() != needle,
-            !r.id.to_lowercase().starts_with(&needle),
-            r.id.to_lowercase(),
-        )
-    });
-    let total = results.len();
     let skip = query.skip.min(total);
-    let page_items: Vec<PackageSummary> = results.into_iter().skip(skip).take(PAGE).collect();
     render(SearchPage {
         page: visitor.page(),
         q: query.q,
         next: (skip + PAGE < total).then_some(skip + PAGE),
         prev: (skip > 0).then(|| skip.saturating_sub(PAGE)),
-        results: page_items,
+        results: hits
+            .iter()
+            .map(|h| PackageSummary::of(h.latest()))
+            .collect(),
         total,
     })
 }
@@ -585,12 +572,7 @@ pub async fn profile(
     for id in ids {
         if let Ok(versions) = db::packages::versions_of(state.db.pool(), &id).await {
             if let Some(v) = latest_listed(&versions) {
-                packages.push(PackageSummary {
-                    id: v.package_id.clone(),
-                    version: v.version.clone(),
-                    description: v.description.clone(),
-                    authors: v.authors.clone(),
-                });
+                packages.push(PackageSummary::of(v));
             }
         }
     }

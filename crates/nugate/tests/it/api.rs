@@ -680,3 +680,127 @@ async fn forwarded_headers_are_only_believed_from_trusted_proxies() {
         "https://feed.example.org/api/v2/package"
     );
 }
+
+/// Reads are served from each node's memory; only a counted change (what every write path records in its
+/// transaction) makes a node re-read, within `cache_ttl_ms` when another process made it, at once when
+/// this node did. Editing rows behind nugate's back is invisible until such a change, which proves the
+/// documents really come from memory rather than from a query per request.
+#[tokio::test]
+async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
+    let app = TestApp::start_with(|c| c.cache_ttl_ms = 300).await;
+    let alice = app.user("alice").await;
+    let key = app.key(&alice, "k", ALL, &["*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Mem.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let description = |app: &TestApp| {
+        let client = app.client.clone();
+        let (search, leaf) = (
+            app.url("/v3/search?q=Mem.Lib"),
+            app.url("/v3/registration/mem.lib/1.0.0.json"),
+        );
+        async move {
+            let search: Value = client
+                .get(search)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let leaf: Value = client.get(leaf).send().await.unwrap().json().await.unwrap();
+            (
+                search["data"][0]["description"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                leaf["catalogEntry"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        }
+    };
+    let original = "Test package Mem.Lib for nugate.".to_string();
+    assert_eq!(
+        description(&app).await,
+        (original.clone(), original.clone())
+    );
+
+    // A row edited without a counted change: nothing is re-read, however long we wait.
+    let pool = app.state.db.pool();
+    sqlx::query(
+        "UPDATE packages SET description = 'edited', \
+         metadata_json = REPLACE(metadata_json, 'Test package Mem.Lib for nugate.', 'edited')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        description(&app).await,
+        (original.clone(), original.clone())
+    );
+
+    // The same change as another node records it: shown once this node's view is older than the TTL.
+    sqlx::query("UPDATE feed_changes SET seq = seq + 1 WHERE id = 1")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE package_registrations SET changed_seq = (SELECT seq FROM feed_changes WHERE id = 1)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        description(&app).await,
+        ("edited".to_string(), "edited".to_string())
+    );
+
+    // Node A with a TTL of an hour, node B on the same database and storage. A version B pushes is not in
+    // A's version list yet, but an exact download on A finds it at once: a "not found" is only answered
+    // after re-reading, and that re-read brings the list up to date too.
+    let a = TestApp::start_with(|c| c.cache_ttl_ms = 3_600_000).await;
+    let bob = a.user("bob").await;
+    let key = a.key(&bob, "k", ALL, &["*"]).await;
+    assert_eq!(
+        a.push(&key, simple("Fresh.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let versions = |app: &TestApp| {
+        let (client, url) = (
+            app.client.clone(),
+            app.url("/v3-flatcontainer/fresh.lib/index.json"),
+        );
+        async move {
+            let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            v["versions"].clone()
+        }
+    };
+    assert_eq!(versions(&a).await, serde_json::json!(["1.0.0"]));
+    let (database, storage) = (a.state.config.database_url(), a.state.config.storage_url());
+    let b = TestApp::start_with(|c| {
+        c.database_url = Some(database);
+        c.storage_url = Some(storage);
+    })
+    .await;
+    let second = simple("Fresh.Lib", "2.0.0");
+    assert_eq!(b.push(&key, second.clone()).await.status(), 201);
+    assert_eq!(
+        versions(&a).await,
+        serde_json::json!(["1.0.0"]),
+        "A's view is an hour long"
+    );
+    let download = a
+        .client
+        .get(a.url("/v3-flatcontainer/fresh.lib/2.0.0/fresh.lib.2.0.0.nupkg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), second.as_slice());
+    assert_eq!(versions(&a).await, serde_json::json!(["1.0.0", "2.0.0"]));
+}

@@ -274,7 +274,21 @@ async fn two_nodes_on_postgres_and_s3_behave_as_one() {
         assert_eq!(got.bytes().await.unwrap().as_ref(), package.as_slice());
     }
 
-    // Unlist on B: A's search no longer shows it, at once.
+    // Unlist on B: A serves search and registrations from memory, so it shows the change once its view is
+    // older than `cache_ttl_ms` (250 ms by default): search and the cached leaf both change, well within 3 s.
+    let leaf_listed = |node: &Node| {
+        let client = client.clone();
+        let url = format!(
+            "{}/v3/registration-semver2/cluster.lib/1.0.0.json",
+            node.base
+        );
+        async move {
+            let leaf: serde_json::Value =
+                client.get(url).send().await.unwrap().json().await.unwrap();
+            leaf["listed"].as_bool().unwrap()
+        }
+    };
+    assert!(leaf_listed(&a).await, "A has the leaf cached as listed");
     let r = client
         .delete(format!("{}/api/v2/package/Cluster.Lib/1.0.0", b.base))
         .header("X-NuGet-ApiKey", &key)
@@ -282,15 +296,26 @@ async fn two_nodes_on_postgres_and_s3_behave_as_one() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let search: serde_json::Value = client
-        .get(format!("{}/v3/search?q=Cluster", a.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(search["totalHits"], 0);
+    let unlisted_at = std::time::Instant::now();
+    loop {
+        let search: serde_json::Value = client
+            .get(format!("{}/v3/search?q=Cluster", a.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if search["totalHits"] == 0 && !leaf_listed(&a).await {
+            break;
+        }
+        assert!(
+            unlisted_at.elapsed() < Duration::from_secs(3),
+            "node A still shows the version B unlisted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("node A showed B's unlist after {:?}", unlisted_at.elapsed());
 
     // Revoke through A's web UI: B refuses the key on the very next request (no cache anywhere).
     let browser = Browser::at(&a.base);

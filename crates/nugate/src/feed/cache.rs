@@ -1,0 +1,136 @@
+//! Rendered protocol documents, so a restore storm serialises each registration page once per change.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+/// Identifies one rendered document: the package, its change stamp, and what was rendered (which includes
+/// the base URL, since documents carry absolute links and proxies may present several host names).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct DocumentKey {
+    pub lower_id: String,
+    pub changed_seq: i64,
+    pub what: String,
+}
+
+struct Entry {
+    body: Bytes,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<DocumentKey, Entry>,
+    bytes: usize,
+}
+
+/// A byte-bounded map of rendered documents; the least recently used half goes when the budget is hit.
+pub struct DocumentCache {
+    budget: usize,
+    clock: AtomicU64,
+    entries: Mutex<Entries>,
+}
+
+impl DocumentCache {
+    /// A cache holding at most `budget` bytes of documents (0 turns caching off).
+    pub fn new(budget: usize) -> DocumentCache {
+        DocumentCache {
+            budget,
+            clock: AtomicU64::new(0),
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached body, if this exact document was rendered at this change stamp.
+    pub fn get(&self, key: &DocumentKey) -> Option<Bytes> {
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.lock();
+        let entry = entries.map.get_mut(key)?;
+        entry.last_used = tick;
+        Some(entry.body.clone())
+    }
+
+    /// Keeps a rendered body; documents larger than a quarter of the budget are not kept.
+    pub fn put(&self, key: DocumentKey, body: Bytes) {
+        if body.len() > self.budget / 4 {
+            return;
+        }
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.lock();
+        entries.bytes += body.len();
+        if let Some(old) = entries.map.insert(
+            key,
+            Entry {
+                body,
+                last_used: tick,
+            },
+        ) {
+            entries.bytes -= old.body.len();
+        }
+        if entries.bytes > self.budget {
+            let mut ages: Vec<u64> = entries.map.values().map(|e| e.last_used).collect();
+            ages.sort_unstable();
+            let cutoff = ages.get(ages.len() / 2).copied().unwrap_or(u64::MAX);
+            entries.map.retain(|_, e| e.last_used >= cutoff);
+            entries.bytes = entries.map.values().map(|e| e.body.len()).sum();
+        }
+    }
+
+    /// Drops every document of a package (called when its change stamp moves).
+    pub fn forget_package(&self, lower_id: &str) {
+        let mut entries = self.lock();
+        let before = entries.map.len();
+        entries.map.retain(|k, _| k.lower_id != lower_id);
+        if entries.map.len() != before {
+            entries.bytes = entries.map.values().map(|e| e.body.len()).sum();
+        }
+    }
+
+    /// Bytes held, for tests and diagnostics.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, what: &str) -> DocumentKey {
+        DocumentKey {
+            lower_id: id.into(),
+            changed_seq: 1,
+            what: what.into(),
+        }
+    }
+
+    #[test]
+    fn stays_within_budget_and_keeps_recent_documents() {
+        let cache = DocumentCache::new(1000);
+        for i in 0..50 {
+            cache.put(key(&format!("p{i}"), "index"), Bytes::from(vec![b'x'; 100]));
+            // p0 is read every time, so it is always among the recently used.
+            assert!(cache.get(&key("p0", "index")).is_some(), "at {i}");
+            assert!(cache.bytes() <= 1000);
+        }
+        assert!(cache.get(&key("p1", "index")).is_none());
+        cache.forget_package("p0");
+        assert!(cache.get(&key("p0", "index")).is_none());
+    }
+
+    #[test]
+    fn oversized_documents_are_not_kept() {
+        let cache = DocumentCache::new(1000);
+        cache.put(key("big", "index"), Bytes::from(vec![b'x'; 300]));
+        assert!(cache.get(&key("big", "index")).is_none());
+        assert_eq!(cache.bytes(), 0);
+    }
+}

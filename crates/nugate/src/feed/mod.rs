@@ -1,0 +1,328 @@
+//! The in-memory view of the feed that restore and search read from, kept current from the database.
+//!
+//! Restores ask for the same few documents thousands of times between two pushes, and search must rank
+//! every package on each query; going to the database for each would cost more than serving the answer.
+//! So each node keeps every version's searchable columns in memory ([`FeedIndex`]) plus the rendered
+//! documents clients fetch ([`DocumentCache`]). The database stays the only source of truth: every change
+//! readers can see bumps a counter in the same transaction (`db::packages::mark_changed`), and a node asks
+//! for that counter before serving from memory once its last check is older than `cache_ttl_ms`
+//! (immediately after a change this node made). Another node's change therefore shows within that time.
+
+mod cache;
+
+pub use cache::{DocumentCache, DocumentKey};
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use nuget_formats::NuGetVersion;
+
+use crate::db::{self, packages::PackageVersion, Db};
+
+/// One version as search and the version lists need it, with its text pre-lowered for matching.
+#[derive(Debug)]
+pub struct IndexedVersion {
+    /// The row, without the stored .nuspec JSON (fetched only for the documents that need it).
+    pub row: PackageVersion,
+    /// Lower-cased title, tags, description and authors, joined for free-text matching.
+    pub lower_title: String,
+    pub lower_tags: String,
+    pub lower_description: String,
+    pub lower_authors: String,
+    /// Lower-cased package types, space separated.
+    pub lower_types: String,
+}
+
+/// One package ID and all its versions, sorted by NuGet's version order (lowest first).
+#[derive(Debug)]
+pub struct IndexedPackage {
+    pub registration_id: i64,
+    pub package_id: String,
+    pub lower_id: String,
+    /// The change stamp of the registration: cached documents rendered at another stamp are stale.
+    pub changed_seq: i64,
+    pub owners: Vec<String>,
+    pub versions: Vec<IndexedVersion>,
+}
+
+impl IndexedPackage {
+    /// The highest listed version a client with these capabilities may see.
+    pub fn latest_visible(&self, prerelease: bool, semver2: bool) -> Option<&IndexedVersion> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.row.listed && visible(&v.row, prerelease, semver2))
+    }
+
+    /// A version by its normalised form, any case.
+    pub fn version(&self, normalized: &str) -> Option<&IndexedVersion> {
+        self.versions
+            .iter()
+            .find(|v| v.row.version.eq_ignore_ascii_case(normalized))
+    }
+}
+
+/// Whether a client that did (not) ask for prerelease or SemVer 2 versions may see `v`.
+pub fn visible(v: &PackageVersion, prerelease: bool, semver2: bool) -> bool {
+    (prerelease || !v.is_prerelease) && (semver2 || !v.is_semver2)
+}
+
+#[derive(Default)]
+struct IndexState {
+    loaded: bool,
+    seq: i64,
+    /// Keyed by lower-case ID, so iteration is already in the order results are tied-broken by.
+    packages: BTreeMap<String, Arc<IndexedPackage>>,
+}
+
+/// Every version of every package, in memory, refreshed incrementally from the change counter.
+pub struct FeedIndex {
+    db: Db,
+    ttl: Duration,
+    started: Instant,
+    state: RwLock<IndexState>,
+    /// Milliseconds since `started` of the last counter check.
+    checked_at: AtomicU64,
+    /// Set by this node's own writes: the next reader waits for a refresh instead of serving stale data.
+    dirty: AtomicBool,
+    refresh: tokio::sync::Mutex<()>,
+    /// Rendered documents, dropped per package when its change stamp moves.
+    pub documents: DocumentCache,
+}
+
+/// A read view of the index; hold it only while computing an answer (no `.await` while held).
+pub struct IndexView<'a> {
+    state: RwLockReadGuard<'a, IndexState>,
+}
+
+impl IndexView<'_> {
+    /// A package by ID, any case.
+    pub fn package(&self, id: &str) -> Option<&Arc<IndexedPackage>> {
+        self.state.packages.get(&id.to_lowercase())
+    }
+
+    /// All packages, by lower-case ID.
+    pub fn packages(&self) -> impl Iterator<Item = &Arc<IndexedPackage>> {
+        self.state.packages.values()
+    }
+}
+
+impl FeedIndex {
+    /// An empty index that loads itself on first use.
+    pub fn new(db: Db, ttl: Duration, document_budget_bytes: usize) -> FeedIndex {
+        FeedIndex {
+            db,
+            ttl,
+            started: Instant::now(),
+            state: RwLock::new(IndexState::default()),
+            checked_at: AtomicU64::new(0),
+            dirty: AtomicBool::new(true),
+            refresh: tokio::sync::Mutex::new(()),
+            documents: DocumentCache::new(document_budget_bytes),
+        }
+    }
+
+    /// Called by this node after committing a change readers see.
+    pub fn changed(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A current view: refreshed first when this node wrote since, or the last check is older than the TTL.
+    pub async fn view(&self) -> sqlx::Result<IndexView<'_>> {
+        self.ensure_fresh(false).await?;
+        Ok(self.read())
+    }
+
+    /// A view refreshed from the database now, whatever the TTL: for answers that must not be a stale
+    /// "not found" (a version another node has just pushed).
+    pub async fn fresh_view(&self) -> sqlx::Result<IndexView<'_>> {
+        self.ensure_fresh(true).await?;
+        Ok(self.read())
+    }
+
+    /// A package by ID; before answering "no such package" the index is refreshed once, so a package
+    /// another node has just pushed is found at once.
+    pub async fn package(&self, id: &str) -> sqlx::Result<Option<Arc<IndexedPackage>>> {
+        let found = {
+            let view = self.view().await?;
+            view.package(id).cloned()
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+        let view = self.fresh_view().await?;
+        Ok(view.package(id).cloned())
+    }
+
+    /// A version by ID and normalised version (any case), refreshed once before a "not found", like
+    /// [`FeedIndex::package`]. The row comes without the stored .nuspec JSON.
+    pub async fn version(
+        &self,
+        id: &str,
+        normalized: &str,
+    ) -> sqlx::Result<Option<(Arc<IndexedPackage>, PackageVersion)>> {
+        let lookup = |view: &IndexView<'_>| {
+            view.package(id).and_then(|p| {
+                p.version(normalized)
+                    .map(|v| (Arc::clone(p), v.row.clone()))
+            })
+        };
+        let found = {
+            let view = self.view().await?;
+            lookup(&view)
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+        let view = self.fresh_view().await?;
+        Ok(lookup(&view))
+    }
+
+    fn read(&self) -> IndexView<'_> {
+        IndexView {
+            state: self
+                .state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        }
+    }
+
+    fn loaded(&self) -> bool {
+        self.read().state.loaded
+    }
+
+    async fn ensure_fresh(&self, force: bool) -> sqlx::Result<()> {
+        let must_wait = force || self.dirty.load(Ordering::SeqCst) || !self.loaded();
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let expired = self
+            .now_ms()
+            .saturating_sub(self.checked_at.load(Ordering::SeqCst))
+            >= ttl_ms;
+        if must_wait {
+            let requested_at = self.now_ms();
+            let _guard = self.refresh.lock().await;
+            // Someone else may have refreshed while this task waited for the lock.
+            if force
+                && self.checked_at.load(Ordering::SeqCst) > requested_at
+                && !self.dirty.load(Ordering::SeqCst)
+            {
+                return Ok(());
+            }
+            if !force && !self.dirty.load(Ordering::SeqCst) && self.loaded() {
+                return Ok(());
+            }
+            self.refresh_locked().await
+        } else if expired {
+            // Not urgent: if another task is already refreshing, serve what is here.
+            match self.refresh.try_lock() {
+                Ok(_guard) => self.refresh_locked().await,
+                Err(_) => Ok(()),
+            }
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn refresh_locked(&self) -> sqlx::Result<()> {
+        let pool = self.db.pool();
+        // Cleared before reading so a change committed during this refresh marks the index dirty again.
+        self.dirty.store(false, Ordering::SeqCst);
+        let checked = self.now_ms();
+        let result = self.load_changes(pool).await;
+        if result.is_err() {
+            self.dirty.store(true, Ordering::SeqCst);
+        } else {
+            self.checked_at.store(checked.max(1), Ordering::SeqCst);
+        }
+        result
+    }
+
+    async fn load_changes(&self, pool: &sqlx::AnyPool) -> sqlx::Result<()> {
+        let seq = db::packages::change_seq(pool).await?;
+        let since = {
+            let state = self.read();
+            if state.state.loaded && state.state.seq == seq {
+                return Ok(());
+            }
+            state.state.loaded.then_some(state.state.seq)
+        };
+        let rows = db::packages::index_rows(pool, since).await?;
+        let mut owners: HashMap<i64, Vec<String>> = HashMap::new();
+        for (registration, name) in db::packages::index_owners(pool, since).await? {
+            owners.entry(registration).or_default().push(name);
+        }
+        let mut grouped: HashMap<i64, (i64, Vec<PackageVersion>)> = HashMap::new();
+        for (changed_seq, row) in rows {
+            let entry = grouped
+                .entry(row.registration_id)
+                .or_insert((changed_seq, Vec::new()));
+            entry.0 = entry.0.max(changed_seq);
+            entry.1.push(row);
+        }
+        let built: Vec<IndexedPackage> = grouped
+            .into_iter()
+            .filter_map(|(registration_id, (changed_seq, rows))| {
+                build_package(
+                    registration_id,
+                    changed_seq,
+                    owners.remove(&registration_id).unwrap_or_default(),
+                    rows,
+                )
+            })
+            .collect();
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for package in built {
+            self.documents.forget_package(&package.lower_id);
+            state
+                .packages
+                .insert(package.lower_id.clone(), Arc::new(package));
+        }
+        state.seq = seq;
+        state.loaded = true;
+        Ok(())
+    }
+}
+
+fn build_package(
+    registration_id: i64,
+    changed_seq: i64,
+    owners: Vec<String>,
+    rows: Vec<PackageVersion>,
+) -> Option<IndexedPackage> {
+    let mut versions: Vec<(Option<NuGetVersion>, IndexedVersion)> = rows
+        .into_iter()
+        .map(|row| {
+            (
+                NuGetVersion::parse(&row.version).ok(),
+                IndexedVersion {
+                    lower_title: row.title.as_deref().unwrap_or("").to_lowercase(),
+                    lower_tags: row.tags.to_lowercase(),
+                    lower_description: row.description.to_lowercase(),
+                    lower_authors: row.authors.to_lowercase(),
+                    lower_types: row.package_types.to_lowercase(),
+                    row,
+                },
+            )
+        })
+        .collect();
+    versions.sort_by(|a, b| a.0.cmp(&b.0));
+    let versions: Vec<IndexedVersion> = versions.into_iter().map(|(_, v)| v).collect();
+    let package_id = versions.last()?.row.package_id.clone();
+    Some(IndexedPackage {
+        registration_id,
+        lower_id: package_id.to_lowercase(),
+        package_id,
+        changed_seq,
+        owners,
+        versions,
+    })
+}
