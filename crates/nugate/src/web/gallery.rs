@@ -74,6 +74,10 @@ struct PackagePage {
     pending: Vec<String>,
     download: String,
     license: Option<String>,
+    /// `projectUrl`, only when it is safe to link ([`web_link`]).
+    project_url: Option<String>,
+    /// `licenseUrl`, likewise.
+    license_url: Option<String>,
 }
 
 #[derive(Template)]
@@ -294,6 +298,8 @@ async fn package_page(
     let lower_id = current.package_id.to_lowercase();
     let lower_version = current.version.to_lowercase();
     let license = meta.nuspec.license.as_ref().map(|l| l.value.clone());
+    let project_url = web_link(meta.nuspec.project_url.as_deref());
+    let license_url = web_link(meta.nuspec.license_url.as_deref());
     render(PackagePage {
         page: visitor.page(),
         id: current.package_id.clone(),
@@ -310,7 +316,17 @@ async fn package_page(
             "{base}/v3-flatcontainer/{lower_id}/{lower_version}/{lower_id}.{lower_version}.nupkg"
         ),
         license,
+        project_url,
+        license_url,
     })
+}
+
+/// A nuspec URL fit for an `href`: http(s) only. Escaping keeps a URL inside its attribute, but a
+/// `javascript:` or `data:` URL would still run (or render) what the package author wrote when clicked.
+fn web_link(url: Option<&str>) -> Option<String> {
+    let url = url?.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")).then(|| url.to_string())
 }
 
 /// Markdown to HTML, then through ammonia: scripts, event handlers and `javascript:` links never survive.

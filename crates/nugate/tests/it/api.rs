@@ -81,10 +81,9 @@ async fn push_then_every_read_endpoint_serves_it() {
     let dep = simple("Contoso.Base", "2.0.0");
     assert_eq!(app.push_multipart(&key, &dep).await.status(), 201);
     let package = nupkg(&Pkg {
-        id: "Contoso.Lib",
-        version: "1.0.0.0",
         deps: &[("Contoso.Base", "2.0")],
         extra_metadata: "<title>The Lib</title><projectUrl>https://example.com/lib</projectUrl>",
+        ..Pkg::new("Contoso.Lib", "1.0.0.0")
     });
     let response = app.push_multipart(&key, &package).await;
     assert_eq!(response.status(), 201);

@@ -1,6 +1,8 @@
 //! The seed's workflow in real headless Chromium (driven through ChromeDriver with fantoccini), with the
-//! confirmation email delivered by a real SMTP server and the key used by the real nuget.exe 5.8.
+//! confirmation email delivered by a real SMTP server and the key used by the real nuget.exe 5.8; and a
+//! sweep of every page that shows package metadata or user-typed text, with script payloads in all of it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,7 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use nugate::auth::scope::KeyAction::Push;
 
 use crate::clients::{self, Session};
-use crate::helpers::TestApp;
+use crate::helpers::{nupkg, xml_escape, Pkg, TestApp};
 
 const REFUSED: &str = "The specified API key is invalid, has expired, or does not have permission";
 
@@ -143,6 +145,21 @@ async fn value(c: &Client, css: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Signs in through the form and waits for the signed-in header.
+async fn sign_in(c: &Client, app: &TestApp, login: &str, password: &str) {
+    c.goto(&app.url("/signin")).await.unwrap();
+    fill(c, "#login", login).await;
+    fill(c, "#password", password).await;
+    click(c, "form[action='/signin'] button[type=submit]").await;
+    wait_for_text(c, "Sign out").await;
+}
+
+/// Signs out with the header's button and waits for the anonymous header.
+async fn sign_out(c: &Client) {
+    click(c, "form[action='/signout'] button").await;
+    wait_for_text(c, "Register").await;
+}
+
 /// Waits for a message to `to` in the Maildir and returns its text.
 async fn wait_for_mail(maildir: &Path, to: &str) -> String {
     for _ in 0..200 {
@@ -212,17 +229,13 @@ async fn seed_workflow_in_a_real_browser() {
         .contains("your email address is confirmed"));
 
     // Sign out, then sign in through the labelled form.
-    click(c, "form[action='/signout'] button").await;
-    wait_for_text(c, "Register").await;
+    sign_out(c).await;
     c.goto(&app.url("/signin")).await.unwrap();
     let page = c.source().await.unwrap();
     for label in ["Username or email", "Password", "Sign in"] {
         assert!(page.contains(label), "missing label {label}");
     }
-    fill(c, "#login", "webuser").await;
-    fill(c, "#password", "browser password").await;
-    click(c, "form[action='/signin'] button[type=submit]").await;
-    wait_for_text(c, "Sign out").await;
+    sign_in(c, &app, "webuser", "browser password").await;
 
     // The user owns one package, pushed with nuget.exe.
     let nuget = Session::new(clients::Client::V580, &deps);
@@ -361,4 +374,509 @@ async fn seed_workflow_in_a_real_browser() {
         .await;
     assert!(!gone.ok);
     driver.client.clone().close().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stored (and reflected) XSS sweep
+
+/// What a payload runs if it ever executes: it adds its label to `window.__xss`. No quotes, spaces,
+/// commas or semicolons, so it survives any context a payload breaks into (and tag splitting).
+fn ran(label: &str) -> String {
+    format!("window.__xss=(window.__xss||[]).concat(/{label}/.source)")
+}
+
+/// Every hostile string the sweep plants, by label: package fields (shown or not) and the strings
+/// users type. Injected tags carry a bare `xss` attribute so the probe can spot any that got through.
+fn planted() -> BTreeMap<&'static str, String> {
+    let script = |label: &str| format!("<script>{}</script>", ran(label));
+    [
+        ("title", format!("</title></textarea>{}", script("title"))),
+        (
+            "description",
+            format!(
+                "Probe {} \"><img xss src=x onerror={}>",
+                script("description"),
+                ran("description")
+            ),
+        ),
+        (
+            "authors",
+            format!("Mallory'><svg xss onload={}>", ran("authors")),
+        ),
+        ("tag", format!("\"><svg/xss/onload={}>", ran("tag"))),
+        ("tag-url", format!("javascript:{}", ran("tag-url"))),
+        (
+            "copyright",
+            format!(
+                "</p><iframe xss src=javascript:{}></iframe>",
+                ran("copyright")
+            ),
+        ),
+        (
+            "license",
+            format!("<img xss src=x onerror={}>", ran("license")),
+        ),
+        ("framework", format!("</h3>{}", script("framework"))),
+        (
+            "projectUrl-js",
+            format!("JaVaScRiPt:{}", ran("projectUrl-js")),
+        ),
+        (
+            "projectUrl-quote",
+            format!(
+                "https://example.com/p\" xss autofocus onfocus=\"{}",
+                ran("projectUrl-quote")
+            ),
+        ),
+        (
+            "licenseUrl-js",
+            format!("javascript:{}", ran("licenseUrl-js")),
+        ),
+        (
+            "licenseUrl-quote",
+            format!(
+                "https://example.com/l' xss autofocus onfocus='{}",
+                ran("licenseUrl-quote")
+            ),
+        ),
+        ("iconUrl", format!("javascript:{}", ran("iconUrl"))),
+        ("summary", script("summary")),
+        (
+            "releaseNotes",
+            format!("</textarea>{}", script("releaseNotes")),
+        ),
+        (
+            "owners",
+            format!("</td><img xss src=x onerror={}>", ran("owners")),
+        ),
+        (
+            "language",
+            format!("\"><svg xss onload={}>", ran("language")),
+        ),
+        ("repository", format!("javascript:{}", ran("repository"))),
+        (
+            "packageType",
+            format!("\"><img xss src=x onerror={}>", ran("packageType")),
+        ),
+        (
+            "readme",
+            format!(
+                "# Readme probe\n\n{}\n\n<img src=x onerror=\"{r}\"> <svg onload=\"{r}\"></svg>\n\n\
+                 [markdown link](javascript:{r}) <a href=\"javascript:{r}\">raw link</a>\n\n\
+                 <iframe srcdoc=\"{}\"></iframe>\n",
+                script("readme"),
+                xml_escape(&script("readme")),
+                r = ran("readme")
+            ),
+        ),
+        // What users type: the account's email, key names, a glob, queries and rejected form input.
+        (
+            "email",
+            format!("\"><svg/xss/onload={}>@example.com", ran("email")),
+        ),
+        (
+            "key-a",
+            format!(
+                "</title></textarea>{}\"><img xss src=x onerror={}>",
+                script("key-a"),
+                ran("key-a")
+            ),
+        ),
+        (
+            "key-b",
+            format!(
+                "' xss autofocus onfocus={} x='\"><svg xss onload={}>",
+                ran("key-b"),
+                ran("key-b")
+            ),
+        ),
+        ("glob", format!("\"><svg/xss/onload={}>", ran("glob"))),
+        (
+            "search",
+            format!(
+                "\"><svg xss onload={}>' xss autofocus onfocus={} x='",
+                ran("search"),
+                ran("search")
+            ),
+        ),
+        (
+            "login",
+            format!("\"><img xss src=x onerror={}>", ran("login")),
+        ),
+        (
+            "returnUrl",
+            format!("/\"><svg/xss/onload={}>", ran("returnUrl")),
+        ),
+        (
+            "register-username",
+            format!("\"><svg xss onload={}>", ran("register-username")),
+        ),
+        (
+            "register-email",
+            format!(
+                "'><img/xss/src=x/onerror={}>@example.com",
+                ran("register-email")
+            ),
+        ),
+        ("invitee", format!("</li>{}", script("invitee"))),
+        (
+            "admin-email",
+            format!("<img xss src=x onerror={}> @x", ran("admin-email")),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// A package whose every free-text nuspec field (and its readme) carries a payload from [`planted`].
+fn planted_package(p: &BTreeMap<&str, String>, version: &str, urls: [&str; 2]) -> Vec<u8> {
+    let e = |label: &str| xml_escape(&p[label]);
+    let extra = format!(
+        "<title>{}</title><tags>{} {}</tags><copyright>{}</copyright>\
+         <license type=\"expression\">{}</license><projectUrl>{}</projectUrl><licenseUrl>{}</licenseUrl>\
+         <iconUrl>{}</iconUrl><summary>{}</summary><releaseNotes>{}</releaseNotes><owners>{}</owners>\
+         <language>{}</language><readme>README.md</readme><repository type=\"git\" url=\"{}\" />\
+         <packageTypes><packageType name=\"{}\" /></packageTypes>\
+         <dependencies><group targetFramework=\"{}\"><dependency id=\"Newtonsoft.Json\" version=\"13.0.1\" /></group></dependencies>",
+        e("title"),
+        e("tag"),
+        e("tag-url"),
+        e("copyright"),
+        e("license"),
+        xml_escape(urls[0]),
+        xml_escape(urls[1]),
+        e("iconUrl"),
+        e("summary"),
+        e("releaseNotes"),
+        e("owners"),
+        e("language"),
+        e("repository"),
+        e("packageType"),
+        e("framework"),
+    );
+    nupkg(&Pkg {
+        extra_metadata: &extra,
+        authors: &p["authors"],
+        description: Some(&p["description"]),
+        files: &[("README.md", p["readme"].as_bytes())],
+        ..Pkg::new("Xss.Probe", version)
+    })
+}
+
+/// ChromeDriver's passthrough to a Chrome DevTools command (`POST /session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    // `<Url as FromStr>::Err` is the url crate's ParseError, named without depending on that crate.
+    fn endpoint(
+        &self,
+        base: &reqwest::Url,
+        session: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        (axum::http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// Runs in the loaded page: which payloads ran; which attributes and elements only a payload could
+/// have made (event handlers, the payloads' `xss` attribute, script URLs, inline scripts, frames,
+/// SVG); which of the expected strings (`arguments[0]`) are missing from the page's text, form values
+/// and links; and whether an inline script added now runs. It must: CSP is bypassed for the sweep, so
+/// what it proves is the escaping (with CSP on, an escaping bug would hide behind `script-src 'self'`).
+const PROBE: &str = r#"
+const shown = arguments[0];
+const bad = [];
+const urlAttrs = ['href', 'src', 'action', 'formaction', 'srcdoc', 'data', 'xlink:href'];
+for (const el of document.querySelectorAll('*')) {
+  for (const a of el.attributes) {
+    const n = a.name.toLowerCase();
+    if (n.startsWith('on') || n === 'xss') bad.push(`<${el.localName} ${n}>`);
+    else if (urlAttrs.includes(n) && /^\s*(javascript|vbscript|data):/i.test(a.value)) bad.push(`<${el.localName} ${n}="${a.value}">`);
+  }
+}
+for (const s of document.querySelectorAll('script')) {
+  if (s.getAttribute('src') !== '/static/site.js') bad.push('script: ' + s.outerHTML.slice(0, 120));
+}
+for (const el of document.querySelectorAll('iframe, frame, object, embed, svg, math, base, meta[http-equiv]')) {
+  bad.push('element: ' + el.outerHTML.slice(0, 120));
+}
+const hay = [document.title, document.body.innerText,
+  ...Array.from(document.querySelectorAll('input, textarea'), e => e.value),
+  ...Array.from(document.querySelectorAll('a[href]'), e => e.getAttribute('href'))].join('\n');
+const ran = window.__xss || [];
+const control = document.createElement('script');
+control.textContent = 'window.__control = 1';
+document.head.appendChild(control);
+return { ran, bad, missing: shown.filter(s => !hay.includes(s)), control: window.__control === 1 };
+"#;
+
+/// The sweep's tally, and its findings, reported together at the end.
+#[derive(Default)]
+struct Sweep {
+    pages: usize,
+    shown: usize,
+    findings: Vec<String>,
+}
+
+impl Sweep {
+    /// Checks the page now loaded (screenshot `xss-{name}.png`): nothing ran or was injected, and
+    /// each of `shown` is on it, so the page really displayed the hostile data.
+    async fn check(&mut self, c: &Client, name: &str, shown: &[&str]) {
+        // Handlers such as onerror (after the image fails) and onfocus fire just after the load.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        screenshot(c, &format!("xss-{name}.png")).await;
+        let result = c
+            .execute(PROBE, vec![serde_json::json!(shown)])
+            .await
+            .unwrap();
+        let url = c
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            result["control"], true,
+            "an inline script did not run on {name}: CSP is not bypassed, so the sweep proves nothing"
+        );
+        for (key, what) in [
+            ("ran", "payload ran"),
+            ("bad", "payload markup"),
+            ("missing", "not shown"),
+        ] {
+            for item in result[key].as_array().into_iter().flatten() {
+                self.findings
+                    .push(format!("{name} ({url}): {what}: {item}"));
+            }
+        }
+        self.pages += 1;
+        self.shown += shown.len();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_and_reflected_xss_never_runs_on_any_page() {
+    if !have_browser() {
+        return;
+    }
+    let p = planted();
+    let app = TestApp::start().await;
+    let password = "correct horse battery";
+    let owner = nugate::users::UserService::new(app.state.db.clone())
+        .create("xss-owner", &p["email"], password, false, true)
+        .await
+        .unwrap();
+    let admin = app.user("xss-admin").await;
+    app.state
+        .users
+        .set_flags(&admin, false, true)
+        .await
+        .unwrap();
+    let push = app.key(&owner, "push", &[Push], &["*"]).await;
+    app.key(&admin, &p["key-a"], &[Push], &["*"]).await;
+    // 1.0.0 links a quote-breaking project URL and a script license URL; 2.0.0 the other way round.
+    for (version, urls) in [
+        ("1.0.0", [&p["projectUrl-quote"], &p["licenseUrl-js"]]),
+        ("2.0.0", [&p["projectUrl-js"], &p["licenseUrl-quote"]]),
+    ] {
+        let package = planted_package(&p, version, urls.map(String::as_str));
+        let response = app.push(&push, package).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+    // Expiring within a day, so the banner names it too.
+    app.key_with_days(&owner, &p["key-b"], &[Push], &["Xss.*"], Some(1))
+        .await;
+
+    let driver = start_driver().await;
+    let c = &driver.client;
+    c.issue_cmd(Cdp(serde_json::json!({
+        "cmd": "Page.setBypassCSP",
+        "params": { "enabled": true }
+    })))
+    .await
+    .unwrap();
+    let mut sweep = Sweep::default();
+    let s = |label: &str| p[label].as_str();
+    let listed = [s("description"), s("authors")];
+    let package_fields = [
+        s("title"),
+        s("description"),
+        s("authors"),
+        s("tag"),
+        s("tag-url"),
+        s("copyright"),
+        s("license"),
+        s("framework"),
+        "Readme probe",
+    ];
+
+    // Anonymous: the gallery, and what anonymous forms echo back.
+    c.goto(&app.url("/")).await.unwrap();
+    sweep.check(c, "home", &listed).await;
+    c.goto(&app.url("/packages?q=xss.probe")).await.unwrap();
+    sweep.check(c, "search", &listed).await;
+    fill(c, "#q", s("search")).await;
+    click(c, "form.big-search button[type=submit]").await;
+    wait_for_text(c, "0 packages").await;
+    sweep.check(c, "search-echo", &[s("search")]).await;
+    c.goto(&app.url("/packages/Xss.Probe")).await.unwrap();
+    let mut latest = package_fields.to_vec();
+    latest.push(s("licenseUrl-quote"));
+    sweep.check(c, "package", &latest).await;
+    c.goto(&app.url("/packages/Xss.Probe/1.0.0")).await.unwrap();
+    let mut first = package_fields.to_vec();
+    first.push(s("projectUrl-quote"));
+    sweep.check(c, "package-version", &first).await;
+    c.goto(&app.url("/profiles/xss-owner")).await.unwrap();
+    sweep
+        .check(c, "profile", &[s("description"), "xss-owner"])
+        .await;
+    let signin =
+        reqwest::Url::parse_with_params(&app.url("/signin"), [("returnUrl", s("returnUrl"))])
+            .unwrap();
+    c.goto(signin.as_str()).await.unwrap();
+    fill(c, "#login", s("login")).await;
+    fill(c, "#password", "not the password").await;
+    click(c, "form[action='/signin'] button[type=submit]").await;
+    wait_for_text(c, "is incorrect").await;
+    sweep
+        .check(c, "signin-echo", &[s("login"), s("returnUrl")])
+        .await;
+    c.goto(&app.url("/register")).await.unwrap();
+    // The browser's own checks (pattern, type=email) would stop the form before the server sees it.
+    c.execute(
+        "document.querySelector(\"form[action='/register']\").noValidate = true",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(c, "#username", s("register-username")).await;
+    fill(c, "#email", s("register-email")).await;
+    fill(c, "#password", "long enough password").await;
+    fill(c, "#confirm_password", "long enough password").await;
+    click(c, "form[action='/register'] button[type=submit]").await;
+    wait_for_text(c, "class=\"error\"").await;
+    sweep
+        .check(
+            c,
+            "register-echo",
+            &[s("register-username"), s("register-email")],
+        )
+        .await;
+
+    // The owner: account, keys (created, shown once, listed, refused, edited, deleted), owners.
+    sign_in(c, &app, "xss-owner", password).await;
+    c.goto(&app.url("/account")).await.unwrap();
+    sweep.check(c, "account", &[s("email")]).await;
+    c.goto(&app.url("/account/apikeys")).await.unwrap();
+    fill(c, "#key-name", s("key-a")).await;
+    click(c, "#scope-push").await;
+    fill(c, "#globs", "Xss.*").await;
+    click(c, "#create-key button[type=submit]").await;
+    wait_for_text(c, "Your new API key").await;
+    sweep
+        .check(c, "apikeys-created", &[s("key-a"), s("key-b")])
+        .await;
+    fill(c, "#key-name", s("key-a")).await;
+    click(c, "#scope-push").await;
+    fill(c, "#globs", s("glob")).await;
+    click(c, "#create-key button[type=submit]").await;
+    wait_for_text(c, "class=\"error\"").await;
+    sweep
+        .check(c, "apikeys-refused", &[s("key-a"), s("key-b"), s("glob")])
+        .await;
+    for (label, name) in [("a", s("key-a")), ("b", s("key-b"))] {
+        let id = app.state.keys.get(&owner, name).await.unwrap().id;
+        c.goto(&app.url(&format!("/account/apikeys/{id}/edit")))
+            .await
+            .unwrap();
+        sweep
+            .check(c, &format!("apikey-edit-{label}"), &[name])
+            .await;
+        c.goto(&app.url(&format!("/account/apikeys/{id}/delete")))
+            .await
+            .unwrap();
+        sweep
+            .check(c, &format!("apikey-delete-{label}"), &[name])
+            .await;
+    }
+    c.goto(&app.url("/packages/Xss.Probe")).await.unwrap();
+    sweep.check(c, "package-as-owner", &latest).await;
+    fill(c, "#new-owner", s("invitee")).await;
+    click(
+        c,
+        "form[action='/packages/Xss.Probe/owners'] button[type=submit]",
+    )
+    .await;
+    wait_for_text(c, "There is no user named").await;
+    sweep.check(c, "invite-echo", &[s("invitee")]).await;
+
+    // The administrator: every user's email and every package, and the create-user form's echo.
+    sign_out(c).await;
+    sign_in(c, &app, "xss-admin", password).await;
+    c.goto(&app.url("/admin")).await.unwrap();
+    sweep.check(c, "admin", &[s("email"), "Xss.Probe"]).await;
+    c.execute(
+        "document.querySelector(\"form[action='/admin/users']\").noValidate = true",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(c, "#new-username", "someone").await;
+    fill(c, "#new-email", s("admin-email")).await;
+    fill(c, "#new-password", "long enough password").await;
+    click(c, "form[action='/admin/users'] button[type=submit]").await;
+    wait_for_text(c, "class=\"error\"").await;
+    sweep.check(c, "admin-echo", &[s("admin-email")]).await;
+    driver.client.clone().close().await.unwrap();
+
+    eprintln!(
+        "XSS sweep: {} planted payloads checked for execution and injected markup on {} pages \
+         ({} checks); {} payload-on-page displays confirmed",
+        p.len(),
+        sweep.pages,
+        p.len() * sweep.pages,
+        sweep.shown
+    );
+    assert!(
+        sweep.findings.is_empty(),
+        "{} XSS findings:\n{}",
+        sweep.findings.len(),
+        sweep.findings.join("\n")
+    );
+
+    // Mail that quotes a key name is plain text, never HTML a mail client would render. (The owner's
+    // hostile address is no address a mailer accepts, so the administrator holds the mailed key.)
+    let dir = app.data_dir().join("mail");
+    let mut mails = Vec::new();
+    for _ in 0..150 {
+        mails = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mails.iter().any(|m| unfold(m).contains(s("key-a"))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        mails.iter().any(|m| unfold(m).contains(s("key-a"))),
+        "no key-created mail naming key A: {mails:?}"
+    );
+    for mail in &mails {
+        assert!(
+            mail.contains("Content-Type: text/plain") && !mail.contains("text/html"),
+            "{mail}"
+        );
+    }
 }

@@ -233,7 +233,14 @@ pub struct Pkg<'a> {
     pub id: &'a str,
     pub version: &'a str,
     pub deps: &'a [(&'a str, &'a str)],
+    /// Raw XML appended to `<metadata>`.
     pub extra_metadata: &'a str,
+    /// `<authors>` text (XML-escaped here).
+    pub authors: &'a str,
+    /// `<description>` text (XML-escaped here); `None` for a generated one.
+    pub description: Option<&'a str>,
+    /// More entries for the zip, e.g. a readme the manifest names.
+    pub files: &'a [(&'a str, &'a [u8])],
 }
 
 impl<'a> Pkg<'a> {
@@ -243,6 +250,9 @@ impl<'a> Pkg<'a> {
             version,
             deps: &[],
             extra_metadata: "",
+            authors: "Test Author",
+            description: None,
+            files: &[],
         }
     }
 }
@@ -265,15 +275,20 @@ pub fn nupkg(pkg: &Pkg) -> Vec<u8> {
   <metadata>
     <id>{}</id>
     <version>{}</version>
-    <authors>Test Author</authors>
-    <description>Test package {} for nugate.</description>
+    <authors>{}</authors>
+    <description>{}</description>
     {}
     {}
   </metadata>
 </package>"#,
         pkg.id,
         pkg.version,
-        pkg.id,
+        xml_escape(pkg.authors),
+        xml_escape(
+            &pkg.description
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("Test package {} for nugate.", pkg.id))
+        ),
         if pkg.extra_metadata.contains("<tags>") {
             pkg.extra_metadata.to_string()
         } else {
@@ -287,6 +302,10 @@ pub fn nupkg(pkg: &Pkg) -> Vec<u8> {
         .unwrap();
     zip.write_all(nuspec.as_bytes()).unwrap();
     zip.start_file("lib/netstandard2.0/_._", options).unwrap();
+    for (name, data) in pkg.files {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(data).unwrap();
+    }
     // The OPC parts NuGet 2.8.7 (System.IO.Packaging) needs to find the manifest.
     zip.start_file("[Content_Types].xml", options).unwrap();
     zip.write_all(br#"<?xml version="1.0" encoding="utf-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml" /><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="_" ContentType="application/octet" /></Types>"#).unwrap();
@@ -298,6 +317,15 @@ pub fn nupkg(pkg: &Pkg) -> Vec<u8> {
     )
     .unwrap();
     zip.finish().unwrap().into_inner()
+}
+
+/// Escapes text for an XML element or attribute value.
+pub fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// Shorthand for a package with no dependencies.

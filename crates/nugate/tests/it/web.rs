@@ -555,6 +555,15 @@ async fn gallery_pages_escape_package_metadata_and_sanitise_readmes() {
     assert!(html.contains("nuget install Xss.Lib -Version 1.0.0"));
     assert!(html.contains("Dep.One") && html.contains("[1.0.0, 2.0.0)"));
     assert!(html.contains("/v3-flatcontainer/xss.lib/1.0.0/xss.lib.1.0.0.nupkg"));
+    // Only http(s) nuspec URLs become links: a `javascript:` one would run when clicked.
+    let scripted = nupkg(&Pkg {
+        extra_metadata:
+            "<projectUrl> JavaScript:alert(1)</projectUrl><licenseUrl>data:text/html,x</licenseUrl>",
+        ..Pkg::new("Xss.Links", "1.0.0")
+    });
+    assert_eq!(app.push(&key, scripted).await.status(), 201);
+    let (_, links) = Browser::new(&app).get("/packages/Xss.Links").await;
+    assert!(!links.to_lowercase().contains("alert(1)") && !links.contains("data:text"));
     let readme = nugate::web::render_readme(
         "# Hi\n<script>alert(1)</script>\n[x](javascript:alert(2)) <img src=x onerror=alert(3)>",
     );
