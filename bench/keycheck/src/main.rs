@@ -5,7 +5,10 @@
 //! Prints one JSON object: per-check wall time and CPU time (utime+stime of the whole process, from
 //! /proc/self/stat, so work done on the database driver's own threads is counted) for
 //!   * `pure`: `api_key::parse` of a presented key + `api_key::hashes_match` against the stored hash;
-//!   * `authenticate`: `KeyService::authenticate` (parse, one indexed lookup, hash compare, user load).
+//!   * `authenticate`: `KeyService::authenticate` (parse, one joined key + owner lookup, hash compare);
+//!   * `relist_keyed` / `relist_unkeyed`: the relist endpoint's work with and without its key: find the
+//!     version, change its listing in a write transaction (`PackageService::set_listed`), and, keyed only,
+//!     `authenticate` plus `guard::authorize` (scope and ownership) first, as `publish::change_listing` does.
 //! Each runs for a fixed wall-clock budget after a warm-up, on a current-thread runtime.
 
 use std::hint::black_box;
@@ -64,7 +67,7 @@ async fn main() {
         .await
         .expect("create user");
     let scope = KeyScope {
-        actions: vec![KeyAction::Push],
+        actions: vec![KeyAction::Push, KeyAction::Unlist],
         packages: vec![],
         globs: vec!["*".into()],
     };
@@ -117,7 +120,89 @@ async fn main() {
         Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
     };
 
-    // Where authenticate's time goes: each of its three statements alone, same loop.
+    // The same relist with and without the key, alternating listed/unlisted so every call writes.
+    let registration = {
+        let mut tx = state.db.begin_write().await.expect("begin");
+        let (registration, _) =
+            nugate::db::packages::ensure_registration(&mut tx, "Bench.Relist", nugate::db::now())
+                .await
+                .expect("registration");
+        nugate::db::packages::add_owner(&mut tx, registration.id, user.id, nugate::db::now())
+            .await
+            .expect("owner");
+        nugate::db::packages::insert_version(
+            &mut tx,
+            &nugate::db::packages::NewPackageVersion {
+                registration_id: registration.id,
+                version: "1.0.0",
+                full_version: "1.0.0",
+                is_prerelease: false,
+                is_semver2: false,
+                title: None,
+                description: "relist benchmark",
+                summary: None,
+                authors: "bench",
+                tags: "",
+                package_types: "",
+                metadata_json: "{}",
+                package_hash: "",
+                package_size: 0,
+                published_at: nugate::db::now(),
+                pushed_by: user.id,
+            },
+        )
+        .await
+        .expect("version");
+        tx.commit().await.expect("commit");
+        registration
+    };
+    let mut listed = false;
+    macro_rules! relist_loop {
+        ($keyed:expr) => {{
+            let mut once = || {
+                listed = !listed;
+                let (state, plaintext, listed) = (&state, &plaintext, listed);
+                async move {
+                    if $keyed {
+                        let key = state.keys.authenticate(plaintext).await.expect("authenticate");
+                        let target = state.packages.find_version("Bench.Relist", "1.0.0").await.expect("find");
+                        let mut conn = state.db.pool().acquire().await.expect("conn");
+                        nugate::auth::guard::authorize(
+                            &mut conn,
+                            &key,
+                            nugate::auth::scope::PackageAction::Unlist,
+                            &target.package_id,
+                            Some(registration.id),
+                        )
+                        .await
+                        .expect("authorized");
+                        drop(conn);
+                        state.packages.set_listed(&target, listed).await.expect("set_listed");
+                    } else {
+                        let target = state.packages.find_version("Bench.Relist", "1.0.0").await.expect("find");
+                        state.packages.set_listed(&target, listed).await.expect("set_listed");
+                    }
+                }
+            };
+            for _ in 0..100 {
+                once().await;
+            }
+            let (cpu0, t0) = (cpu_seconds(), Instant::now());
+            let mut n = 0u64;
+            while t0.elapsed() < budget {
+                for _ in 0..50 {
+                    once().await;
+                }
+                n += 50;
+            }
+            let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+            Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
+        }};
+    }
+    let relist_unkeyed = relist_loop!(false);
+    let relist_keyed = relist_loop!(true);
+
+    // Where authenticate's time goes: its joined lookup alone, and the last-used touch it skips while fresh.
     let pool = state.db.pool();
     let now = nugate::db::now();
     macro_rules! step {
@@ -137,17 +222,17 @@ async fn main() {
             Sample { iterations: n, wall_us: wall * 1e6 / n as f64, cpu_us: cpu * 1e6 / n as f64 }
         }};
     }
-    let key_select = step!(nugate::db::keys::by_lookup_id(pool, &row.lookup_id));
-    let user_select = step!(nugate::db::users::by_id(pool, row.user_id));
+    let key_select = step!(nugate::db::keys::with_owner_by_lookup_id(pool, &row.lookup_id));
     // The last-used touch as authenticate issues it within the interval: an UPDATE matching no row.
     let touch = step!(nugate::db::keys::touch_last_used(pool, row.id, now, nugate::auth::keys::LAST_USED_INTERVAL_SECS));
 
     println!(
-        "{{{}, {}, {}, {}, {}}}",
+        "{{{}, {}, {}, {}, {}, {}}}",
         json("pure", &pure),
         json("authenticate", &full),
         json("step_key_select", &key_select),
-        json("step_user_select", &user_select),
-        json("step_touch_update", &touch)
+        json("step_touch_update", &touch),
+        json("relist_unkeyed", &relist_unkeyed),
+        json("relist_keyed", &relist_keyed)
     );
 }
