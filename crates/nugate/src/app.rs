@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
+use axum::http::{Extensions, HeaderMap, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -104,34 +104,48 @@ impl FromRequestParts<AppState> for BaseUrl {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let configured = state.config.base_url();
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let trusted = peer.is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
-        if trusted {
-            let header = |name: &str| {
-                parts
-                    .headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
-                    .filter(|v| {
-                        !v.is_empty()
-                            && v.chars()
-                                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-                    })
-            };
-            if let Some(host) = header("x-forwarded-host") {
-                let proto = header("x-forwarded-proto")
+        if from_trusted_proxy(&parts.extensions, &state.config) {
+            if let Some(host) = forwarded(&parts.headers, "x-forwarded-host") {
+                let proto = forwarded(&parts.headers, "x-forwarded-proto")
                     .filter(|p| p == "http" || p == "https")
                     .unwrap_or_else(|| "https".to_string());
                 return Ok(BaseUrl(format!("{proto}://{host}")));
             }
         }
-        Ok(BaseUrl(configured))
+        Ok(BaseUrl(state.config.base_url()))
     }
+}
+
+/// Whether the client reached nugate over https.
+///
+/// nugate listens on plain HTTP only, so TLS always ends in front of it. Two things say the client's
+/// connection was https: an `https://` `public_url` (the operator's word for every request), or
+/// `X-Forwarded-Proto: https` from a peer listed in `trusted_proxies` (the proxy's word for this request).
+/// The header from any other peer is ignored: any client can send it.
+pub fn served_over_https(headers: &HeaderMap, extensions: &Extensions, config: &Config) -> bool {
+    config.base_url().starts_with("https://")
+        || (from_trusted_proxy(extensions, config)
+            && forwarded(headers, "x-forwarded-proto").is_some_and(|p| p == "https"))
+}
+
+/// Whether the connection comes from one of `trusted_proxies`, whose `X-Forwarded-*` headers are believed.
+fn from_trusted_proxy(extensions: &Extensions, config: &Config) -> bool {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| config.trusted_proxies.contains(&c.0.ip()))
+}
+
+/// The first (client-side) value of an `X-Forwarded-*` header, if it looks like a host or a scheme.
+fn forwarded(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+        .filter(|v| {
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
 }
 
 /// The whole HTTP surface.

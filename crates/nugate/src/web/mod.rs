@@ -394,12 +394,15 @@ pub fn safe_return_url(url: Option<&str>) -> String {
     }
 }
 
-/// Response headers that keep pages from being framed, sniffed or leaking referrers.
+/// Response headers that keep pages from being framed, sniffed or leaking referrers, and (only when the
+/// client came over https, see [`crate::app::served_over_https`]) pin the browser to https.
 pub async fn security_headers(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    let https =
+        crate::app::served_over_https(request.headers(), request.extensions(), &state.config);
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(
@@ -415,7 +418,7 @@ pub async fn security_headers(
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    if state.config.base_url().starts_with("https://") {
+    if https {
         h.insert(
             "strict-transport-security",
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),

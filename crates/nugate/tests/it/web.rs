@@ -592,6 +592,90 @@ async fn gallery_pages_escape_package_metadata_and_sanitise_readmes() {
     assert!(h.contains_key("referrer-policy"));
 }
 
+/// The `max-age` of the HSTS header on `path`, sent with `X-Forwarded-Proto: proto` when given; `None`
+/// without the header.
+async fn hsts_max_age(app: &TestApp, path: &str, proto: Option<&str>) -> Option<u64> {
+    let mut request = app.client.get(app.url(path));
+    if let Some(proto) = proto {
+        request = request
+            .header("X-Forwarded-Proto", proto)
+            .header("X-Forwarded-Host", "nuget.example.com");
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    let value = response.headers().get("strict-transport-security")?;
+    let max_age = value
+        .to_str()
+        .unwrap()
+        .split(';')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .unwrap_or_else(|| panic!("HSTS without max-age: {value:?}"));
+    Some(max_age.parse().unwrap())
+}
+
+/// HSTS is sent only when the client's connection was https. nugate has no TLS listener (it serves plain
+/// HTTP and leaves TLS to a reverse proxy or load balancer), so https reaches it in exactly two ways, both
+/// tested here over the plain-HTTP test server: an `https://` `public_url`, or `X-Forwarded-Proto: https`
+/// from a peer in `trusted_proxies`. The same header from anyone else is a claim any client can make.
+#[tokio::test]
+async fn hsts_only_when_served_over_https() {
+    const YEAR: u64 = 31_536_000;
+    // Pages and protocol responses alike: the header is added to every response.
+    let paths = ["/", "/packages", "/v3/index.json", "/health/live"];
+
+    let plain = TestApp::start().await;
+    for path in paths {
+        assert_eq!(hsts_max_age(&plain, path, None).await, None, "{path}");
+        // Not a trusted proxy (none are configured): a spoofed header changes nothing.
+        assert_eq!(
+            hsts_max_age(&plain, path, Some("https")).await,
+            None,
+            "{path}"
+        );
+    }
+
+    let configured =
+        TestApp::start_with(|c| c.public_url = Some("https://feed.example.org".into())).await;
+    for path in paths {
+        let max_age = hsts_max_age(&configured, path, None).await;
+        assert!(max_age >= Some(YEAR), "{path}: {max_age:?}");
+    }
+
+    // Behind a trusted proxy (the test client connects from 127.0.0.1), the proxy's word decides.
+    let proxied =
+        TestApp::start_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    for path in paths {
+        let max_age = hsts_max_age(&proxied, path, Some("https")).await;
+        assert!(max_age >= Some(YEAR), "{path}: {max_age:?}");
+        assert_eq!(hsts_max_age(&proxied, path, Some("http")).await, None);
+        assert_eq!(hsts_max_age(&proxied, path, None).await, None);
+    }
+    // Only the client-facing (first) hop counts.
+    let r = proxied
+        .client
+        .get(proxied.url("/"))
+        .header("X-Forwarded-Proto", "http, https")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("strict-transport-security"));
+
+    // Some other address is the trusted proxy: the header from 127.0.0.1 is a client's claim.
+    let elsewhere =
+        TestApp::start_with(|c| c.trusted_proxies = vec!["10.0.0.10".parse().unwrap()]).await;
+    for path in paths {
+        assert_eq!(
+            hsts_max_age(&elsewhere, path, Some("https")).await,
+            None,
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn owners_unlist_and_invite_co_owners_who_must_accept() {
     let app = TestApp::start().await;
