@@ -153,6 +153,29 @@ pub fn set_cookie(
     format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax{secure}{age}")
 }
 
+/// Marks every cookie of a response served over https `Secure` (behind a trusted https proxy the
+/// configured public URL may still say http, and [`set_cookie`] only knows the configuration).
+fn secure_cookies(headers: &mut axum::http::HeaderMap) {
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(axum::http::header::SET_COOKIE);
+    for cookie in cookies {
+        let secured = cookie
+            .to_str()
+            .ok()
+            .filter(|c| !c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")))
+            .and_then(|c| HeaderValue::from_str(&format!("{c}; Secure")).ok())
+            .unwrap_or(cookie);
+        headers.append(axum::http::header::SET_COOKIE, secured);
+    }
+}
+
 /// The anonymous CSRF token, set by [`ensure_csrf_cookie`].
 #[derive(Clone)]
 struct AnonCsrf(String);
@@ -423,6 +446,7 @@ pub async fn security_headers(
             "strict-transport-security",
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
+        secure_cookies(h);
     }
     response
 }

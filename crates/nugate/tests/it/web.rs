@@ -663,6 +663,31 @@ async fn hsts_only_when_served_over_https() {
         .await
         .unwrap();
     assert!(!r.headers().contains_key("strict-transport-security"));
+    // Cookies set over https are Secure, behind the proxy too; over plain http they cannot be.
+    let cookies = |proto: Option<&'static str>| {
+        let (client, url) = (proxied.client.clone(), proxied.url("/account/signin"));
+        async move {
+            let mut request = client.get(url);
+            if let Some(proto) = proto {
+                request = request.header("X-Forwarded-Proto", proto);
+            }
+            let r = request.send().await.unwrap();
+            let cookies: Vec<String> = r
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            assert!(!cookies.is_empty(), "a first visit sets the CSRF cookie");
+            cookies
+        }
+    };
+    for cookie in cookies(Some("https")).await {
+        assert!(cookie.ends_with("; Secure") || cookie.contains("; Secure;"), "{cookie}");
+    }
+    for cookie in cookies(None).await {
+        assert!(!cookie.contains("Secure"), "{cookie}");
+    }
 
     // Some other address is the trusted proxy: the header from 127.0.0.1 is a client's claim.
     let elsewhere =
