@@ -56,7 +56,11 @@ impl AppState {
         let db = Db::open(&config.database_url()).await?;
         let storage = match storage {
             Some(storage) => storage,
-            None => PackageStorage::from_url(&config.storage_url())?,
+            None => PackageStorage::from_url_with_timeout(
+                &config.storage_url(),
+                Duration::from_secs(config.storage_timeout_secs),
+                std::iter::empty(),
+            )?,
         };
         Ok(AppState {
             keys: KeyService::new(

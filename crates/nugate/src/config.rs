@@ -36,6 +36,9 @@ pub struct Config {
     pub cache_ttl_ms: u64,
     /// Memory for rendered registration and version-list documents, in MiB (0 turns the cache off).
     pub document_cache_mb: u64,
+    /// How long an S3 storage operation may retry or wait for data before the push or download fails with
+    /// a 503, in seconds; well below `request_timeout_secs` so an outage gets a clear answer, not a hang.
+    pub storage_timeout_secs: u64,
     /// Whether anyone may register (`open`) or only administrators create users (`closed`).
     pub signup: SignupMode,
     /// Outgoing mail; without a host, mail is written as `.eml` files under `data_dir/mail/`.
@@ -110,6 +113,7 @@ impl Default for Config {
             request_timeout_secs: 600,
             cache_ttl_ms: 250,
             document_cache_mb: 32,
+            storage_timeout_secs: 30,
             signup: SignupMode::Open,
             smtp: SmtpConfig::default(),
         }
@@ -174,6 +178,9 @@ impl Config {
                 anyhow::bail!("public_url must start with http:// or https://, got '{url}'");
             }
             config.public_url = Some(trimmed);
+        }
+        if config.storage_timeout_secs == 0 {
+            anyhow::bail!("storage_timeout_secs must be at least 1");
         }
         if config.max_key_lifetime_days == 0 {
             anyhow::bail!("max_key_lifetime_days must be at least 1");

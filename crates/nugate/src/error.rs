@@ -30,6 +30,9 @@ pub enum ApiError {
     TooManyAttempts,
     #[error("The service is temporarily unavailable: {0}. Please try again.")]
     Unavailable(String),
+    /// The data folder (or the database's disk) is full: 507, so clients print why the push failed.
+    #[error("The server is out of disk space, so the package was not stored. Please try again once an administrator has freed space.")]
+    InsufficientStorage,
     #[error("An internal error occurred. Please try again.")]
     Internal(#[source] anyhow::Error),
 }
@@ -52,9 +55,51 @@ impl ApiError {
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// A failed file or storage operation: 507 when the disk is full, otherwise an internal error.
+    pub fn from_io(context: &str, err: impl Into<anyhow::Error>) -> ApiError {
+        let err = err.into();
+        if is_disk_full(err.as_ref()) {
+            tracing::error!(error = format!("{err:#}"), "{context}: out of disk space");
+            ApiError::InsufficientStorage
+        } else {
+            ApiError::Internal(err.context(context.to_string()))
+        }
+    }
+}
+
+/// Whether an error, or anything it wraps, says a disk is full: `ENOSPC`/`EDQUOT` from a file write
+/// (however deep object_store or an `io::Error` wraps it), SQLite's "database or disk is full", or
+/// PostgreSQL's `disk_full`.
+pub fn is_disk_full(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                return true;
+            }
+            // An `io::Error` wrapping another error reports that error's source, not the error itself.
+            if io.get_ref().is_some_and(|inner| is_disk_full(inner)) {
+                return true;
+            }
+        }
+        if let Some(sqlx::Error::Database(db)) = err.downcast_ref::<sqlx::Error>() {
+            if db.message().contains("database or disk is full")
+                || db.code().as_deref() == Some("53100")
+            {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -62,6 +107,14 @@ impl From<sqlx::Error> for ApiError {
         match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 ApiError::Unavailable("the database cannot be reached".into())
+            }
+            // SQLite's busy timeout ran out behind a long writer: the database is there, just busy.
+            sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+                ApiError::Unavailable("the database is busy".into())
+            }
+            other if is_disk_full(&other) => {
+                tracing::error!(error = %other, "database write failed: out of disk space");
+                ApiError::InsufficientStorage
             }
             other => ApiError::Internal(other.into()),
         }
@@ -125,6 +178,64 @@ fn reason_phrase(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_full_is_found_however_deeply_wrapped() {
+        let enospc = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(is_disk_full(&enospc()));
+        let wrapped = std::io::Error::other(anyhow::Error::from(enospc()).context("writing"));
+        assert!(is_disk_full(&wrapped));
+        let chained = anyhow::Error::from(enospc()).context("staging the package");
+        assert!(is_disk_full(chained.as_ref()));
+        assert!(!is_disk_full(&std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied
+        )));
+        assert!(matches!(
+            ApiError::from_io("spooling", enospc()),
+            ApiError::InsufficientStorage
+        ));
+        assert_eq!(
+            ApiError::InsufficientStorage.status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+    }
+
+    /// A database error with SQLite's wording, as the driver reports it.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct FakeDbError(&'static str);
+
+    impl sqlx::error::DatabaseError for FakeDbError {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_full_or_busy_database_gets_a_clear_status() {
+        let db = |m| ApiError::from(sqlx::Error::Database(Box::new(FakeDbError(m))));
+        assert!(matches!(
+            db("database or disk is full"),
+            ApiError::InsufficientStorage
+        ));
+        assert_eq!(
+            db("database is locked").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(matches!(db("no such table: x"), ApiError::Internal(_)));
+    }
 
     #[test]
     fn reason_phrases_are_always_valid() {

@@ -15,7 +15,7 @@ use crate::auth::scope::PackageAction;
 use crate::db::{self, packages::RemoveOwner, Db};
 use crate::error::ApiError;
 use crate::feed::FeedIndex;
-use crate::storage::PackageStorage;
+use crate::storage::{PackageStorage, Staged};
 use upload::ExtractedPackage;
 
 /// The package service.
@@ -62,10 +62,12 @@ impl PackageService {
 
     /// Validates and publishes an extracted package on behalf of `key`.
     ///
-    /// One write transaction decides everything: it creates the registration if needed, checks the key's
-    /// scope and ownership against what it finds, inserts the version (the unique index makes exactly one
-    /// of several concurrent pushes win), stores the files, and only then commits. A crash at any point
-    /// leaves either nothing visible or an invisible orphan file.
+    /// The .nupkg is first uploaded to a staging key with no database lock held: an unreachable or full
+    /// storage fails the push there (503 or 507) without making other writers wait. Then one write
+    /// transaction decides everything: it creates the registration if needed, checks the key's scope and
+    /// ownership against what it finds, inserts the version (the unique index makes exactly one of several
+    /// concurrent pushes win), moves the staged file into place, writes the .nuspec, and only then commits.
+    /// A failure or crash at any point leaves either nothing visible or an invisible orphan file.
     pub async fn push(
         &self,
         key: &AuthenticatedKey,
@@ -99,6 +101,59 @@ impl PackageService {
             .join(" ");
         let now = db::now();
 
+        let staged = self
+            .storage
+            .stage(package.file.path())
+            .await
+            .map_err(storage_error)?;
+        let published = self
+            .publish(
+                key,
+                &package,
+                &nupkg,
+                &staged,
+                PublishNames {
+                    lower_id: &lower_id,
+                    lower_version: &lower_version,
+                    version: &version,
+                    metadata_json: &metadata_json,
+                    tags: &tags,
+                    package_types: &package_types,
+                    now,
+                },
+            )
+            .await;
+        if published.is_err() {
+            self.storage.discard(&staged).await;
+        }
+        published?;
+        self.feed.changed();
+        tracing::info!(id = %spec.id, version = %version, user = %key.user.username, "package pushed");
+        Ok(Pushed {
+            id: spec.id.clone(),
+            version,
+        })
+    }
+
+    /// The transactional half of [`PackageService::push`], once the .nupkg is staged.
+    async fn publish(
+        &self,
+        key: &AuthenticatedKey,
+        package: &ExtractedPackage,
+        nupkg: &Nupkg,
+        staged: &Staged,
+        names: PublishNames<'_>,
+    ) -> Result<(), ApiError> {
+        let spec = &nupkg.nuspec;
+        let PublishNames {
+            lower_id,
+            lower_version,
+            version,
+            metadata_json,
+            tags,
+            package_types,
+            now,
+        } = names;
         let mut tx = self.db.begin_write().await?;
         let (registration, created) =
             db::packages::ensure_registration(&mut tx, &spec.id, now).await?;
@@ -116,17 +171,17 @@ impl PackageService {
             &mut tx,
             &db::packages::NewPackageVersion {
                 registration_id: registration.id,
-                version: &version,
+                version,
                 full_version: &spec.version.full_string(),
                 is_prerelease: spec.version.is_prerelease(),
-                is_semver2: is_semver2_package(&nupkg),
+                is_semver2: is_semver2_package(nupkg),
                 title: spec.title.as_deref(),
                 description: &spec.description,
                 summary: spec.summary.as_deref(),
                 authors: &spec.authors,
-                tags: &tags,
-                package_types: &package_types,
-                metadata_json: &metadata_json,
+                tags,
+                package_types,
+                metadata_json,
                 package_hash: &package.sha512_base64,
                 package_size: i64::try_from(package.size).unwrap_or(i64::MAX),
                 published_at: now,
@@ -144,29 +199,37 @@ impl PackageService {
             }
             Err(e) => return Err(e.into()),
         }
-        self.storage
-            .put_package(
-                &lower_id,
-                &lower_version,
-                package.file.path(),
+        if let Err(e) = self
+            .storage
+            .publish(
+                staged,
+                lower_id,
+                lower_version,
                 Bytes::from(nupkg.nuspec_bytes.clone()),
             )
             .await
-            .map_err(|e| ApiError::Unavailable(format!("package storage failed ({e})")))?;
-        let committed = match db::packages::mark_changed(&mut tx, registration.id).await {
-            Ok(()) => tx.commit().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = committed {
-            self.storage.delete_package(&lower_id, &lower_version).await;
+        {
+            self.storage.delete_package(lower_id, lower_version).await;
+            return Err(storage_error(e));
+        }
+        if let Err(e) = db::packages::mark_changed(&mut tx, registration.id).await {
+            self.storage.delete_package(lower_id, lower_version).await;
             return Err(e.into());
         }
-        self.feed.changed();
-        tracing::info!(id = %spec.id, version = %version, user = %key.user.username, "package pushed");
-        Ok(Pushed {
-            id: spec.id.clone(),
-            version,
-        })
+        if let Err(e) = tx.commit().await {
+            // A connection lost during COMMIT leaves unknown whether it happened: the files go only once
+            // the database says the version is absent (otherwise the orphan sweep decides later).
+            return match self.find_version(&spec.id, version).await {
+                Ok(row) if row.package_hash == package.sha512_base64 => Ok(()),
+                Ok(_) => Err(e.into()),
+                Err(ApiError::NotFound(_)) => {
+                    self.storage.delete_package(lower_id, lower_version).await;
+                    Err(e.into())
+                }
+                Err(_) => Err(e.into()),
+            };
+        }
+        Ok(())
     }
 
     /// Unlists or relists a version after the key passed the unlist guard.
@@ -288,6 +351,31 @@ fn normalized_or_not_found(id: &str, version: &str) -> Result<String, ApiError> 
     NuGetVersion::parse(version)
         .map(|v| v.normalized())
         .map_err(|_| version_not_found(id, version))
+}
+
+/// Names and columns [`PackageService::push`] derives before its transaction.
+struct PublishNames<'a> {
+    lower_id: &'a str,
+    lower_version: &'a str,
+    version: &'a str,
+    metadata_json: &'a str,
+    tags: &'a str,
+    package_types: &'a str,
+    now: i64,
+}
+
+/// A storage failure as the client sees it: 507 for a full disk, otherwise a 503 (an unreachable S3, a
+/// read-only folder…) whose details go to the log, not to the client.
+fn storage_error(err: anyhow::Error) -> ApiError {
+    if crate::error::is_disk_full(err.as_ref()) {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "package storage is out of space"
+        );
+        return ApiError::InsufficientStorage;
+    }
+    tracing::error!(error = format!("{err:#}"), "package storage failed");
+    ApiError::Unavailable("the package storage cannot be reached".into())
 }
 
 /// NuGet counts a package as SemVer 2 if its version or any dependency range needs SemVer 2.

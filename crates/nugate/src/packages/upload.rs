@@ -28,10 +28,10 @@ pub async fn spool_body(
 ) -> Result<NamedTempFile, ApiError> {
     let limit = max_package_size.saturating_add(MULTIPART_SLACK);
     let spool = NamedTempFile::new_in(tmp_dir)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot create upload file: {e}")))?;
+        .map_err(|e| ApiError::from_io("cannot create upload file", e))?;
     let std_file = spool
         .reopen()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot open upload file: {e}")))?;
+        .map_err(|e| ApiError::from_io("cannot open upload file", e))?;
     let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(std_file));
     let mut stream = body.into_data_stream();
     let mut written: u64 = 0;
@@ -44,13 +44,14 @@ pub async fn spool_body(
                 limit: max_package_size,
             });
         }
+        // A full disk (ENOSPC) becomes a 507; the temporary file goes away with `spool`.
         file.write_all(&chunk)
             .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write upload file: {e}")))?;
+            .map_err(|e| ApiError::from_io("cannot write upload file", e))?;
     }
     file.flush()
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write upload file: {e}")))?;
+        .map_err(|e| ApiError::from_io("cannot write upload file", e))?;
     if written == 0 {
         return Err(ApiError::BadRequest(
             "The request body is empty; send the .nupkg file.".into(),
@@ -75,7 +76,7 @@ pub fn extract_package(
     tmp_dir: &Path,
     max_package_size: u64,
 ) -> Result<ExtractedPackage, ApiError> {
-    let io = |e: std::io::Error| ApiError::Internal(anyhow::anyhow!("upload file error: {e}"));
+    let io = |e: std::io::Error| ApiError::from_io("upload file error", e);
     let boundary = content_type.and_then(multipart_boundary);
     let (file, size, hash) = match boundary {
         None => {
@@ -150,7 +151,7 @@ pub fn multipart_boundary(content_type: &str) -> Option<String> {
 
 /// Finds the byte range of the first part that carries a file (or the first part if none says so).
 fn locate_first_file_part(raw: &mut File, boundary: &str) -> Result<(u64, u64), ApiError> {
-    let io = |e: std::io::Error| ApiError::Internal(anyhow::anyhow!("upload file error: {e}"));
+    let io = |e: std::io::Error| ApiError::from_io("upload file error", e);
     let bad = |why: &str| {
         ApiError::BadRequest(format!(
             "The multipart request body is malformed: {why}. Send the .nupkg as the first file part."

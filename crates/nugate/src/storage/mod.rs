@@ -2,7 +2,10 @@
 //! (`{lower_id}/{lower_version}/{lower_id}.{lower_version}.nupkg` and `{lower_id}.nuspec`), so a folder today
 //! and an S3 bucket tomorrow hold the same keys.
 //!
-//! Files are written before the database row that makes them visible commits; a file without a row is an
+//! A push first uploads its .nupkg to a staging key (`.uploads/{token}/nupkg`, never a package path: an ID
+//! cannot start with a dot) with no database lock held, so a slow or unreachable store never blocks other
+//! writers. Inside the push's transaction the staged file is then moved into place and the .nuspec written,
+//! before the row that makes them visible commits; a file without a row (a staged leftover included) is an
 //! invisible orphan that [`PackageStorage::remove_orphans`] deletes.
 
 pub mod migrate;
@@ -10,13 +13,16 @@ pub mod migrate;
 use std::collections::HashSet;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 use tokio::io::AsyncWriteExt;
 
 /// rustls needs one process-wide crypto provider; ring is the one already in the build.
@@ -30,6 +36,19 @@ pub struct PackageStorage {
     store: Arc<dyn ObjectStore>,
 }
 
+/// How long one S3 request may take, retries included, unless configured otherwise (`storage_timeout_secs`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Staging keys live under this folder; package IDs cannot start with a dot, so it never names a package.
+const STAGING: &str = ".uploads";
+
+/// A .nupkg uploaded to its staging key, waiting for [`PackageStorage::publish`] or
+/// [`PackageStorage::discard`].
+#[derive(Debug)]
+pub struct Staged {
+    nupkg: Path,
+}
+
 /// A package file being streamed out.
 pub struct Download {
     pub size: u64,
@@ -40,13 +59,27 @@ impl PackageStorage {
     /// Opens the storage a `storage_url` names: a folder path, or `s3://BUCKET[/prefix]` with endpoint,
     /// region and credentials from the standard `AWS_*` variables, as every S3 tool reads them.
     pub fn from_url(url: &str) -> anyhow::Result<PackageStorage> {
-        Self::from_url_with_options(url, std::iter::empty())
+        Self::from_url_with_timeout(url, DEFAULT_TIMEOUT, std::iter::empty())
     }
 
     /// Like [`PackageStorage::from_url`], with S3 settings (`aws_endpoint`, `aws_allow_http`, …) applied
     /// over the environment's.
     pub fn from_url_with_options(
         url: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<PackageStorage> {
+        Self::from_url_with_timeout(url, DEFAULT_TIMEOUT, options)
+    }
+
+    /// Like [`PackageStorage::from_url_with_options`], with a bound on S3 requests.
+    ///
+    /// object_store's defaults retry an unreachable server for up to three minutes and cut any response
+    /// (a large download to a slow client included) after 30 seconds. Here, instead, `timeout` bounds
+    /// connecting, retrying, and each wait for data, so an outage fails a request (as a 503) in about
+    /// `timeout` while a long transfer that keeps moving is not cut.
+    pub fn from_url_with_timeout(
+        url: &str,
+        timeout: Duration,
         options: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<PackageStorage> {
         let Some(rest) = url.strip_prefix("s3://") else {
@@ -60,7 +93,35 @@ impl PackageStorage {
         if bucket.is_empty() {
             anyhow::bail!("storage_url '{url}' names no bucket: use s3://BUCKET[/prefix]");
         }
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let timeout = timeout.max(Duration::from_secs(1));
+        let client = ClientOptions::new()
+            .with_timeout_disabled()
+            .with_read_timeout(timeout)
+            .with_connect_timeout(timeout.min(Duration::from_secs(5)));
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: (timeout / 4).min(Duration::from_secs(5)),
+                base: 2.0,
+            },
+            max_retries: 10,
+            retry_timeout: timeout,
+        };
+        // Our client options first: `with_client_options` replaces them all, so applied after `from_env` it
+        // would drop `AWS_ALLOW_HTTP` and the like. The `AWS_*` variables then go on top, as `from_env` does.
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_client_options(client)
+            .with_retry(retry);
+        for (key, value) in std::env::vars_os() {
+            if let (Some(key), Some(value)) = (key.to_str(), value.to_str()) {
+                if key.starts_with("AWS_") {
+                    if let Ok(key) = key.to_ascii_lowercase().parse() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+            }
+        }
+        builder = builder.with_bucket_name(bucket);
         for (key, value) in options {
             let key: object_store::aws::AmazonS3ConfigKey = key
                 .parse()
@@ -102,27 +163,45 @@ impl PackageStorage {
         Path::from_iter([lower_id, lower_version, &format!("{lower_id}.nuspec")])
     }
 
-    /// Stores one version's .nupkg (streamed from `nupkg_file`) and .nuspec.
-    pub async fn put_package(
-        &self,
-        lower_id: &str,
-        lower_version: &str,
-        nupkg_file: &FsPath,
-        nuspec: Bytes,
-    ) -> anyhow::Result<()> {
+    /// Uploads a .nupkg (streamed from `nupkg_file`) to a fresh staging key. Nothing is locked meanwhile;
+    /// on failure the partial upload is aborted or deleted (a cut connection may still leave an orphan,
+    /// which the sweep removes).
+    pub async fn stage(&self, nupkg_file: &FsPath) -> anyhow::Result<Staged> {
+        let token = crate::auth::sessions::random_token();
+        let staged = Staged {
+            nupkg: Path::from_iter([STAGING, token.as_str(), "nupkg"]),
+        };
         let mut source = tokio::fs::File::open(nupkg_file).await?;
-        let mut writer = BufWriter::new(
-            self.store.clone(),
-            Self::nupkg_path(lower_id, lower_version),
-        );
-        let copied = tokio::io::copy(&mut source, &mut writer).await;
-        match copied {
-            Ok(_) => writer.shutdown().await?,
+        let mut writer = BufWriter::new(self.store.clone(), staged.nupkg.clone());
+        match tokio::io::copy(&mut source, &mut writer).await {
+            Ok(_) => {}
             Err(e) => {
                 let _ = writer.abort().await;
                 return Err(e.into());
             }
         }
+        if let Err(e) = writer.shutdown().await {
+            // A cut connection may have let the PUT land after all. Deleting it in the background lets the
+            // client have its answer now; the key is this push's own, and a leftover is a swept orphan.
+            let storage = self.clone();
+            tokio::spawn(async move { storage.discard(&staged).await });
+            return Err(e.into());
+        }
+        Ok(staged)
+    }
+
+    /// Moves a staged .nupkg to its package path and writes the .nuspec beside it: a rename on disk, a
+    /// server-side copy on S3, so it is quick however large the package is.
+    pub async fn publish(
+        &self,
+        staged: &Staged,
+        lower_id: &str,
+        lower_version: &str,
+        nuspec: Bytes,
+    ) -> anyhow::Result<()> {
+        self.store
+            .rename(&staged.nupkg, &Self::nupkg_path(lower_id, lower_version))
+            .await?;
         self.store
             .put(
                 &Self::nuspec_path(lower_id, lower_version),
@@ -132,16 +211,26 @@ impl PackageStorage {
         Ok(())
     }
 
-    /// Removes one version's files (used when the database refuses the row after the upload).
+    /// Deletes a staged upload that will not be published (best effort: a leftover is an orphan).
+    pub async fn discard(&self, staged: &Staged) {
+        self.delete_quietly(&staged.nupkg).await;
+    }
+
+    /// Removes one version's files (used when a push fails after moving its file into place).
     pub async fn delete_package(&self, lower_id: &str, lower_version: &str) {
-        for path in [
+        // Both at once: during an outage each delete waits out the storage timeout, and the caller may be
+        // holding the write transaction.
+        let (nupkg, nuspec) = (
             Self::nupkg_path(lower_id, lower_version),
             Self::nuspec_path(lower_id, lower_version),
-        ] {
-            if let Err(e) = self.store.delete(&path).await {
-                if !matches!(e, object_store::Error::NotFound { .. }) {
-                    tracing::warn!(%path, error = %e, "could not delete package file");
-                }
+        );
+        tokio::join!(self.delete_quietly(&nupkg), self.delete_quietly(&nuspec));
+    }
+
+    async fn delete_quietly(&self, path: &Path) {
+        if let Err(e) = self.store.delete(path).await {
+            if !matches!(e, object_store::Error::NotFound { .. }) {
+                tracing::warn!(%path, error = %e, "could not delete package file");
             }
         }
     }

@@ -169,7 +169,10 @@ fn secure_cookies(headers: &mut axum::http::HeaderMap) {
         let secured = cookie
             .to_str()
             .ok()
-            .filter(|c| !c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")))
+            .filter(|c| {
+                !c.split(';')
+                    .any(|a| a.trim().eq_ignore_ascii_case("secure"))
+            })
             .and_then(|c| HeaderValue::from_str(&format!("{c}; Secure")).ok())
             .unwrap_or(cookie);
         headers.append(axum::http::header::SET_COOKIE, secured);

@@ -11,7 +11,7 @@ use crate::helpers::simple;
 use crate::web::Browser;
 
 /// The PostgreSQL admin URL and S3 endpoint, or `None` (loudly) outside CI when they are not running.
-fn services() -> Option<(String, String)> {
+pub(crate) fn services() -> Option<(String, String)> {
     match (
         std::env::var("NUGATE_TEST_POSTGRES_URL"),
         std::env::var("NUGATE_TEST_S3_ENDPOINT"),

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod clients;
 mod cluster;
+mod faults;
 mod helpers;
 mod hostile;
 mod keys;

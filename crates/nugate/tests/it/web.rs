@@ -683,7 +683,10 @@ async fn hsts_only_when_served_over_https() {
         }
     };
     for cookie in cookies(Some("https")).await {
-        assert!(cookie.ends_with("; Secure") || cookie.contains("; Secure;"), "{cookie}");
+        assert!(
+            cookie.ends_with("; Secure") || cookie.contains("; Secure;"),
+            "{cookie}"
+        );
     }
     for cookie in cookies(None).await {
         assert!(!cookie.contains("Secure"), "{cookie}");
