@@ -665,7 +665,8 @@ async fn hsts_only_when_served_over_https() {
     assert!(!r.headers().contains_key("strict-transport-security"));
     // Cookies set over https are Secure, behind the proxy too; over plain http they cannot be.
     let cookies = |proto: Option<&'static str>| {
-        let (client, url) = (proxied.client.clone(), proxied.url("/account/signin"));
+        // A fresh client each time: no cookie yet, so the CSRF cookie is set.
+        let (client, url) = (crate::helpers::http(), proxied.url("/signin"));
         async move {
             let mut request = client.get(url);
             if let Some(proto) = proto {
