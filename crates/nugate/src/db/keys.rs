@@ -179,7 +179,7 @@ pub async fn replace_secret(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE api_keys SET lookup_id = $1, secret_hash = $2, expires_at = $3, revoked_at = NULL, \
-         last_used_at = NULL WHERE id = $4",
+         last_used_at = NULL, expiry_warned_at = NULL WHERE id = $4",
     )
     .bind(lookup_id)
     .bind(secret_hash)

@@ -55,6 +55,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "feed_changes",
         include_str!("migrations/sqlite/0004_feed_changes.sql"),
     ),
+    (
+        5,
+        "key_expiry_warned",
+        include_str!("migrations/sqlite/0005_key_expiry_warned.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -76,6 +81,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "feed_changes",
         include_str!("migrations/postgres/0004_feed_changes.sql"),
+    ),
+    (
+        5,
+        "key_expiry_warned",
+        include_str!("migrations/postgres/0005_key_expiry_warned.sql"),
     ),
 ];
 

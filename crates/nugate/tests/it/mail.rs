@@ -364,13 +364,14 @@ async fn expiry_notices_are_batched_and_sent_once_a_day() {
     assert_eq!(queued[1].0, "bob@example.com");
     assert!(queued[1].2.contains("bobs - expires in 9 day(s)."));
 
-    // "three" expires; the day after its expiry day brings one "expired" email, plus that day's warnings.
+    // "three" expires; the day after its expiry day brings one "expired" email, and no second warning for
+    // "five" or "bobs": each key is listed as expiring once, as NuGet.org does.
     set_expiry(&app, &alice, "three", t0 + 60).await;
     let t1 = ((t0 + 60) / DAY + 1) * DAY + 3600;
     let queued = mail::queue_expiry_notices(&app.state.db, &ctx, t1)
         .await
         .unwrap();
-    assert_eq!(queued, 3, "{:#?}", expiry_mail(&app).await);
+    assert_eq!(queued, 1, "{:#?}", expiry_mail(&app).await);
     let expired = |mail: &[(String, String, String)]| -> Vec<String> {
         mail.iter()
             .filter(|(_, s, _)| s == "[nugate] Your API key has expired")
@@ -389,6 +390,25 @@ async fn expiry_notices_are_batched_and_sent_once_a_day() {
         .await
         .unwrap();
     assert_eq!(expired(&expiry_mail(&app).await).len(), 1);
+    let warnings_naming = |mail: &[(String, String, String)], key: &str| {
+        mail.iter()
+            .filter(|(_, s, b)| {
+                s == "[nugate] Your API key is about to expire"
+                    && b.contains(&format!("{key} - expires"))
+            })
+            .count()
+    };
+    let mail = expiry_mail(&app).await;
+    assert_eq!(warnings_naming(&mail, "five"), 1, "{mail:#?}");
+    assert_eq!(warnings_naming(&mail, "bobs"), 1, "{mail:#?}");
+
+    // Regenerating gives the key a new expiry, so it is warned again when that one nears.
+    app.state.keys.regenerate(&alice, "five").await.unwrap();
+    set_expiry(&app, &alice, "five", t1 + 2 * DAY + 4 * DAY).await;
+    mail::queue_expiry_notices(&app.state.db, &ctx, t1 + 2 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(warnings_naming(&expiry_mail(&app).await, "five"), 2);
 }
 
 #[tokio::test]
