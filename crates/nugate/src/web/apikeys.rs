@@ -403,18 +403,7 @@ pub async fn regenerate(
     let name = key.name.clone().unwrap_or_default();
     match state.keys.regenerate(&user, &name).await {
         Ok((_, plaintext)) => show_once(&state, &name, &plaintext),
-        Err(KeyError::Database(e)) => crate::error::ApiError::from(e).into_response(),
-        Err(e) => {
-            keys_page(
-                &state,
-                &visitor,
-                &user,
-                None,
-                CreateForm::default(),
-                Some(e.to_string()),
-            )
-            .await
-        }
+        Err(e) => key_action_failed(&state, &visitor, &user, e).await,
     }
 }
 
@@ -434,18 +423,7 @@ pub async fn revoke(
         .await
     {
         Ok(_) => Redirect::to(HERE).into_response(),
-        Err(KeyError::Database(e)) => crate::error::ApiError::from(e).into_response(),
-        Err(e) => {
-            keys_page(
-                &state,
-                &visitor,
-                &user,
-                None,
-                CreateForm::default(),
-                Some(e.to_string()),
-            )
-            .await
-        }
+        Err(e) => key_action_failed(&state, &visitor, &user, e).await,
     }
 }
 
@@ -480,7 +458,31 @@ pub async fn delete(
         .await
     {
         Ok(_) => Redirect::to(HERE).into_response(),
-        Err(e) => crate::error::ApiError::Internal(e.into()).into_response(),
+        Err(e) => key_action_failed(&state, &visitor, &user, e).await,
+    }
+}
+
+/// A regenerate, revoke or delete that failed: database trouble is answered as such (503 or 500), any
+/// other refusal is shown above the key list.
+async fn key_action_failed(
+    state: &AppState,
+    visitor: &Visitor,
+    user: &User,
+    error: KeyError,
+) -> Response {
+    match error {
+        KeyError::Database(e) => crate::error::ApiError::from(e).into_response(),
+        refused => {
+            keys_page(
+                state,
+                visitor,
+                user,
+                None,
+                CreateForm::default(),
+                Some(refused.to_string()),
+            )
+            .await
+        }
     }
 }
 
