@@ -4,6 +4,8 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
 use nuget_formats::NuGetVersion;
 use serde_json::json;
 
@@ -110,20 +112,43 @@ async fn serve(
     }
     let lower_id = target.package_id.to_lowercase();
     let lower_version = target.version.to_lowercase();
-    let storage = state.packages.storage();
-    let opened = if nuspec {
-        storage.nuspec(&lower_id, &lower_version).await
-    } else {
-        storage.nupkg(&lower_id, &lower_version).await
+    // A published file never changes, so small ones are kept with the rendered documents: restores fetch
+    // the same few packages over and over.
+    let feed = state.packages.feed();
+    let key = DocumentKey {
+        lower_id: lower_id.clone(),
+        changed_seq: 0,
+        what: format!(
+            "file {lower_version} {}",
+            if nuspec { "nuspec" } else { "nupkg" }
+        ),
     };
-    let download = match opened {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(id = %target.package_id, version = %target.version, error = %e, "package file missing");
-            return Ok(message_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The package file cannot be read from storage right now. Please try again.",
-            ));
+    // Whole bodies carry their length; a streamed one gets it from the storage's metadata.
+    let (body, streamed_len) = match feed.documents.get(&key) {
+        Some(bytes) => (Body::from(bytes), None),
+        None => {
+            let storage = state.packages.storage();
+            let opened = if nuspec {
+                storage.nuspec(&lower_id, &lower_version).await
+            } else {
+                storage.nupkg(&lower_id, &lower_version).await
+            };
+            let download = match opened {
+                Ok(d) => d,
+                Err(e) => return Ok(storage_unavailable(target, &e)),
+            };
+            if download.size <= MAX_CACHED_FILE {
+                match download.stream.try_collect::<Vec<Bytes>>().await {
+                    Ok(chunks) => {
+                        let bytes = Bytes::from(chunks.concat());
+                        feed.documents.put(key, bytes.clone());
+                        (Body::from(bytes), None)
+                    }
+                    Err(e) => return Ok(storage_unavailable(target, &e)),
+                }
+            } else {
+                (Body::from_stream(download.stream), Some(download.size))
+            }
         }
     };
     let (content_type, filename) = if nuspec {
@@ -134,14 +159,25 @@ async fn serve(
             format!("{lower_id}.{lower_version}.nupkg"),
         )
     };
-    let mut response = (cache, Body::from_stream(download.stream)).into_response();
+    let mut response = (cache, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&download.size.to_string()) {
+    if let Some(Ok(v)) = streamed_len.map(|len| HeaderValue::from_str(&len.to_string())) {
         h.insert(header::CONTENT_LENGTH, v);
     }
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+/// Files up to this size are cached in memory after their first download.
+const MAX_CACHED_FILE: u64 = 1024 * 1024;
+
+fn storage_unavailable(target: &PackageVersion, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(id = %target.package_id, version = %target.version, error = %error, "package file unreadable");
+    message_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The package file cannot be read from storage right now. Please try again.",
+    )
 }
