@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
+use bytes::Bytes;
 use nuget_formats::NuGetVersion;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json, REGISTRATION_SEMVER2_HIVE};
+use super::{json, json_bytes, REGISTRATION_SEMVER2_HIVE};
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion};
 use crate::error::ApiError;
-use crate::feed::{visible, IndexedPackage, IndexedVersion};
+use crate::feed::{visible, DocumentKey, IndexedPackage, IndexedVersion};
 use crate::packages::PackageMetadata;
 
 /// Largest page a client may ask for.
@@ -194,7 +195,11 @@ pub async fn find(
     take: usize,
 ) -> Result<(usize, Vec<Hit>), ApiError> {
     let view = state.packages.feed().view().await?;
-    let mut found: Vec<(u8, &Arc<IndexedPackage>, usize)> = Vec::new();
+    // Results are ordered by rank, then ID; packages are visited in ID order, so keeping the first
+    // `skip + take` matches of each rank is enough to cut the page, without sorting every match.
+    let wanted = skip.saturating_add(take);
+    let mut by_rank: [Vec<(&Arc<IndexedPackage>, usize)>; RANKS] = Default::default();
+    let mut total = 0;
     for package in view.packages() {
         let Some(latest) = package
             .versions
@@ -217,18 +222,22 @@ pub async fn find(
             .iter()
             .all(|term| matches_term(package, version, term))
         {
-            found.push((rank(&package.lower_id, &request.terms), package, latest));
+            total += 1;
+            let bucket = &mut by_rank[rank(&package.lower_id, &request.terms)];
+            if bucket.len() < wanted {
+                bucket.push((package, latest));
+            }
         }
     }
-    found.sort_by_key(|(rank, _, _)| std::cmp::Reverse(*rank));
-    let total = found.len();
-    let page = found
-        .into_iter()
+    let page = by_rank
+        .iter()
+        .rev()
+        .flatten()
         .skip(skip)
         .take(take)
-        .map(|(_, package, latest)| Hit {
+        .map(|(package, latest)| Hit {
             package: Arc::clone(package),
-            latest,
+            latest: *latest,
         })
         .collect();
     Ok((total, page))
@@ -251,8 +260,11 @@ fn matches_term(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> bo
     }
 }
 
-/// Ranks an exact ID match first, then IDs that start with or contain the text, then the rest.
-fn rank(id: &str, terms: &[Term]) -> u8 {
+/// How many ranks [`rank`] gives.
+const RANKS: usize = 4;
+
+/// Ranks an exact ID match first (3), then IDs that start with (2) or contain (1) the text, then the rest.
+fn rank(id: &str, terms: &[Term]) -> usize {
     let mut best = 0;
     for term in terms {
         if let Term::Text(t) | Term::Id(t) | Term::PackageId(t) = term {
@@ -280,13 +292,44 @@ pub async fn search(
     let (skip, take) = params.paging(20)?;
     let request = SearchRequest::from_params(&params, parse_query(params.query()?));
     let (total, hits) = find(&state, &request, skip, take).await?;
-    let row_ids: Vec<i64> = hits.iter().map(|h| h.latest().id).collect();
-    let metadata = db::packages::metadata_of(state.db.pool(), &row_ids).await?;
-    let data: Vec<Value> = hits
+    // Each result is rendered once per change of its package (and client capabilities and base URL):
+    // a package with thousands of versions lists them all.
+    let feed = state.packages.feed();
+    let keys: Vec<DocumentKey> = hits
         .iter()
-        .map(|hit| search_result(&base, hit, &request, metadata.get(&hit.latest().id)))
+        .map(|hit| DocumentKey {
+            lower_id: hit.package.lower_id.clone(),
+            changed_seq: hit.package.changed_seq,
+            what: format!("search {} {} {base}", request.prerelease, request.semver2),
+        })
         .collect();
-    Ok(json(&json!({ "totalHits": total, "data": data })))
+    let mut entries: Vec<Option<Bytes>> = keys.iter().map(|k| feed.documents.get(k)).collect();
+    let missing: Vec<i64> = hits
+        .iter()
+        .zip(&entries)
+        .filter(|(_, entry)| entry.is_none())
+        .map(|(hit, _)| hit.latest().id)
+        .collect();
+    if !missing.is_empty() {
+        let metadata = db::packages::metadata_of(state.db.pool(), &missing).await?;
+        for ((hit, key), entry) in hits.iter().zip(keys).zip(entries.iter_mut()) {
+            if entry.is_none() {
+                let rendered = search_result(&base, hit, &request, metadata.get(&hit.latest().id));
+                let bytes = Bytes::from(rendered.to_string());
+                feed.documents.put(key, bytes.clone());
+                *entry = Some(bytes);
+            }
+        }
+    }
+    let mut body = format!("{{\"totalHits\":{total},\"data\":[").into_bytes();
+    for (i, entry) in entries.iter().flatten().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(entry);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(json_bytes(Bytes::from(body)))
 }
 
 fn search_result(
