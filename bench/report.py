@@ -149,9 +149,9 @@ for b in backends:
             f"- **Read mix ({label[b]}), where missed**: nugate spent {n.get('server_cpu_us_per_req', 0):.0f} µs "
             f"of CPU per request and used {share:.0%} of {ncpu} cores (wrk takes the rest). Documents and "
             "version lists come from memory (no query per request), so what remains is HTTP parsing, routing, "
-            "the middleware stack (tracing span, timeout, security headers, compression check) and, for the "
-            ".nupkg, opening and streaming the file through object_store; nginx answers from the page cache "
-            "with sendfile.")
+            "the middleware stack (tracing span, timeout, security headers, compression check) and copying the "
+            "body into the socket (a .nupkg up to 1 MiB is read through object_store once, then kept in memory); "
+            "nginx answers from the page cache with sendfile.")
 
 # 4. Ingest -----------------------------------------------------------------------------------------
 vals, oks = {}, {}
@@ -230,7 +230,9 @@ if pop and lat:
     if slow:
         scale_note += (" Over target: " + ", ".join(slow) + ".")
     scale_note += (" Search ranks the in-memory feed index (every package's latest visible version, text "
-                   "pre-lowered) and reads the .nuspec JSON of the returned page only; registration documents "
+                   "pre-lowered), keeps only the page per rank instead of sorting every match, and renders each "
+                   "result once per change of its package (the .nuspec JSON is read only for results not yet "
+                   "rendered); registration documents "
                    "and version lists are rendered once per change and then served from the document cache, "
                    "so the repeated requests above measure the cached path. The first request of each path "
                    "(rendering, or loading the index) is timed apart: " + "; ".join(
