@@ -223,7 +223,7 @@ impl UserService {
 
     /// Deletes an account (its keys and sessions die with it; packages stay).
     pub async fn delete(&self, user: &User) -> Result<(), UserError> {
-        Ok(db::users::delete(self.db.pool(), user.id).await?)
+        Ok(db::users::delete(&self.db, user.id).await?)
     }
 
     /// Administrator switches.

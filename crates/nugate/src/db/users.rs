@@ -155,11 +155,23 @@ pub async fn set_flags(pool: &AnyPool, id: i64, locked: bool, is_admin: bool) ->
 }
 
 /// Deletes a user; keys, sessions and ownerships go with it, packages stay (orphaned when it was the
-/// only owner).
-pub async fn delete(pool: &AnyPool, id: i64) -> sqlx::Result<()> {
+/// only owner). Each package it owned counts as changed, so search stops listing it as an owner.
+pub async fn delete(db: &super::Db, id: i64) -> sqlx::Result<()> {
+    let mut tx = db.begin_write().await?;
+    let owned: Vec<i64> =
+        sqlx::query("SELECT registration_id FROM package_owners WHERE user_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<sqlx::Result<_>>()?;
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    for registration_id in owned {
+        super::packages::mark_changed(&mut tx, registration_id).await?;
+    }
+    tx.commit().await
 }

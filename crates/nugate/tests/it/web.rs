@@ -916,6 +916,7 @@ async fn password_reset_change_email_delete_account_and_admin() {
     );
 
     // Delete account: keys die, the package stays (orphaned, visible to admins).
+    assert_eq!(app.json("/v3/search?q=owner:kim").await["totalHits"], 1);
     let r = kim_browser
         .post(
             "/account",
@@ -933,6 +934,16 @@ async fn password_reset_change_email_delete_account_and_admin() {
         "1.0.0"
     );
     assert!(admin.get("/admin").await.1.contains("orphaned"));
+    // Search stops naming the deleted owner (within `cache_ttl_ms`: the deletion is a counted change).
+    let started = std::time::Instant::now();
+    while app.json("/v3/search?q=owner:kim").await["totalHits"] != 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.json("/v3/search?q=Kim.Lib").await["data"][0]["owners"],
+        serde_json::json!([])
+    );
 }
 
 #[tokio::test]
