@@ -693,37 +693,9 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
         app.push(&key, simple("Mem.Lib", "1.0.0")).await.status(),
         201
     );
-    let description = |app: &TestApp| {
-        let client = app.client.clone();
-        let (search, leaf) = (
-            app.url("/v3/search?q=Mem.Lib"),
-            app.url("/v3/registration/mem.lib/1.0.0.json"),
-        );
-        async move {
-            let search: Value = client
-                .get(search)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let leaf: Value = client.get(leaf).send().await.unwrap().json().await.unwrap();
-            (
-                search["data"][0]["description"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                leaf["catalogEntry"]["description"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        }
-    };
     let original = "Test package Mem.Lib for nugate.".to_string();
     assert_eq!(
-        description(&app).await,
+        descriptions(&app).await,
         (original.clone(), original.clone())
     );
 
@@ -738,7 +710,7 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
     .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(
-        description(&app).await,
+        descriptions(&app).await,
         (original.clone(), original.clone())
     );
 
@@ -755,7 +727,7 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
     .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(
-        description(&app).await,
+        descriptions(&app).await,
         ("edited".to_string(), "edited".to_string())
     );
 
@@ -769,17 +741,10 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
         a.push(&key, simple("Fresh.Lib", "1.0.0")).await.status(),
         201
     );
-    let versions = |app: &TestApp| {
-        let (client, url) = (
-            app.client.clone(),
-            app.url("/v3-flatcontainer/fresh.lib/index.json"),
-        );
-        async move {
-            let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
-            v["versions"].clone()
-        }
-    };
-    assert_eq!(versions(&a).await, serde_json::json!(["1.0.0"]));
+    assert_eq!(
+        a.json("/v3-flatcontainer/fresh.lib/index.json").await["versions"],
+        serde_json::json!(["1.0.0"])
+    );
     let (database, storage) = (a.state.config.database_url(), a.state.config.storage_url());
     let b = TestApp::start_with(|c| {
         c.database_url = Some(database);
@@ -789,7 +754,7 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
     let second = simple("Fresh.Lib", "2.0.0");
     assert_eq!(b.push(&key, second.clone()).await.status(), 201);
     assert_eq!(
-        versions(&a).await,
+        a.json("/v3-flatcontainer/fresh.lib/index.json").await["versions"],
         serde_json::json!(["1.0.0"]),
         "A's view is an hour long"
     );
@@ -801,5 +766,19 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
         .unwrap();
     assert_eq!(download.status(), 200);
     assert_eq!(download.bytes().await.unwrap().as_ref(), second.as_slice());
-    assert_eq!(versions(&a).await, serde_json::json!(["1.0.0", "2.0.0"]));
+    assert_eq!(
+        a.json("/v3-flatcontainer/fresh.lib/index.json").await["versions"],
+        serde_json::json!(["1.0.0", "2.0.0"])
+    );
+}
+
+/// The description search and the registration leaf show for Mem.Lib 1.0.0.
+async fn descriptions(app: &TestApp) -> (String, String) {
+    let search = app.json("/v3/search?q=Mem.Lib").await;
+    let leaf = app.json("/v3/registration/mem.lib/1.0.0.json").await;
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    (
+        text(&search["data"][0]["description"]),
+        text(&leaf["catalogEntry"]["description"]),
+    )
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use object_store::ObjectStoreExt;
 
-use crate::helpers::simple;
+use crate::helpers::{get_json, simple};
 use crate::web::Browser;
 
 /// The PostgreSQL admin URL and S3 endpoint, or `None` (loudly) outside CI when they are not running.
@@ -277,16 +277,14 @@ async fn two_nodes_on_postgres_and_s3_behave_as_one() {
     // Unlist on B: A serves search and registrations from memory, so it shows the change once its view is
     // older than `cache_ttl_ms` (250 ms by default): search and the cached leaf both change, well within 3 s.
     let leaf_listed = |node: &Node| {
-        let client = client.clone();
-        let url = format!(
-            "{}/v3/registration-semver2/cluster.lib/1.0.0.json",
-            node.base
+        let (client, url) = (
+            client.clone(),
+            format!(
+                "{}/v3/registration-semver2/cluster.lib/1.0.0.json",
+                node.base
+            ),
         );
-        async move {
-            let leaf: serde_json::Value =
-                client.get(url).send().await.unwrap().json().await.unwrap();
-            leaf["listed"].as_bool().unwrap()
-        }
+        async move { get_json(&client, &url).await["listed"].as_bool().unwrap() }
     };
     assert!(leaf_listed(&a).await, "A has the leaf cached as listed");
     let r = client
@@ -298,14 +296,7 @@ async fn two_nodes_on_postgres_and_s3_behave_as_one() {
     assert_eq!(r.status(), 204);
     let unlisted_at = std::time::Instant::now();
     loop {
-        let search: serde_json::Value = client
-            .get(format!("{}/v3/search?q=Cluster", a.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let search = get_json(&client, &format!("{}/v3/search?q=Cluster", a.base)).await;
         if search["totalHits"] == 0 && !leaf_listed(&a).await {
             break;
         }

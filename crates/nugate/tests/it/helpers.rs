@@ -205,9 +205,7 @@ impl TestApp {
 
     /// GETs a JSON document, asserting 200.
     pub async fn json(&self, path: &str) -> serde_json::Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
+        get_json(&self.client, &self.url(path)).await
     }
 
     /// Sends a raw HTTP/1.1 request and returns the status line and the rest, to see reason phrases.
@@ -343,4 +341,11 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// A plain HTTP client for tests.
 pub fn http() -> reqwest::Client {
     client_builder().build().unwrap()
+}
+
+/// GETs a JSON document from any server (a `TestApp` or a spawned `nugate serve`), asserting 200.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {url}");
+    response.json().await.unwrap()
 }
