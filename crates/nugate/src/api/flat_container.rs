@@ -6,7 +6,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use nuget_formats::NuGetVersion;
 use serde_json::json;
 
 use super::cached_json;
@@ -36,12 +35,6 @@ pub async fn versions(
         Ok(json!({ "versions": versions }))
     })
     .await
-}
-
-/// Sorts versions by NuGet's ordering (unparseable rows, which cannot exist, sort first).
-pub fn sorted(mut rows: Vec<PackageVersion>) -> Vec<PackageVersion> {
-    rows.sort_by_cached_key(|v| NuGetVersion::parse(&v.version).ok());
-    rows
 }
 
 fn not_found_id(id: &str) -> ApiError {

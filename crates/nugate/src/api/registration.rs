@@ -11,7 +11,6 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{cached_json, hive_of};
-use crate::api::flat_container::sorted;
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion};
 use crate::error::ApiError;
@@ -52,22 +51,41 @@ impl Hive {
     }
 }
 
-async fn load(
-    state: &AppState,
+/// The versions a hive shows, in version order, from the in-memory feed (without .nuspec JSON).
+fn visible_rows(
+    package: &IndexedPackage,
     id: &str,
     include_semver2: bool,
 ) -> Result<Vec<PackageVersion>, ApiError> {
-    let rows: Vec<PackageVersion> = db::packages::versions_of(state.db.pool(), id)
-        .await?
-        .into_iter()
-        .filter(|v| include_semver2 || !v.is_semver2)
+    let rows: Vec<PackageVersion> = package
+        .versions
+        .iter()
+        .filter(|v| include_semver2 || !v.row.is_semver2)
+        .map(|v| v.row.clone())
         .collect();
     if rows.is_empty() {
         return Err(ApiError::NotFound(format!(
             "A package with ID '{id}' does not exist."
         )));
     }
-    Ok(sorted(rows))
+    Ok(rows)
+}
+
+/// Adds the stored .nuspec JSON to the rows a document lists as leaves, and to those only: a page of a
+/// 5 000-version package reads 64 of them.
+async fn with_metadata(
+    state: &AppState,
+    rows: &[PackageVersion],
+) -> Result<Vec<PackageVersion>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut metadata = db::packages::metadata_of(state.db.pool(), &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|r| PackageVersion {
+            metadata_json: metadata.remove(&r.id).unwrap_or_default(),
+            ..r.clone()
+        })
+        .collect())
 }
 
 /// The cache key of a document of `package` in `hive` rendered for `base`.
@@ -101,10 +119,13 @@ pub async fn index(
     let package = package(&state, &id).await?;
     let key = document_key(&package, &hive, "index");
     cached_json(state.packages.feed(), key, || async {
-        let rows = load(&state, &id, semver2).await?;
+        let mut rows = visible_rows(&package, &id, semver2)?;
+        let inline = rows.len() <= INLINE_LIMIT;
+        if inline {
+            rows = with_metadata(&state, &rows).await?;
+        }
         let lower_id = package.lower_id.as_str();
         let index_url = hive.index_url(lower_id);
-        let inline = rows.len() <= INLINE_LIMIT;
         let pages: Vec<Value> = rows
             .chunks(PAGE_SIZE)
             .map(|chunk| page_json(&hive, lower_id, chunk, inline, inline))
@@ -136,8 +157,9 @@ pub async fn page(
         &format!("page {} {}", lower.to_lowercase(), upper.to_lowercase()),
     );
     cached_json(state.packages.feed(), key, || async {
-        let rows = load(&state, &id, semver2).await?;
-        rows.chunks(PAGE_SIZE)
+        let rows = visible_rows(&package, &id, semver2)?;
+        let chunk = rows
+            .chunks(PAGE_SIZE)
             .find(|chunk| {
                 chunk
                     .first()
@@ -146,10 +168,11 @@ pub async fn page(
                         .last()
                         .is_some_and(|v| v.version.eq_ignore_ascii_case(upper))
             })
-            .map(|chunk| page_json(&hive, &package.lower_id, chunk, false, true))
             .ok_or_else(|| {
                 ApiError::NotFound(format!("No registration page {lower}/{upper} for '{id}'."))
-            })
+            })?;
+        let chunk = with_metadata(&state, chunk).await?;
+        Ok(page_json(&hive, &package.lower_id, &chunk, false, true))
     })
     .await
 }
@@ -177,7 +200,10 @@ pub async fn leaf(
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
     cached_json(state.packages.feed(), key, || async {
         // The in-memory row lacks the .nuspec the catalog entry is built from.
-        let target = state.packages.find_version(&id, version).await?;
+        let target = with_metadata(&state, std::slice::from_ref(&found))
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a version row vanished")))?;
         let lower_id = target.package_id.to_lowercase();
         Ok(json!({
             "@id": hive.leaf_url(&lower_id, &lower_version),
