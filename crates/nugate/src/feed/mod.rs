@@ -219,9 +219,18 @@ impl FeedIndex {
             }
             self.refresh_locked().await
         } else if expired {
-            // Not urgent: if another task is already refreshing, serve what is here.
+            // Not urgent: if another task is already refreshing, serve what is here. If the database cannot
+            // be asked, keep serving this view (restores go on through a database outage) and ask again a
+            // TTL later; answers this view cannot give ("not found", this node's own changes) still wait.
             match self.refresh.try_lock() {
-                Ok(_guard) => self.refresh_locked().await,
+                Ok(_guard) => {
+                    if let Err(e) = self.refresh_locked().await {
+                        tracing::warn!(error = %e, "cannot refresh the feed index; serving the last view");
+                        self.checked_at
+                            .store(self.now_ms().max(1), Ordering::SeqCst);
+                    }
+                    Ok(())
+                }
                 Err(_) => Ok(()),
             }
         } else {
@@ -232,11 +241,13 @@ impl FeedIndex {
     async fn refresh_locked(&self) -> sqlx::Result<()> {
         let pool = self.db.pool();
         // Cleared before reading so a change committed during this refresh marks the index dirty again.
-        self.dirty.store(false, Ordering::SeqCst);
+        let was_dirty = self.dirty.swap(false, Ordering::SeqCst);
         let checked = self.now_ms();
         let result = self.load_changes(pool).await;
         if result.is_err() {
-            self.dirty.store(true, Ordering::SeqCst);
+            if was_dirty {
+                self.dirty.store(true, Ordering::SeqCst);
+            }
         } else {
             self.checked_at.store(checked.max(1), Ordering::SeqCst);
         }

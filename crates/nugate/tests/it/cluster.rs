@@ -523,6 +523,12 @@ async fn database_outage_gives_503_and_service_resumes_without_restart() {
         .await;
     let before = simple("Outage.Lib", "1.0.0");
     assert_eq!(app.push(&key, before.clone()).await.status(), 201);
+    assert_eq!(
+        app.json("/v3-flatcontainer/outage.lib/index.json").await["versions"],
+        serde_json::json!(["1.0.0"])
+    );
+    // Let the node's view age past `cache_ttl_ms`, so the next reads try the database.
+    tokio::time::sleep(Duration::from_millis(400)).await;
 
     pg.stop();
     let started = std::time::Instant::now();
@@ -533,13 +539,32 @@ async fn database_outage_gives_503_and_service_resumes_without_restart() {
         .await
         .unwrap()
         .contains("temporarily unavailable"));
-    let read = app
+    // Restores go on from the node's last view of the feed...
+    assert_eq!(
+        app.json("/v3-flatcontainer/outage.lib/index.json").await["versions"],
+        serde_json::json!(["1.0.0"])
+    );
+    let got = app
         .client
-        .get(app.url("/v3-flatcontainer/outage.lib/index.json"))
+        .get(app.url("/v3-flatcontainer/outage.lib/1.0.0/outage.lib.1.0.0.nupkg"))
         .send()
         .await
         .unwrap();
-    assert_eq!(read.status(), 503);
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), before.as_slice());
+    // ...but "not found" needs the database, so it is a 503 with a message, never a false 404.
+    let unknown = app
+        .client
+        .get(app.url("/v3-flatcontainer/never.pushed/index.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 503);
+    assert!(unknown
+        .text()
+        .await
+        .unwrap()
+        .contains("temporarily unavailable"));
     assert_eq!(
         app.client
             .get(app.url("/health/ready"))
