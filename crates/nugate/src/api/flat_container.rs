@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde_json::json;
 
-use super::cached_json;
+use super::{cached_json, AcceptsGzip};
 use crate::app::AppState;
 use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
@@ -17,6 +17,7 @@ use crate::feed::DocumentKey;
 /// Every version, unlisted included, so restores of exact versions keep working.
 pub async fn versions(
     State(state): State<AppState>,
+    gzip: AcceptsGzip,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let feed = state.packages.feed();
@@ -26,7 +27,7 @@ pub async fn versions(
         changed_seq: package.changed_seq,
         what: "flat-index".to_string(),
     };
-    cached_json(feed, key, || async {
+    cached_json(feed, key, gzip, || async {
         let versions: Vec<String> = package
             .versions
             .iter()

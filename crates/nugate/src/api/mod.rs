@@ -107,21 +107,97 @@ fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
         .into_response()
 }
 
-/// Serves a document from the feed's cache, rendering and keeping it on a miss. Errors (a page that does
-/// not exist, a database outage) are never cached.
+/// Whether the client takes gzip (NuGet clients always do), from `Accept-Encoding`.
+pub struct AcceptsGzip(pub bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptsGzip {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let accepts = parts
+            .headers
+            .get_all(axum::http::header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|coding| {
+                let mut parts = coding.split(';').map(str::trim);
+                parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"))
+                    && !parts.any(|p| {
+                        p.strip_prefix("q=")
+                            .and_then(|q| q.parse::<f32>().ok())
+                            .is_some_and(|q| q == 0.0)
+                    })
+            });
+        Ok(AcceptsGzip(accepts))
+    }
+}
+
+/// Documents smaller than this are sent as they are: compressing them saves less than it costs.
+const MIN_GZIP_BYTES: usize = 1024;
+
+/// Serves a document from the feed's cache, rendering and keeping it on a miss; a gzip copy is kept too
+/// for clients that take it, so a restore storm compresses each document once, not once per request.
+/// Errors (a page that does not exist, a database outage) are never cached.
 async fn cached_json<Render, Rendering>(
     feed: &crate::feed::FeedIndex,
     key: crate::feed::DocumentKey,
+    AcceptsGzip(gzip): AcceptsGzip,
     render: Render,
 ) -> Result<axum::response::Response, crate::error::ApiError>
 where
     Render: FnOnce() -> Rendering,
     Rendering: std::future::Future<Output = Result<serde_json::Value, crate::error::ApiError>>,
 {
-    if let Some(body) = feed.documents.get(&key) {
+    let gzip_key = crate::feed::DocumentKey {
+        what: format!("{} gzip", key.what),
+        ..key.clone()
+    };
+    if gzip {
+        if let Some(body) = feed.documents.get(&gzip_key) {
+            return Ok(gzipped_json(body));
+        }
+    }
+    let body = match feed.documents.get(&key) {
+        Some(body) => body,
+        None => {
+            let body = bytes::Bytes::from(render().await?.to_string());
+            feed.documents.put(key, body.clone());
+            body
+        }
+    };
+    if !gzip || body.len() < MIN_GZIP_BYTES {
         return Ok(json_bytes(body));
     }
-    let body = bytes::Bytes::from(render().await?.to_string());
-    feed.documents.put(key, body.clone());
-    Ok(json_bytes(body))
+    let compressed = gzip_bytes(&body).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    feed.documents.put(gzip_key, compressed.clone());
+    Ok(gzipped_json(compressed))
+}
+
+fn gzip_bytes(body: &[u8]) -> std::io::Result<bytes::Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(body)?;
+    Ok(bytes::Bytes::from(encoder.finish()?))
+}
+
+/// A gzip-encoded JSON document; the compression layer leaves responses that are already encoded alone.
+fn gzipped_json(body: bytes::Bytes) -> axum::response::Response {
+    let mut response = json_bytes(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_ENCODING,
+        axum::http::HeaderValue::from_static("gzip"),
+    );
+    headers.insert(
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("accept-encoding"),
+    );
+    response
 }

@@ -10,7 +10,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{cached_json, hive_of};
+use super::{cached_json, hive_of, AcceptsGzip};
 use crate::app::{AppState, BaseUrl};
 use crate::db::{self, packages::PackageVersion};
 use crate::error::ApiError;
@@ -111,6 +111,7 @@ async fn package(state: &AppState, id: &str) -> Result<Arc<IndexedPackage>, ApiE
 pub async fn index(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
+    gzip: AcceptsGzip,
     OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -118,7 +119,7 @@ pub async fn index(
     let hive = Hive { base, hive };
     let package = package(&state, &id).await?;
     let key = document_key(&package, &hive, "index");
-    cached_json(state.packages.feed(), key, || async {
+    cached_json(state.packages.feed(), key, gzip, || async {
         let mut rows = visible_rows(&package, &id, semver2)?;
         let inline = rows.len() <= INLINE_LIMIT;
         if inline {
@@ -144,6 +145,7 @@ pub async fn index(
 pub async fn page(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
+    gzip: AcceptsGzip,
     OriginalUri(uri): OriginalUri,
     Path((id, lower, upper)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
@@ -156,7 +158,7 @@ pub async fn page(
         &hive,
         &format!("page {} {}", lower.to_lowercase(), upper.to_lowercase()),
     );
-    cached_json(state.packages.feed(), key, || async {
+    cached_json(state.packages.feed(), key, gzip, || async {
         let rows = visible_rows(&package, &id, semver2)?;
         let chunk = rows
             .chunks(PAGE_SIZE)
@@ -181,6 +183,7 @@ pub async fn page(
 pub async fn leaf(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
+    gzip: AcceptsGzip,
     OriginalUri(uri): OriginalUri,
     Path((id, leaf)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -198,7 +201,7 @@ pub async fn leaf(
     let package = package(&state, &id).await?;
     let lower_version = found.version.to_lowercase();
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
-    cached_json(state.packages.feed(), key, || async {
+    cached_json(state.packages.feed(), key, gzip, || async {
         // The in-memory row lacks the .nuspec the catalog entry is built from.
         let target = with_metadata(&state, std::slice::from_ref(&found))
             .await?

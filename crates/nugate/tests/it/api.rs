@@ -627,6 +627,36 @@ async fn unknown_resources_are_404_with_messages_and_responses_are_gzipped_when_
     assert!(rest
         .to_ascii_lowercase()
         .contains("content-type: application/json"));
+    // The gzip copy is compressed once and kept: it decodes to exactly the plain document, every time.
+    let plain = app.json("/v3/registration/gz.lib/index.json").await;
+    for _ in 0..2 {
+        let response = app
+            .client
+            .get(app.url("/v3/registration/gz.lib/index.json"))
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let compressed = response.bytes().await.unwrap();
+        let mut decoded = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(compressed.as_ref()),
+            &mut decoded,
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&decoded).unwrap(), plain);
+    }
+    // A client that refuses gzip gets the plain document.
+    let refused = app
+        .client
+        .get(app.url("/v3/registration/gz.lib/index.json"))
+        .header("Accept-Encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(!refused.headers().contains_key("content-encoding"));
+    assert_eq!(refused.json::<Value>().await.unwrap(), plain);
     let live = app
         .client
         .get(app.url("/health/ready"))
