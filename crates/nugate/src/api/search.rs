@@ -18,7 +18,7 @@ use crate::packages::PackageMetadata;
 
 /// Largest page a client may ask for.
 pub const MAX_TAKE: usize = 1000;
-/// Longest query accepted: far beyond any real search, and short enough for every database's LIKE.
+/// Longest query accepted: far beyond any real search, and a bound on the work one query can ask for.
 pub const MAX_QUERY_CHARS: usize = 1000;
 
 /// Query parameters shared by search and autocomplete.

@@ -197,19 +197,6 @@ pub async fn owner_names(pool: &AnyPool, registration_id: i64) -> sqlx::Result<V
     .collect()
 }
 
-/// Every (registration, owner name) pair, for owner lookups in search.
-pub async fn all_owner_names(pool: &AnyPool) -> sqlx::Result<Vec<(i64, String)>> {
-    sqlx::query(
-        "SELECT o.registration_id, u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
-         ORDER BY u.username_lower",
-    )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-    .collect()
-}
-
 /// IDs owned by a user, sorted case-insensitively.
 pub async fn owned_ids(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<String>> {
     sqlx::query(
@@ -325,44 +312,6 @@ pub async fn version(
         .as_ref()
         .map(version_from_row)
         .transpose()
-}
-
-/// Listed versions, optionally only those whose ID, title, tags, description or authors contain `needle`
-/// (lower-case); search narrows and ranks the rest in memory.
-pub async fn listed_versions(
-    pool: &AnyPool,
-    needle: Option<&str>,
-) -> sqlx::Result<Vec<PackageVersion>> {
-    let rows = match needle {
-        Some(needle) => {
-            let sql = format!(
-                "SELECT {VERSION_COLUMNS} FROM packages p JOIN package_registrations r ON r.id = p.registration_id \
-                 WHERE p.listed = 1 AND (r.package_id_lower LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(p.title, '')) LIKE $1 ESCAPE '\\' \
-                 OR LOWER(p.tags) LIKE $1 ESCAPE '\\' OR LOWER(p.description) LIKE $1 ESCAPE '\\' OR LOWER(p.authors) LIKE $1 ESCAPE '\\')"
-            );
-            let pattern = format!(
-                "%{}%",
-                needle
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(pattern)
-                .fetch_all(pool)
-                .await?
-        }
-        None => {
-            let sql = format!(
-                "SELECT {VERSION_COLUMNS} FROM packages p JOIN package_registrations r ON r.id = p.registration_id \
-                 WHERE p.listed = 1"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await?
-        }
-    };
-    rows.iter().map(version_from_row).collect()
 }
 
 /// Sets the listed flag of one version row.
