@@ -8,12 +8,11 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::app::{self, AppState};
-use crate::auth::keys::{self, status, KeyScope, KeyStatus};
-use crate::auth::scope::KeyAction;
+use crate::auth::keys::{self, KeyScope};
 use crate::config::{Config, ConfigFlags};
 use crate::db::{self, keys::ApiKeyRow, Db};
+use crate::model::key::status_label;
 use crate::storage::{migrate, PackageStorage};
-use crate::users::UserService;
 
 /// A NuGet feed server with scoped, hashed, expiring API keys.
 #[derive(Debug, Parser)]
@@ -273,7 +272,7 @@ fn read_stdin_line() -> anyhow::Result<String> {
 }
 
 async fn user_command(state: AppState, cmd: UserCommand) -> anyhow::Result<()> {
-    let users = UserService::new(state.db.clone());
+    let users = &state.users;
     match cmd {
         UserCommand::Create {
             name, email, admin, ..
@@ -302,7 +301,7 @@ async fn user_command(state: AppState, cmd: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
-    let users = UserService::new(state.db.clone());
+    let users = &state.users;
     let engine = &state.keys;
     match cmd {
         KeyCommand::Create {
@@ -375,19 +374,6 @@ async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe_status(key: &ApiKeyRow, now: i64) -> String {
-    match status(key, now) {
-        KeyStatus::Revoked => "Revoked".into(),
-        KeyStatus::Expired => "Expired".into(),
-        KeyStatus::Active {
-            expires_in_days: None,
-        } => "Never expires (if used every 365 days)".into(),
-        KeyStatus::Active {
-            expires_in_days: Some(d),
-        } => format!("Expires in {d} day{}", if d == 1 { "" } else { "s" }),
-    }
-}
-
 fn key_json(k: &ApiKeyRow, now: i64) -> serde_json::Value {
     let ts = |t: Option<i64>| {
         t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -396,10 +382,10 @@ fn key_json(k: &ApiKeyRow, now: i64) -> serde_json::Value {
     json!({
         "name": k.name,
         "kind": k.kind,
-        "status": describe_status(k, now),
+        "status": status_label(k.kind, k.status(now)),
         "scopes": k.actions,
-        "packages": k.subjects.iter().filter(|s| !s.contains('*')).collect::<Vec<_>>(),
-        "globs": k.subjects.iter().filter(|s| s.contains('*')).collect::<Vec<_>>(),
+        "packages": k.packages().collect::<Vec<_>>(),
+        "globs": k.globs().collect::<Vec<_>>(),
         "created": ts(Some(k.created_at)),
         "expires": ts(k.expires_at),
         "revoked": ts(k.revoked_at),
@@ -408,20 +394,11 @@ fn key_json(k: &ApiKeyRow, now: i64) -> serde_json::Value {
 }
 
 fn key_line(k: &ApiKeyRow, now: i64) -> String {
-    let scopes: Vec<&str> = k
-        .actions
-        .iter()
-        .filter_map(|a| KeyAction::parse(a))
-        .map(KeyAction::description)
-        .collect();
-    let name = if k.kind == keys::kind::LEGACY {
-        format!("{} (Full access API key)", k.name.as_deref().unwrap_or(""))
-    } else {
-        k.name.clone().unwrap_or_default()
-    };
+    let scopes: Vec<&str> = k.actions.iter().map(|a| a.description()).collect();
     format!(
-        "{name}\t{}\t{}\t{}",
-        describe_status(k, now),
+        "{}\t{}\t{}\t{}",
+        k.name(),
+        status_label(k.kind, k.status(now)),
         scopes.join("; "),
         k.subjects.join(", ")
     )
@@ -441,17 +418,7 @@ async fn package_command(state: AppState, cmd: PackageCommand) -> anyhow::Result
             eprintln!("'{user}' no longer owns '{id}'");
         }
         PackageCommand::List { owner, json } => {
-            let pool = state.db.pool();
-            let mut rows = Vec::new();
-            for reg in db::packages::list_registrations(pool).await? {
-                let owners = db::packages::owner_names(pool, reg.id).await?;
-                if let Some(owner) = &owner {
-                    if !owners.iter().any(|o| o.eq_ignore_ascii_case(owner)) {
-                        continue;
-                    }
-                }
-                rows.push((reg.package_id, owners));
-            }
+            let rows = state.packages.list_with_owners(owner.as_deref()).await?;
             if json {
                 let value: Vec<_> = rows
                     .iter()

@@ -1,8 +1,14 @@
 //! nugate: a NuGet feed server whose every write is guarded by named, scoped, hashed, expiring API keys.
 //!
-//! The folders show the architecture: `api/` speaks the NuGet protocol, `auth/` owns keys and their
-//! enforcement, `packages/` the push/unlist rules, `feed/` the in-memory index readers are served from, `db/` and `storage/` the persistence, `cli` the command
-//! line. Each rule exists once and every caller (HTTP or CLI) goes through it.
+//! The folders are the layers, lowest first; a module uses only modules below it (`tests/layers.rs`
+//! fails the build otherwise, and README's "How the code is laid out" explains each):
+//!
+//! - `config`, `error`, `model` (the pure key and scope rules), `tokens`;
+//! - `db/` (all SQL) and `storage/` (package files);
+//! - `mail/`, then the services: `feed/` (the in-memory index readers are served from), `auth/` (keys,
+//!   sessions, throttling), `users`, `packages/` (push, listing, ownership);
+//! - `state` (what handlers share), then the HTTP layers `api/` (the NuGet protocol and its key guard)
+//!   and `web/` (pages), assembled by `app`; and `cli`.
 
 pub mod api;
 pub mod app;
@@ -13,7 +19,10 @@ pub mod db;
 pub mod error;
 pub mod feed;
 pub mod mail;
+pub mod model;
 pub mod packages;
+pub mod state;
 pub mod storage;
+pub mod tokens;
 pub mod users;
 pub mod web;

@@ -1,7 +1,7 @@
 // Progressive enhancement only: every form works without this file.
 (function () {
   "use strict";
-  // Copy buttons: <button data-copy="input-id">.
+  // Copy buttons: <button data-copy="element-id"> next to an input or a <pre>.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
       var input = document.getElementById(button.getAttribute("data-copy"));
@@ -11,12 +11,25 @@
         button.textContent = "Copied";
         setTimeout(function () { button.textContent = label; }, 1500);
       };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(input.value).then(done, function () { input.select(); document.execCommand("copy"); done(); });
-      } else {
-        input.select();
+      // Inputs copy their value; code blocks (<pre>) their text.
+      var text = "value" in input ? input.value : input.textContent;
+      var fallback = function () {
+        if (input.select) {
+          input.select();
+        } else {
+          var range = document.createRange();
+          range.selectNodeContents(input);
+          var selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+        }
         document.execCommand("copy");
         done();
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, fallback);
+      } else {
+        fallback();
       }
     });
   });

@@ -9,10 +9,10 @@ use futures_util::TryStreamExt;
 use serde_json::json;
 
 use super::{cached_json, AcceptsGzip};
-use crate::app::AppState;
 use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
 use crate::feed::DocumentKey;
+use crate::state::AppState;
 
 /// Every version, unlisted included, so restores of exact versions keep working.
 pub async fn versions(

@@ -1,6 +1,7 @@
 //! The NuGet protocol: the V3 service index and resources, and the V2 publish endpoints clients push to.
 
 mod flat_container;
+pub mod guard;
 mod publish;
 mod registration;
 pub mod search;
@@ -10,8 +11,8 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-use crate::app::AppState;
-use crate::auth::guard::require_api_key;
+use crate::state::AppState;
+use guard::require_api_key;
 
 /// Registration hive for clients that predate SemVer 2: SemVer 2 versions are left out.
 pub const REGISTRATION_HIVE: &str = "registration";

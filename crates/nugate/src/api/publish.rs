@@ -1,19 +1,17 @@
 //! `PackagePublish/2.0.0`: push, unlist, relist, and ownership verification keys.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
+use super::guard::{self, ApiKey};
 use super::json;
-use crate::app::AppState;
-use crate::auth::guard::{self, ApiKey};
-use crate::auth::keys::{kind, AuthFailure};
-use crate::auth::scope::{subject_matches, PackageAction};
-use crate::db;
+use crate::auth::keys::KeyUse;
 use crate::error::{message_response, ApiError};
 use crate::packages::upload::{extract_package, spool_body};
+use crate::state::AppState;
 
 /// `GET /api/v2/package`: NuGet 2.8.7 probes the push URL before pushing and asks for credentials if
 /// the probe answers 401, so the probe gets a plain 200.
@@ -81,19 +79,10 @@ async fn change_listing(
     Path((id, version)): Path<(String, String)>,
     listed: bool,
 ) -> Result<Response, ApiError> {
-    // Existence first, as NuGet.org does: 404 before any scope decision.
-    let target = state.packages.find_version(&id, &version).await?;
-    let mut conn = state.db.pool().acquire().await?;
-    guard::authorize(
-        &mut conn,
-        &key,
-        PackageAction::Unlist,
-        &target.package_id,
-        Some(target.registration_id),
-    )
-    .await?;
-    drop(conn);
-    state.packages.set_listed(&target, listed).await?;
+    let target = state
+        .packages
+        .set_listed_with_key(&key, &id, &version, listed)
+        .await?;
     let (status, verb) = if listed {
         (StatusCode::OK, "relisted")
     } else {
@@ -132,18 +121,8 @@ async fn verification_key(
     ApiKey(key): ApiKey,
     id: String,
 ) -> Result<Response, ApiError> {
-    nuget_formats::validate_id(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let mut conn = state.db.pool().acquire().await?;
-    let push_new = guard::authorize(&mut conn, &key, PackageAction::PushNew, &id, None).await;
-    if push_new.is_err() {
-        guard::authorize(&mut conn, &key, PackageAction::PushVersion, &id, None).await?;
-    }
-    drop(conn);
-    let (plaintext, expires) = state
-        .keys
-        .create_verification_key(&key.user, &id)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    state.packages.may_mint_verification_key(&key, &id)?;
+    let (plaintext, expires) = state.keys.create_verification_key(&key.user, &id).await?;
     let expires = chrono::DateTime::from_timestamp(expires, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
@@ -153,64 +132,46 @@ async fn verification_key(
 /// `GET /api/v2/verifykey/{id}`.
 pub async fn verify_key(
     state: State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    check_verification_key(state, headers, id, None).await
+    check_verification_key(state, request, id, None).await
 }
 
 /// `GET /api/v2/verifykey/{id}/{version}`.
 pub async fn verify_key_for_version(
     state: State<AppState>,
-    headers: HeaderMap,
     Path((id, version)): Path<(String, String)>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    check_verification_key(state, headers, id, Some(version)).await
+    check_verification_key(state, request, id, Some(version)).await
 }
 
 /// 200 when the verification key's user owns the package, 403 or 404 otherwise; the key is used up.
+/// The key goes through the same throttled check as every other key.
 async fn check_verification_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    request: Request,
     id: String,
     version: Option<String>,
 ) -> Result<Response, ApiError> {
-    let presented = headers
+    let presented = request
+        .headers()
         .get(guard::API_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
         .ok_or_else(ApiError::invalid_key)?;
-    let key = match state.keys.authenticate(presented).await {
-        Ok(key) if key.key.kind == kind::VERIFY => key,
-        Ok(_) | Err(AuthFailure::Invalid) => return Err(ApiError::invalid_key()),
-        Err(AuthFailure::Database(e)) => return Err(e.into()),
-        Err(other) => return Err(ApiError::Forbidden(other.to_string())),
-    };
-    state
+    let key = state
         .keys
-        .consume(&key.key)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    if !key.key.subjects.iter().any(|s| subject_matches(s, &id)) {
+        .check(&presented, guard::peer(&request), KeyUse::Verification)
+        .await?;
+    if !state.keys.consume_verification(&key, &id).await? {
         return Err(ApiError::invalid_key());
     }
-    let registration = match &version {
-        Some(version) => {
-            let v = state.packages.find_version(&id, version).await?;
-            v.registration_id
-        }
-        None => {
-            db::packages::registration(state.db.pool(), &id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("A package with ID '{id}' does not exist."))
-                })?
-                .id
-        }
-    };
-    let mut conn = state.db.pool().acquire().await?;
-    if !db::packages::is_owner(&mut conn, registration, key.user.id).await? {
-        return Err(ApiError::invalid_key());
-    }
+    state
+        .packages
+        .verify_ownership(&key.user, &id, version.as_deref())
+        .await?;
     Ok(message_response(
         StatusCode::OK,
         "The API key is valid for this package.",

@@ -11,11 +11,11 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{cached_json, hive_of, AcceptsGzip};
-use crate::app::{AppState, BaseUrl};
-use crate::db::{self, packages::PackageVersion};
+use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::{DocumentKey, IndexedPackage};
 use crate::packages::PackageMetadata;
+use crate::state::{AppState, BaseUrl};
 
 /// Versions per page.
 pub const PAGE_SIZE: usize = 64;
@@ -78,7 +78,7 @@ async fn with_metadata(
     rows: &[PackageVersion],
 ) -> Result<Vec<PackageVersion>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut metadata = db::packages::metadata_of(state.db.pool(), &ids).await?;
+    let mut metadata = state.packages.feed().metadata_of(&ids).await?;
     Ok(rows
         .iter()
         .map(|r| PackageVersion {

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{json, json_bytes, REGISTRATION_SEMVER2_HIVE};
-use crate::app::{AppState, BaseUrl};
-use crate::db::{self, packages::PackageVersion};
+use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::{visible, DocumentKey, IndexedPackage, IndexedVersion};
 use crate::packages::PackageMetadata;
+use crate::state::{AppState, BaseUrl};
 
 /// Largest page a client may ask for.
 pub const MAX_TAKE: usize = 1000;
@@ -311,7 +311,7 @@ pub async fn search(
         .map(|(hit, _)| hit.latest().id)
         .collect();
     if !missing.is_empty() {
-        let metadata = db::packages::metadata_of(state.db.pool(), &missing).await?;
+        let metadata = state.packages.feed().metadata_of(&missing).await?;
         for ((hit, key), entry) in hits.iter().zip(keys).zip(entries.iter_mut()) {
             if entry.is_none() {
                 let rendered = search_result(&base, hit, &request, metadata.get(&hit.latest().id));

@@ -4,7 +4,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::{json, REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE};
-use crate::app::BaseUrl;
+use crate::state::BaseUrl;
 
 /// Lists every resource under all the `@type` names clients look for; nuget.exe 3.4–5.8 only pick up
 /// `/Versioned`, `/3.0.0-beta` and `/3.4.0`, newer clients `/3.6.0` and `/3.5.0`.

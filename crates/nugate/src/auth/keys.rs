@@ -1,30 +1,22 @@
-//! The key engine: every rule about creating, changing and authenticating API keys lives here, and the
-//! CLI, the protocol endpoints and (later) the web pages all call it.
+//! The key engine: every rule about creating, changing and checking API keys lives here, and the CLI,
+//! the protocol endpoints and the web pages all call it.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
-use crate::auth::api_key::{self, PresentedKey};
-use crate::auth::scope::{validate_subject, KeyAction, SubjectError};
+use super::api_key::{self, PresentedKey};
+use super::throttle::Throttle;
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
+use crate::error::ApiError;
 use crate::mail::{messages, MailContext};
+use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
+use crate::model::scope::{subject_matches, validate_subject, SubjectError};
 
-const DAY: i64 = 86_400;
-/// Legacy keys die on their first use after this many idle days.
-pub const LEGACY_IDLE_DAYS: i64 = 365;
-/// Keys this close to expiry get an `X-NuGet-Warning` on every response.
-pub const WARN_DAYS: i64 = 10;
 /// `last_used` is written at most this often per key.
 pub const LAST_USED_INTERVAL_SECS: i64 = 60;
-
-/// Stored kinds of key.
-pub mod kind {
-    /// Named key with actions, subjects and an expiry.
-    pub const SCOPED: &str = "scoped";
-    /// Imported full-access key.
-    pub const LEGACY: &str = "legacy";
-    /// One-day, one-use key that proves ownership of one ID.
-    pub const VERIFY: &str = "verify";
-}
+/// Wrong keys presented from one address, or for one key identifier, within the throttle window before
+/// further attempts are refused outright (whether or not the next key would be right).
+pub const MAX_KEY_FAILURES: i64 = 30;
 
 /// A key-management request that cannot be carried out; messages are shown to users as they are.
 #[derive(Debug, thiserror::Error)]
@@ -79,18 +71,11 @@ pub struct KeyScope {
 pub struct AuthenticatedKey {
     pub key: ApiKeyRow,
     pub user: User,
-    /// Whole days left when the key expires within [`WARN_DAYS`].
+    /// Whole days left when the key expires within [`crate::model::key::WARN_DAYS`].
     pub expires_in_days: Option<i64>,
 }
 
-impl AuthenticatedKey {
-    /// The actions granted, parsed.
-    pub fn actions(&self) -> impl Iterator<Item = KeyAction> + '_ {
-        self.key.actions.iter().filter_map(|a| KeyAction::parse(a))
-    }
-}
-
-/// Why authentication failed; each maps to a 403 with its own message.
+/// Why a presented key was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFailure {
     #[error("{}", crate::error::INVALID_KEY_MESSAGE)]
@@ -99,32 +84,49 @@ pub enum AuthFailure {
     Unconfirmed,
     #[error("The specified API key is scoped to an owner that is locked. Please contact the feed administrator.")]
     Locked,
+    #[error("Too many invalid API keys were presented. Wait 15 minutes before trying again.")]
+    TooManyAttempts,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
-/// Status of a key as shown to its user.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum KeyStatus {
-    Active { expires_in_days: Option<i64> },
-    Expired,
-    Revoked,
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> ApiError {
+        match failure {
+            AuthFailure::Invalid => ApiError::invalid_key(),
+            AuthFailure::TooManyAttempts => ApiError::TooManyAttempts,
+            AuthFailure::Database(e) => e.into(),
+            refused @ (AuthFailure::Unconfirmed | AuthFailure::Locked) => {
+                ApiError::Forbidden(refused.to_string())
+            }
+        }
+    }
 }
 
-/// Computes a key's status at `now`.
-pub fn status(key: &ApiKeyRow, now: i64) -> KeyStatus {
-    if key.revoked_at.is_some() {
-        return KeyStatus::Revoked;
+/// What a presented key is being checked for: verification keys prove ownership and nothing else, and
+/// no other key can stand in for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Push, unlist, relist, minting a verification key.
+    Api,
+    /// `GET /api/v2/verifykey`.
+    Verification,
+}
+
+impl KeyError {
+    /// Whether this is the database failing rather than a request the user can correct.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, KeyError::Database(_))
     }
-    match key.expires_at {
-        Some(at) if at <= now => KeyStatus::Expired,
-        Some(at) => KeyStatus::Active {
-            expires_in_days: Some((at - now + DAY - 1) / DAY),
-        },
-        None => KeyStatus::Active {
-            expires_in_days: None,
-        },
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> ApiError {
+        match error {
+            KeyError::Database(e) => e.into(),
+            KeyError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
     }
 }
 
@@ -134,17 +136,29 @@ pub struct KeyService {
     db: Db,
     max_lifetime_days: u32,
     mail: MailContext,
+    throttle: Throttle,
 }
 
 impl KeyService {
     /// Wraps the database; `max_lifetime_days` caps every new or regenerated key; `mail` names the server
     /// in the emails every change sends.
-    pub fn new(db: Db, max_lifetime_days: u32, mail: MailContext) -> KeyService {
+    pub fn new(
+        db: Db,
+        max_lifetime_days: u32,
+        mail: MailContext,
+        throttle: Throttle,
+    ) -> KeyService {
         KeyService {
             db,
             max_lifetime_days,
             mail,
+            throttle,
         }
+    }
+
+    /// The largest lifetime a new key may have, in days.
+    pub fn max_lifetime_days(&self) -> u32 {
+        self.max_lifetime_days
     }
 
     /// Queues a notification; a failure is logged, never turned into a failed key operation.
@@ -187,7 +201,7 @@ impl KeyService {
             &db::keys::NewApiKey {
                 user_id: user.id,
                 name: Some(name),
-                kind: kind::SCOPED,
+                kind: KeyKind::Scoped,
                 lookup_id: &minted.lookup_id,
                 secret_hash: &minted.secret_hash,
                 actions: &actions,
@@ -230,10 +244,7 @@ impl KeyService {
         else {
             return Err(KeyError::NotLegacy);
         };
-        if db::keys::by_lookup_id(self.db.pool(), &lookup_id)
-            .await?
-            .is_some()
-        {
+        if db::keys::lookup_id_exists(self.db.pool(), &lookup_id).await? {
             return Err(KeyError::AlreadyStored);
         }
         let insert = db::keys::insert(
@@ -241,10 +252,10 @@ impl KeyService {
             &db::keys::NewApiKey {
                 user_id: user.id,
                 name: Some(name),
-                kind: kind::LEGACY,
+                kind: KeyKind::Legacy,
                 lookup_id: &lookup_id,
                 secret_hash: &secret_hash,
-                actions: &[KeyAction::All.as_str().to_string()],
+                actions: &[KeyAction::All],
                 subjects: &["*".to_string()],
                 created_at: db::now(),
                 expires_at: None,
@@ -273,7 +284,7 @@ impl KeyService {
     pub async fn get(&self, user: &User, name: &str) -> Result<ApiKeyRow, KeyError> {
         db::keys::by_name(self.db.pool(), user.id, name)
             .await?
-            .filter(|k| k.kind != kind::VERIFY)
+            .filter(|k| k.kind != KeyKind::Verify)
             .ok_or_else(|| KeyError::NotFound(name.to_string()))
     }
 
@@ -286,7 +297,7 @@ impl KeyService {
         globs: &[String],
     ) -> Result<ApiKeyRow, KeyError> {
         let key = self.get(user, name).await?;
-        if key.kind == kind::LEGACY {
+        if key.kind == KeyKind::Legacy {
             return Err(KeyError::LegacyImmutable);
         }
         let subjects = normalize_subjects(&KeyScope {
@@ -306,7 +317,7 @@ impl KeyService {
         name: &str,
     ) -> Result<(ApiKeyRow, String), KeyError> {
         let key = self.get(user, name).await?;
-        if key.kind == kind::LEGACY {
+        if key.kind == KeyKind::Legacy {
             return Err(KeyError::LegacyImmutable);
         }
         let max = i64::from(self.max_lifetime_days) * DAY;
@@ -329,7 +340,7 @@ impl KeyService {
     /// Expires an active key now and keeps it listed as revoked.
     pub async fn revoke(&self, user: &User, name: &str) -> Result<ApiKeyRow, KeyError> {
         let key = self.get(user, name).await?;
-        if !matches!(status(&key, db::now()), KeyStatus::Active { .. }) {
+        if !key.status(db::now()).is_active() {
             return Err(KeyError::NotActive(name.to_string()));
         }
         db::keys::expire_now(self.db.pool(), key.id, db::now(), true).await?;
@@ -348,8 +359,40 @@ impl KeyService {
         Ok(key)
     }
 
+    /// Checks a presented key for `purpose`, with guessing protection: failures are counted per client
+    /// address and per key identifier (every node sees them), and a wrong key gets the same answer whether
+    /// its identifier exists or not. Every place that accepts a key goes through here.
+    pub async fn check(
+        &self,
+        presented: &str,
+        peer: Option<IpAddr>,
+        purpose: KeyUse,
+    ) -> Result<AuthenticatedKey, AuthFailure> {
+        let mut subjects = Vec::new();
+        if let Some(ip) = peer {
+            subjects.push(format!("key-ip:{ip}"));
+        }
+        if let Some(id) = api_key::lookup_id_of(presented) {
+            subjects.push(format!("key-id:{id}"));
+        }
+        if self.throttle.blocked(&subjects, MAX_KEY_FAILURES).await? {
+            return Err(AuthFailure::TooManyAttempts);
+        }
+        let wanted = |key: &AuthenticatedKey| {
+            (key.key.kind == KeyKind::Verify) == (purpose == KeyUse::Verification)
+        };
+        match self.authenticate(presented).await {
+            Ok(key) if wanted(&key) => Ok(key),
+            Ok(_) | Err(AuthFailure::Invalid) => {
+                self.throttle.record_failure(&subjects).await?;
+                Err(AuthFailure::Invalid)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Authenticates a presented key: at most one indexed lookup and one hash, constant-time comparison.
-    pub async fn authenticate(&self, presented: &str) -> Result<AuthenticatedKey, AuthFailure> {
+    async fn authenticate(&self, presented: &str) -> Result<AuthenticatedKey, AuthFailure> {
         let (lookup_id, secret_hash) = match api_key::parse(presented) {
             PresentedKey::Malformed => return Err(AuthFailure::Invalid),
             PresentedKey::Scoped {
@@ -369,17 +412,18 @@ impl KeyService {
             return Err(AuthFailure::Invalid);
         }
         let now = db::now();
-        if key.kind == kind::LEGACY {
+        if key.kind == KeyKind::Legacy {
             let last = key.last_used_at.unwrap_or(key.created_at);
             if key.expires_at.is_none() && now - last > LEGACY_IDLE_DAYS * DAY {
                 db::keys::expire_now(pool, key.id, now, false).await?;
                 return Err(AuthFailure::Invalid);
             }
         }
-        let expires_in_days = match status(&key, now) {
-            KeyStatus::Active { expires_in_days } => expires_in_days.filter(|d| *d <= WARN_DAYS),
-            KeyStatus::Expired | KeyStatus::Revoked => return Err(AuthFailure::Invalid),
-        };
+        let status = key.status(now);
+        if !status.is_active() {
+            return Err(AuthFailure::Invalid);
+        }
+        let expires_in_days = status.expiring_soon();
         if user.locked {
             return Err(AuthFailure::Locked);
         }
@@ -413,10 +457,10 @@ impl KeyService {
             &db::keys::NewApiKey {
                 user_id: user.id,
                 name: None,
-                kind: kind::VERIFY,
+                kind: KeyKind::Verify,
                 lookup_id: &minted.lookup_id,
                 secret_hash: &minted.secret_hash,
-                actions: &[KeyAction::Verify.as_str().to_string()],
+                actions: &[KeyAction::Verify],
                 subjects: &[package_id.to_string()],
                 created_at: now,
                 expires_at: Some(now + DAY),
@@ -427,10 +471,19 @@ impl KeyService {
         Ok((minted.plaintext, now + DAY))
     }
 
-    /// Deletes a verification key after its single use.
-    pub async fn consume(&self, key: &ApiKeyRow) -> Result<(), KeyError> {
-        db::keys::delete(self.db.pool(), key.id).await?;
-        Ok(())
+    /// Uses up a verification key and reports whether it names `package_id`; whether its user owns
+    /// the package is the package service's question.
+    pub async fn consume_verification(
+        &self,
+        key: &AuthenticatedKey,
+        package_id: &str,
+    ) -> Result<bool, KeyError> {
+        db::keys::delete(self.db.pool(), key.key.id).await?;
+        Ok(key
+            .key
+            .subjects
+            .iter()
+            .any(|s| subject_matches(s, package_id)))
     }
 }
 
@@ -445,7 +498,7 @@ fn validate_name(name: &str) -> Result<&str, KeyError> {
     Ok(name)
 }
 
-fn normalize_actions(actions: &[KeyAction]) -> Result<Vec<String>, KeyError> {
+fn normalize_actions(actions: &[KeyAction]) -> Result<Vec<KeyAction>, KeyError> {
     let set: BTreeSet<KeyAction> = actions.iter().copied().collect();
     if set.is_empty() {
         return Err(KeyError::NoScope);
@@ -456,7 +509,7 @@ fn normalize_actions(actions: &[KeyAction]) -> Result<Vec<String>, KeyError> {
     {
         return Err(KeyError::UnknownScope(bad.to_string()));
     }
-    Ok(set.iter().map(|a| a.as_str().to_string()).collect())
+    Ok(set.into_iter().collect())
 }
 
 fn normalize_subjects(scope: &KeyScope) -> Result<Vec<String>, KeyError> {
@@ -482,9 +535,6 @@ fn normalize_subjects(scope: &KeyScope) -> Result<Vec<String>, KeyError> {
 pub fn parse_actions(values: &[String]) -> Result<Vec<KeyAction>, KeyError> {
     values
         .iter()
-        .map(|v| match KeyAction::parse(v) {
-            Some(a @ (KeyAction::Push | KeyAction::PushVersion | KeyAction::Unlist)) => Ok(a),
-            _ => Err(KeyError::UnknownScope(v.clone())),
-        })
+        .map(|v| KeyAction::parse_grantable(v).ok_or_else(|| KeyError::UnknownScope(v.clone())))
         .collect()
 }

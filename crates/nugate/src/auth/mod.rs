@@ -1,7 +1,7 @@
-//! API keys: their wire format, their scopes, the engine that manages them and the guard that enforces them.
+//! Authentication services: API keys (wire format and the engine that manages and checks them), browser
+//! sessions, and the failure throttle both share. Enforcement on requests lives in `api::guard`.
 
 pub mod api_key;
-pub mod guard;
 pub mod keys;
-pub mod scope;
 pub mod sessions;
+pub mod throttle;

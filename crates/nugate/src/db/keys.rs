@@ -4,16 +4,20 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use super::encode::{decode_actions, encode_actions};
+use super::users::User;
+use crate::model::key::{KeyAction, KeyKind, KeyStatus};
+
 /// A stored key; never holds the plaintext, only `secret_hash`.
 #[derive(Clone, Debug)]
 pub struct ApiKeyRow {
     pub id: i64,
     pub user_id: i64,
     pub name: Option<String>,
-    pub kind: String,
+    pub kind: KeyKind,
     pub lookup_id: String,
     pub secret_hash: String,
-    pub actions: Vec<String>,
+    pub actions: Vec<KeyAction>,
     pub subjects: Vec<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -22,11 +26,35 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, user_id, name, kind, lookup_id, secret_hash, actions, subjects, created_at, \
-     expires_at, lifetime_secs, revoked_at, last_used_at";
+impl ApiKeyRow {
+    /// The key's status at `now`.
+    pub fn status(&self, now: i64) -> KeyStatus {
+        KeyStatus::at(self.expires_at, self.revoked_at, now)
+    }
 
-fn split_lines(text: String) -> Vec<String> {
+    /// The key's name ('' for unnamed verification keys).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    /// Explicit package IDs of the package scope.
+    pub fn packages(&self) -> impl Iterator<Item = &str> {
+        self.subjects
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.contains('*'))
+    }
+
+    /// Glob patterns of the package scope.
+    pub fn globs(&self) -> impl Iterator<Item = &str> {
+        self.subjects
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.contains('*'))
+    }
+}
+
+fn split_lines(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| !l.is_empty())
         .map(str::to_string)
@@ -35,19 +63,19 @@ fn split_lines(text: String) -> Vec<String> {
 
 fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
     Ok(ApiKeyRow {
-        id: row.try_get(0)?,
-        user_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        kind: row.try_get(3)?,
-        lookup_id: row.try_get(4)?,
-        secret_hash: row.try_get(5)?,
-        actions: split_lines(row.try_get(6)?),
-        subjects: split_lines(row.try_get(7)?),
-        created_at: row.try_get(8)?,
-        expires_at: row.try_get(9)?,
-        lifetime_secs: row.try_get(10)?,
-        revoked_at: row.try_get(11)?,
-        last_used_at: row.try_get(12)?,
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        lookup_id: row.try_get("lookup_id")?,
+        secret_hash: row.try_get("secret_hash")?,
+        actions: decode_actions(row.try_get("actions")?)?,
+        subjects: split_lines(row.try_get("subjects")?),
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        lifetime_secs: row.try_get("lifetime_secs")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
     })
 }
 
@@ -55,10 +83,10 @@ fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
 pub struct NewApiKey<'a> {
     pub user_id: i64,
     pub name: Option<&'a str>,
-    pub kind: &'a str,
+    pub kind: KeyKind,
     pub lookup_id: &'a str,
     pub secret_hash: &'a str,
-    pub actions: &'a [String],
+    pub actions: &'a [KeyAction],
     pub subjects: &'a [String],
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -76,65 +104,51 @@ pub async fn insert(pool: &AnyPool, key: &NewApiKey<'_>) -> sqlx::Result<i64> {
     .bind(key.kind)
     .bind(key.lookup_id)
     .bind(key.secret_hash)
-    .bind(key.actions.join("\n"))
+    .bind(encode_actions(key.actions))
     .bind(key.subjects.join("\n"))
     .bind(key.created_at)
     .bind(key.expires_at)
     .bind(key.lifetime_secs)
     .fetch_one(pool)
     .await?;
-    row.try_get(0)
+    row.try_get("id")
 }
 
-/// The authentication lookup.
-pub async fn by_lookup_id(pool: &AnyPool, lookup_id: &str) -> sqlx::Result<Option<ApiKeyRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE lookup_id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(lookup_id)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+/// Whether any key uses this public identifier (imports must not collide).
+pub async fn lookup_id_exists(pool: &AnyPool, lookup_id: &str) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS found FROM api_keys WHERE lookup_id = $1")
+            .bind(lookup_id)
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
+    )
 }
 
 /// A key and its owner in one query: the API path checks a key on every write, so it costs one round trip.
 pub async fn with_owner_by_lookup_id(
     pool: &AnyPool,
     lookup_id: &str,
-) -> sqlx::Result<Option<(ApiKeyRow, super::users::User)>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let prefixed = |table: &str, columns: &str| {
-            columns
-                .split(',')
-                .map(|c| format!("{table}.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        format!(
-            "SELECT {}, {} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.lookup_id = $1",
-            prefixed("k", COLUMNS),
-            prefixed("u", super::users::COLUMNS)
-        )
-    });
-    let key_columns = COLUMNS.split(',').count();
-    sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-        .bind(lookup_id)
-        .fetch_optional(pool)
-        .await?
-        .map(|row| {
-            Ok((
-                from_row(&row)?,
-                super::users::from_row_at(&row, key_columns)?,
-            ))
-        })
-        .transpose()
+) -> sqlx::Result<Option<(ApiKeyRow, User)>> {
+    sqlx::query(
+        "SELECT k.id, k.user_id, k.name, k.kind, k.lookup_id, k.secret_hash, k.actions, k.subjects, \
+         k.created_at, k.expires_at, k.lifetime_secs, k.revoked_at, k.last_used_at, \
+         u.username AS user_username, u.email AS user_email, \
+         u.password_hash AS user_password_hash, u.is_admin AS user_is_admin, \
+         u.email_confirmed AS user_email_confirmed, u.locked AS user_locked, \
+         u.created_at AS user_created_at \
+         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.lookup_id = $1",
+    )
+    .bind(lookup_id)
+    .fetch_optional(pool)
+    .await?
+    .map(|row| Ok((from_row(&row)?, super::users::from_row_prefixed(&row, "user_")?)))
+    .transpose()
 }
 
 /// A user's key by name (names are unique per user).
 pub async fn by_name(pool: &AnyPool, user_id: i64, name: &str) -> sqlx::Result<Option<ApiKeyRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND name = $2");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query("SELECT * FROM api_keys WHERE user_id = $1 AND name = $2")
         .bind(user_id)
         .bind(name)
         .fetch_optional(pool)
@@ -146,12 +160,11 @@ pub async fn by_name(pool: &AnyPool, user_id: i64, name: &str) -> sqlx::Result<O
 
 /// A user's named keys (verification keys excluded), newest first.
 pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<ApiKeyRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND kind <> 'verify' \
-         ORDER BY created_at DESC, id DESC"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(user_id)
+    sqlx::query(
+        "SELECT * FROM api_keys WHERE user_id = $1 AND kind <> $2 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .bind(KeyKind::Verify)
         .fetch_all(pool)
         .await?
         .iter()

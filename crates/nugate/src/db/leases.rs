@@ -39,7 +39,7 @@ pub fn node_id() -> &'static str {
         format!(
             "{host}-{}-{}",
             std::process::id(),
-            &crate::auth::sessions::random_token()[..8]
+            &crate::tokens::random_token()[..8]
         )
     })
 }

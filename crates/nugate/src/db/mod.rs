@@ -4,9 +4,16 @@
 //! seconds), which both drivers map identically.
 
 pub mod copy;
+pub mod email_tokens;
+pub mod encode;
+pub mod invitations;
 pub mod keys;
 pub mod leases;
+pub mod notices;
+pub mod outbox;
 pub mod packages;
+pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::borrow::Cow;
@@ -60,6 +67,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_expiry_warned",
         include_str!("migrations/sqlite/0005_key_expiry_warned.sql"),
     ),
+    (
+        6,
+        "key_expired_notified",
+        include_str!("migrations/sqlite/0006_key_expired_notified.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -86,6 +98,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "key_expiry_warned",
         include_str!("migrations/postgres/0005_key_expiry_warned.sql"),
+    ),
+    (
+        6,
+        "key_expired_notified",
+        include_str!("migrations/postgres/0006_key_expired_notified.sql"),
     ),
 ];
 

@@ -41,24 +41,24 @@ const VERSION_COLUMNS: &str = "p.id, p.registration_id, r.package_id, p.version,
 
 fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
     Ok(PackageVersion {
-        id: row.try_get(0)?,
-        registration_id: row.try_get(1)?,
-        package_id: row.try_get(2)?,
-        version: row.try_get(3)?,
-        full_version: row.try_get(4)?,
-        is_prerelease: flag(row.try_get(5)?),
-        is_semver2: flag(row.try_get(6)?),
-        listed: flag(row.try_get(7)?),
-        title: row.try_get(8)?,
-        description: row.try_get(9)?,
-        summary: row.try_get(10)?,
-        authors: row.try_get(11)?,
-        tags: row.try_get(12)?,
-        package_types: row.try_get(13)?,
-        metadata_json: row.try_get(14)?,
-        package_hash: row.try_get(15)?,
-        package_size: row.try_get(16)?,
-        published_at: row.try_get(17)?,
+        id: row.try_get("id")?,
+        registration_id: row.try_get("registration_id")?,
+        package_id: row.try_get("package_id")?,
+        version: row.try_get("version")?,
+        full_version: row.try_get("full_version")?,
+        is_prerelease: flag(row.try_get("is_prerelease")?),
+        is_semver2: flag(row.try_get("is_semver2")?),
+        listed: flag(row.try_get("listed")?),
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        summary: row.try_get("summary")?,
+        authors: row.try_get("authors")?,
+        tags: row.try_get("tags")?,
+        package_types: row.try_get("package_types")?,
+        metadata_json: row.try_get("metadata_json")?,
+        package_hash: row.try_get("package_hash")?,
+        package_size: row.try_get("package_size")?,
+        published_at: row.try_get("published_at")?,
     })
 }
 
@@ -71,8 +71,8 @@ pub async fn registration(pool: &AnyPool, id: &str) -> sqlx::Result<Option<Regis
             .await?;
     row.map(|r| {
         Ok(Registration {
-            id: r.try_get(0)?,
-            package_id: r.try_get(1)?,
+            id: r.try_get("id")?,
+            package_id: r.try_get("package_id")?,
         })
     })
     .transpose()
@@ -102,8 +102,8 @@ pub async fn ensure_registration(
             .await?;
     Ok((
         Registration {
-            id: row.try_get(0)?,
-            package_id: row.try_get(1)?,
+            id: row.try_get("id")?,
+            package_id: row.try_get("package_id")?,
         },
         inserted,
     ))
@@ -179,7 +179,7 @@ async fn owner_ids(conn: &mut AnyConnection, registration_id: i64) -> sqlx::Resu
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|r| r.try_get(0))
+        .map(|r| r.try_get("user_id"))
         .collect()
 }
 
@@ -193,7 +193,7 @@ pub async fn owner_names(pool: &AnyPool, registration_id: i64) -> sqlx::Result<V
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| r.try_get(0))
+    .map(|r| r.try_get("username"))
     .collect()
 }
 
@@ -207,7 +207,7 @@ pub async fn owned_ids(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<String>
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| r.try_get(0))
+    .map(|r| r.try_get("package_id"))
     .collect()
 }
 
@@ -219,8 +219,8 @@ pub async fn list_registrations(pool: &AnyPool) -> sqlx::Result<Vec<Registration
         .iter()
         .map(|r| {
             Ok(Registration {
-                id: r.try_get(0)?,
-                package_id: r.try_get(1)?,
+                id: r.try_get("id")?,
+                package_id: r.try_get("package_id")?,
             })
         })
         .collect()
@@ -337,7 +337,7 @@ pub async fn all_version_keys(pool: &AnyPool) -> sqlx::Result<Vec<(String, Strin
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .map(|r| Ok((r.try_get("package_id_lower")?, r.try_get("version_lower")?)))
     .collect()
 }
 
@@ -350,7 +350,7 @@ pub async fn mark_changed(conn: &mut AnyConnection, registration_id: i64) -> sql
     let seq: i64 = sqlx::query("UPDATE feed_changes SET seq = seq + 1 WHERE id = 1 RETURNING seq")
         .fetch_one(&mut *conn)
         .await?
-        .try_get(0)?;
+        .try_get("seq")?;
     sqlx::query("UPDATE package_registrations SET changed_seq = $1 WHERE id = $2")
         .bind(seq)
         .bind(registration_id)
@@ -364,7 +364,7 @@ pub async fn change_seq(pool: &AnyPool) -> sqlx::Result<i64> {
     sqlx::query("SELECT seq FROM feed_changes WHERE id = 1")
         .fetch_one(pool)
         .await?
-        .try_get(0)
+        .try_get("seq")
 }
 
 /// Version rows without the stored .nuspec JSON, with their registration's change stamp: all of them, or
@@ -373,7 +373,7 @@ pub async fn index_rows(
     pool: &AnyPool,
     since: Option<i64>,
 ) -> sqlx::Result<Vec<(i64, PackageVersion)>> {
-    let columns = VERSION_COLUMNS.replace("p.metadata_json", "''");
+    let columns = VERSION_COLUMNS.replace("p.metadata_json", "'' AS metadata_json");
     let sql = format!(
         "SELECT {columns}, r.changed_seq FROM packages p \
          JOIN package_registrations r ON r.id = p.registration_id WHERE r.changed_seq > $1"
@@ -383,7 +383,7 @@ pub async fn index_rows(
         .fetch_all(pool)
         .await?
         .iter()
-        .map(|row| Ok((row.try_get(18)?, version_from_row(row)?)))
+        .map(|row| Ok((row.try_get("changed_seq")?, version_from_row(row)?)))
         .collect()
 }
 
@@ -398,7 +398,7 @@ pub async fn index_owners(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Ve
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .map(|r| Ok((r.try_get("registration_id")?, r.try_get("username")?)))
     .collect()
 }
 
@@ -423,6 +423,36 @@ pub async fn metadata_of(
         .fetch_all(pool)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .map(|r| Ok((r.try_get("id")?, r.try_get("metadata_json")?)))
+        .collect()
+}
+
+/// Every registration's owners as (registration id, username) pairs, by username: one query for pages
+/// and commands that list many packages.
+pub async fn all_owner_names(pool: &AnyPool) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query(
+        "SELECT o.registration_id, u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
+         ORDER BY u.username_lower",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("registration_id")?, r.try_get("username")?)))
+    .collect()
+}
+
+/// Every version as (registration id, version, listed), in push order: one query for the admin page.
+pub async fn all_version_listings(pool: &AnyPool) -> sqlx::Result<Vec<(i64, String, bool)>> {
+    sqlx::query("SELECT registration_id, version, listed FROM packages ORDER BY id")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("registration_id")?,
+                r.try_get("version")?,
+                flag(r.try_get("listed")?),
+            ))
+        })
         .collect()
 }

@@ -19,24 +19,22 @@ pub struct User {
     pub created_at: i64,
 }
 
-pub(crate) const COLUMNS: &str =
-    "id, username, email, password_hash, is_admin, email_confirmed, locked, created_at";
-
 fn from_row(row: &AnyRow) -> sqlx::Result<User> {
-    from_row_at(row, 0)
+    from_row_prefixed(row, "")
 }
 
-/// Reads a user whose [`COLUMNS`] start at column `at`, so joined queries can carry one.
-pub(crate) fn from_row_at(row: &AnyRow, at: usize) -> sqlx::Result<User> {
+/// Reads a user whose columns carry `prefix` (`user_` in queries joined with another table).
+pub(crate) fn from_row_prefixed(row: &AnyRow, prefix: &str) -> sqlx::Result<User> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(User {
-        id: row.try_get(at)?,
-        username: row.try_get(at + 1)?,
-        email: row.try_get(at + 2)?,
-        password_hash: row.try_get(at + 3)?,
-        is_admin: flag(row.try_get(at + 4)?),
-        email_confirmed: flag(row.try_get(at + 5)?),
-        locked: flag(row.try_get(at + 6)?),
-        created_at: row.try_get(at + 7)?,
+        id: row.try_get(column("id").as_str())?,
+        username: row.try_get(column("username").as_str())?,
+        email: row.try_get(column("email").as_str())?,
+        password_hash: row.try_get(column("password_hash").as_str())?,
+        is_admin: flag(row.try_get(column("is_admin").as_str())?),
+        email_confirmed: flag(row.try_get(column("email_confirmed").as_str())?),
+        locked: flag(row.try_get(column("locked").as_str())?),
+        created_at: row.try_get(column("created_at").as_str())?,
     })
 }
 
@@ -70,8 +68,7 @@ pub async fn insert(pool: &AnyPool, user: &NewUser<'_>, now: i64) -> sqlx::Resul
 
 /// Finds a user by name, case-insensitively.
 pub async fn by_username(pool: &AnyPool, username: &str) -> sqlx::Result<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE username_lower = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query("SELECT * FROM users WHERE username_lower = $1")
         .bind(username.to_lowercase())
         .fetch_optional(pool)
         .await?
@@ -82,8 +79,7 @@ pub async fn by_username(pool: &AnyPool, username: &str) -> sqlx::Result<Option<
 
 /// Finds a user by id.
 pub async fn by_id(pool: &AnyPool, id: i64) -> sqlx::Result<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query("SELECT * FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -94,8 +90,7 @@ pub async fn by_id(pool: &AnyPool, id: i64) -> sqlx::Result<Option<User>> {
 
 /// All users, by name.
 pub async fn list(pool: &AnyPool) -> sqlx::Result<Vec<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username_lower");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query("SELECT * FROM users ORDER BY username_lower")
         .fetch_all(pool)
         .await?
         .iter()
@@ -105,8 +100,7 @@ pub async fn list(pool: &AnyPool) -> sqlx::Result<Vec<User>> {
 
 /// Finds a user by email, case-insensitively.
 pub async fn by_email(pool: &AnyPool, email: &str) -> sqlx::Result<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_lower = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query("SELECT * FROM users WHERE email_lower = $1")
         .bind(email.to_lowercase())
         .fetch_optional(pool)
         .await?
@@ -164,7 +158,7 @@ pub async fn delete(db: &super::Db, id: i64) -> sqlx::Result<()> {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(|r| r.try_get(0))
+            .map(|r| r.try_get("registration_id"))
             .collect::<sqlx::Result<_>>()?;
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)

@@ -110,6 +110,15 @@ impl IndexView<'_> {
 }
 
 impl FeedIndex {
+    /// The stored .nuspec JSON of a few version rows (a page of documents), by row id: the in-memory
+    /// index leaves it out, and only the versions a document shows need it.
+    pub async fn metadata_of(
+        &self,
+        row_ids: &[i64],
+    ) -> sqlx::Result<std::collections::HashMap<i64, String>> {
+        db::packages::metadata_of(self.db.pool(), row_ids).await
+    }
+
     /// An empty index that loads itself on first use.
     pub fn new(db: Db, ttl: Duration, document_budget_bytes: usize) -> FeedIndex {
         FeedIndex {

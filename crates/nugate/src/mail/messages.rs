@@ -1,13 +1,10 @@
 //! The messages nugate sends, worded like NuGet.org's where NuGet.org has an equivalent so users recognise
 //! them. Bodies are plain text; builders never receive, and so can never include, a key's secret.
 
-use std::fmt::Write as _;
-
 use super::{Email, MailContext};
-use crate::auth::keys::{kind, LEGACY_IDLE_DAYS};
-use crate::auth::scope::KeyAction;
 use crate::db::keys::ApiKeyRow;
 use crate::db::users::User;
+use crate::model::key::{KeyKind, LEGACY_IDLE_DAYS};
 
 /// Replaces control characters (newlines included) so user-chosen text such as a key name cannot add
 /// lines to a body or headers to a message.
@@ -47,52 +44,43 @@ pub fn format_time(secs: i64) -> String {
         .unwrap_or_else(|| format!("@{secs}"))
 }
 
-/// The key's scopes in NuGet.org's words, one per line.
-fn scope_lines(key: &ApiKeyRow) -> Vec<String> {
-    key.actions
-        .iter()
-        .map(|a| match KeyAction::parse(a) {
-            Some(action) => action.description().to_string(),
-            None => one_line(a),
-        })
-        .collect()
-}
-
 fn expiry_line(key: &ApiKeyRow) -> String {
     match key.expires_at {
         Some(at) => format!("Expires: {}", format_time(at)),
-        None if key.kind == kind::LEGACY => {
+        None if key.kind == KeyKind::Legacy => {
             format!("Expires: never expires if used every {LEGACY_IDLE_DAYS} days")
         }
         None => "Expires: never".to_string(),
     }
 }
 
-/// Name, owner, scopes, packages, globs and expiry: everything that says what the key can do.
+/// Name, owner, scopes, packages, globs and expiry: everything that says what the key can do. A legacy
+/// key says what it is (full access to every package of its user) rather than listing a `*` glob.
 fn key_details(user: &User, key: &ApiKeyRow) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "Key name: {}", key_name(key));
-    let _ = writeln!(out, "Package owner: {}", one_line(&user.username));
-    let _ = writeln!(out, "Scopes:");
-    for line in scope_lines(key) {
-        let _ = writeln!(out, "  - {line}");
+    let mut lines = vec![
+        format!("Key name: {}", key_name(key)),
+        format!("Package owner: {}", one_line(&user.username)),
+        "Scopes:".to_string(),
+    ];
+    lines.extend(
+        key.actions
+            .iter()
+            .map(|action| format!("  - {}", action.description())),
+    );
+    if key.kind != KeyKind::Legacy {
+        let list = |title: &str, items: Vec<&str>| {
+            let mut out = Vec::new();
+            if !items.is_empty() {
+                out.push(title.to_string());
+                out.extend(items.into_iter().map(|i| format!("  - {}", one_line(i))));
+            }
+            out
+        };
+        lines.extend(list("Packages:", key.packages().collect()));
+        lines.extend(list("Glob patterns:", key.globs().collect()));
     }
-    let (globs, packages): (Vec<&String>, Vec<&String>) =
-        key.subjects.iter().partition(|s| s.contains('*'));
-    if !packages.is_empty() {
-        let _ = writeln!(out, "Packages:");
-        for p in packages {
-            let _ = writeln!(out, "  - {}", one_line(p));
-        }
-    }
-    if !globs.is_empty() {
-        let _ = writeln!(out, "Glob patterns:");
-        for g in globs {
-            let _ = writeln!(out, "  - {}", one_line(g));
-        }
-    }
-    let _ = writeln!(out, "{}", expiry_line(key));
-    out
+    lines.push(expiry_line(key));
+    lines.join("\n") + "\n"
 }
 
 fn not_you(ctx: &MailContext) -> String {
@@ -221,10 +209,10 @@ pub fn key_deleted(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
 
 /// One batched warning for all of a user's keys that expire soon: `(name, whole days left)`.
 pub fn keys_expiring(ctx: &MailContext, user: &User, keys: &[(String, i64)]) -> Email {
-    let mut list = String::new();
-    for (name, days) in keys {
-        let _ = writeln!(list, "{} - expires in {days} day(s).", one_line(name));
-    }
+    let list: String = keys
+        .iter()
+        .map(|(name, days)| format!("{} - expires in {days} day(s).\n", one_line(name)))
+        .collect();
     Email {
         to: user.email.clone(),
         subject: subject(ctx, "Your API key is about to expire"),
@@ -240,10 +228,10 @@ pub fn keys_expiring(ctx: &MailContext, user: &User, keys: &[(String, i64)]) -> 
 
 /// One batched notice for all of a user's keys that have just expired.
 pub fn keys_expired(ctx: &MailContext, user: &User, names: &[String]) -> Email {
-    let mut list = String::new();
-    for name in names {
-        let _ = writeln!(list, "{} - has expired.", one_line(name));
-    }
+    let list: String = names
+        .iter()
+        .map(|name| format!("{} - has expired.\n", one_line(name)))
+        .collect();
     Email {
         to: user.email.clone(),
         subject: subject(ctx, "Your API key has expired"),
@@ -287,6 +275,7 @@ pub fn ownership_invitation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::key::KeyAction;
 
     fn ctx() -> MailContext {
         MailContext {
@@ -308,15 +297,20 @@ mod tests {
         }
     }
 
-    fn key(kind: &str, actions: &[&str], subjects: &[&str], expires_at: Option<i64>) -> ApiKeyRow {
+    fn key(
+        kind: KeyKind,
+        actions: &[KeyAction],
+        subjects: &[&str],
+        expires_at: Option<i64>,
+    ) -> ApiKeyRow {
         ApiKeyRow {
             id: 1,
             user_id: 1,
             name: Some("ci\nBcc: evil@example.com".into()),
-            kind: kind.into(),
+            kind,
             lookup_id: "lookup".into(),
             secret_hash: "hash".into(),
-            actions: actions.iter().map(|s| s.to_string()).collect(),
+            actions: actions.to_vec(),
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
             created_at: 0,
             expires_at,
@@ -329,8 +323,8 @@ mod tests {
     #[test]
     fn key_created_lists_everything_but_secrets() {
         let k = key(
-            kind::SCOPED,
-            &["push", "unlist"],
+            KeyKind::Scoped,
+            &[KeyAction::Push, KeyAction::Unlist],
             &["Contoso.Lib", "Contoso.*"],
             Some(86_400),
         );
@@ -359,10 +353,16 @@ mod tests {
 
     #[test]
     fn legacy_and_revoked_wording() {
-        let k = key(kind::LEGACY, &["all"], &["*"], None);
+        let k = key(KeyKind::Legacy, &[KeyAction::All], &["*"], None);
         let mail = key_deleted(&ctx(), &user(), &k);
         assert_eq!(mail.subject, "[nugate] API key removed from your account");
         assert!(mail.body.contains("never expires if used every 365 days"));
+        assert!(mail.body.contains("  - Full access (legacy key)"));
+        assert!(
+            !mail.body.contains("Glob") && !mail.body.contains("  - *"),
+            "a legacy key lists no glob: {}",
+            mail.body
+        );
         let mail = key_revoked(&ctx(), &user(), &k);
         assert_eq!(
             mail.subject,

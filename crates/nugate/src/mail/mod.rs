@@ -9,7 +9,7 @@ mod notices;
 mod outbox;
 mod transport;
 
-pub use notices::{queue_expiry_notices, EXPIRY_WARN_DAYS};
+pub use notices::queue_expiry_notices;
 pub use outbox::{backoff_secs, deliver_due, enqueue, enqueue_with, BATCH_SIZE, MAX_ATTEMPTS};
 pub use transport::Mailer;
 

@@ -1,7 +1,5 @@
 //! The outbox table: requests enqueue, the background task delivers with retries.
 
-use sqlx::Row;
-
 use super::{Email, Mailer};
 use crate::db::{self, Db};
 
@@ -28,17 +26,7 @@ pub async fn enqueue_with<'e, E>(executor: E, email: &Email, now: i64) -> sqlx::
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO outbox (recipient, subject, body, created_at, attempts, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, 0, $4)",
-    )
-    .bind(&email.to)
-    .bind(&email.subject)
-    .bind(&email.body)
-    .bind(now)
-    .execute(executor)
-    .await?;
-    Ok(())
+    db::outbox::insert(executor, &email.to, &email.subject, &email.body, now).await
 }
 
 /// Delay before the next try after `attempts` failures: 30 s × 2^attempts, at most 6 hours.
@@ -55,76 +43,42 @@ pub fn backoff_secs(attempts: i64) -> i64 {
 /// at once never send the same row twice. A failed send is recorded on the row and retried later; only
 /// database errors make the whole pass fail.
 pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
-    let now = db::now();
-    let rows = sqlx::query(
-        "SELECT id, recipient, subject, body, attempts, next_attempt_at FROM outbox \
-         WHERE sent_at IS NULL AND attempts < $1 AND next_attempt_at <= $2 \
-         ORDER BY id LIMIT $3",
-    )
-    .bind(MAX_ATTEMPTS)
-    .bind(now)
-    .bind(BATCH_SIZE)
-    .fetch_all(db.pool())
-    .await?;
+    let pool = db.pool();
+    let rows = db::outbox::due(pool, db::now(), MAX_ATTEMPTS, BATCH_SIZE).await?;
     let mut sent = 0;
     for row in rows {
-        let id: i64 = row.try_get("id")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let due_at: i64 = row.try_get("next_attempt_at")?;
-        let email = Email {
-            to: row.try_get("recipient")?,
-            subject: row.try_get("subject")?,
-            body: row.try_get("body")?,
-        };
-        let claimed = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $1 \
-             WHERE id = $2 AND sent_at IS NULL AND next_attempt_at = $3",
-        )
-        .bind(db::now() + CLAIM_SECS)
-        .bind(id)
-        .bind(due_at)
-        .execute(db.pool())
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
+        if !db::outbox::claim(pool, row.id, row.next_attempt_at, db::now() + CLAIM_SECS).await? {
             continue;
         }
+        let email = Email {
+            to: row.recipient,
+            subject: row.subject,
+            body: row.body,
+        };
         // A message that cannot even be built (a bad recipient address) will never succeed: give up now.
         let result = match mailer.build_message(&email) {
-            Ok(_) => mailer.send(&email, id).await.map_err(|e| (e, false)),
+            Ok(_) => mailer.send(&email, row.id).await.map_err(|e| (e, false)),
             Err(e) => Err((e, true)),
         };
         match result {
             Ok(()) => {
-                sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
-                    .bind(db::now())
-                    .bind(id)
-                    .execute(db.pool())
-                    .await?;
+                db::outbox::mark_sent(pool, row.id, db::now()).await?;
                 sent += 1;
             }
             Err((e, permanent)) => {
                 let attempts = if permanent {
                     MAX_ATTEMPTS
                 } else {
-                    attempts + 1
+                    row.attempts + 1
                 };
                 let error: String = format!("{e:#}").chars().take(MAX_ERROR_CHARS).collect();
                 if attempts >= MAX_ATTEMPTS {
-                    tracing::error!(outbox_id = id, attempts, error = %error, "giving up on email");
+                    tracing::error!(outbox_id = row.id, attempts, error = %error, "giving up on email");
                 } else {
-                    tracing::warn!(outbox_id = id, attempts, error = %error, "sending email failed; will retry");
+                    tracing::warn!(outbox_id = row.id, attempts, error = %error, "sending email failed; will retry");
                 }
-                sqlx::query(
-                    "UPDATE outbox SET attempts = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4",
-                )
-                .bind(attempts)
-                .bind(error)
-                .bind(db::now() + backoff_secs(attempts))
-                .bind(id)
-                .execute(db.pool())
-                .await?;
+                let retry_at = db::now() + backoff_secs(attempts);
+                db::outbox::mark_failed(pool, row.id, attempts, &error, retry_at).await?;
             }
         }
     }

@@ -1,6 +1,11 @@
-//! Package rules shared by the protocol endpoints and the CLI: push, unlist/relist and ownership.
+//! Package rules shared by the protocol endpoints, the web pages and the CLI: push, unlist/relist
+//! (`listing`), and ownership with its invitations (`owners`).
 
+mod listing;
+mod owners;
 pub mod upload;
+
+pub use owners::AdminPackage;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -9,12 +14,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use nuget_formats::{read_nupkg, NuGetVersion, Nupkg, NupkgLimits};
 
-use crate::auth::guard;
 use crate::auth::keys::AuthenticatedKey;
-use crate::auth::scope::PackageAction;
-use crate::db::{self, packages::RemoveOwner, Db};
+use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::feed::FeedIndex;
+use crate::mail::MailContext;
+use crate::model::policy::{self, Ownership};
+use crate::model::scope::PackageAction;
 use crate::storage::{PackageStorage, Staged};
 use upload::ExtractedPackage;
 
@@ -25,6 +31,7 @@ pub struct PackageService {
     storage: PackageStorage,
     tmp_dir: PathBuf,
     feed: Arc<FeedIndex>,
+    mail: MailContext,
 }
 
 /// A successful push.
@@ -35,18 +42,21 @@ pub struct Pushed {
 }
 
 impl PackageService {
-    /// Wraps the database and storage; `tmp_dir` holds uploads in flight; `feed` is told of every change.
+    /// Wraps the database and storage; `tmp_dir` holds uploads in flight; `feed` is told of every change;
+    /// `mail` words the invitations.
     pub fn new(
         db: Db,
         storage: PackageStorage,
         tmp_dir: PathBuf,
         feed: Arc<FeedIndex>,
+        mail: MailContext,
     ) -> PackageService {
         PackageService {
             db,
             storage,
             tmp_dir,
             feed,
+            mail,
         }
     }
 
@@ -162,8 +172,14 @@ impl PackageService {
         } else {
             PackageAction::PushVersion
         };
-        let owned = if created { None } else { Some(registration.id) };
-        guard::authorize(&mut tx, key, action, &spec.id, owned).await?;
+        let ownership = if created {
+            Ownership::NewId
+        } else {
+            Ownership::Existing(
+                db::packages::is_owner(&mut tx, registration.id, key.user.id).await?,
+            )
+        };
+        authorize(key, action, &spec.id, ownership)?;
         if created {
             db::packages::add_owner(&mut tx, registration.id, key.user.id, now).await?;
         }
@@ -232,21 +248,6 @@ impl PackageService {
         Ok(())
     }
 
-    /// Unlists or relists a version after the key passed the unlist guard.
-    pub async fn set_listed(
-        &self,
-        version: &db::packages::PackageVersion,
-        listed: bool,
-    ) -> Result<(), ApiError> {
-        let mut tx = self.db.begin_write().await?;
-        db::packages::set_listed(&mut tx, version.id, listed).await?;
-        db::packages::mark_changed(&mut tx, version.registration_id).await?;
-        tx.commit().await?;
-        self.feed.changed();
-        tracing::info!(id = %version.package_id, version = %version.version, listed, "listing changed");
-        Ok(())
-    }
-
     /// Finds a version by the ID and version a client typed (any case, any equivalent version form).
     pub async fn find_version(
         &self,
@@ -274,57 +275,6 @@ impl PackageService {
             .ok_or_else(|| version_not_found(id, version))
     }
 
-    /// Adds `username` as an owner of `id`.
-    pub async fn add_owner(&self, id: &str, username: &str) -> anyhow::Result<bool> {
-        let (registration, user) = self.registration_and_user(id, username).await?;
-        let mut tx = self.db.begin_write().await?;
-        let added = db::packages::add_owner(&mut tx, registration.id, user.id, db::now()).await?;
-        db::packages::mark_changed(&mut tx, registration.id).await?;
-        tx.commit().await?;
-        self.feed.changed();
-        Ok(added)
-    }
-
-    /// Removes `username` from the owners of `id`, never the last owner.
-    pub async fn remove_owner(&self, id: &str, username: &str) -> anyhow::Result<()> {
-        let (registration, user) = self.registration_and_user(id, username).await?;
-        let mut tx = self.db.begin_write().await?;
-        match db::packages::remove_owner(&mut tx, registration.id, user.id).await? {
-            RemoveOwner::Removed => {
-                db::packages::mark_changed(&mut tx, registration.id).await?;
-                tx.commit().await?;
-                self.feed.changed();
-                Ok(())
-            }
-            RemoveOwner::NotAnOwner => {
-                anyhow::bail!(
-                    "'{}' is not an owner of '{}'",
-                    user.username,
-                    registration.package_id
-                )
-            }
-            RemoveOwner::LastOwner => anyhow::bail!(
-                "'{}' is the last owner of '{}'; add another owner first",
-                user.username,
-                registration.package_id
-            ),
-        }
-    }
-
-    async fn registration_and_user(
-        &self,
-        id: &str,
-        username: &str,
-    ) -> anyhow::Result<(db::packages::Registration, db::users::User)> {
-        let registration = db::packages::registration(self.db.pool(), id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("there is no package with ID '{id}'"))?;
-        let user = db::users::by_username(self.db.pool(), username)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("there is no user named '{username}'"))?;
-        Ok((registration, user))
-    }
-
     /// Deletes stored files that no committed version refers to and that are older than `min_age_secs`.
     pub async fn remove_orphans(&self, min_age_secs: i64) -> anyhow::Result<usize> {
         let known: HashSet<(String, String)> = db::packages::all_version_keys(self.db.pool())
@@ -338,6 +288,23 @@ impl PackageService {
     pub fn storage(&self) -> &PackageStorage {
         &self.storage
     }
+}
+
+/// The key-policy decision as the protocol answers it: NuGet.org's one message for every refusal.
+fn authorize(
+    key: &AuthenticatedKey,
+    action: PackageAction,
+    package_id: &str,
+    ownership: Ownership,
+) -> Result<(), ApiError> {
+    policy::authorize(
+        &key.key.actions,
+        &key.key.subjects,
+        action,
+        package_id,
+        ownership,
+    )
+    .map_err(|_| ApiError::invalid_key())
 }
 
 fn version_not_found(id: &str, version: &str) -> ApiError {

@@ -151,14 +151,14 @@ async fn copy_object(
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(e) => {
-                let _ = writer.abort().await;
+                super::abort_upload(&mut writer).await;
                 return Err(e.into());
             }
         };
         hasher.update(&chunk);
         written += chunk.len() as u64;
         if let Err(e) = writer.put(chunk).await {
-            let _ = writer.abort().await;
+            super::abort_upload(&mut writer).await;
             return Err(e.into());
         }
     }

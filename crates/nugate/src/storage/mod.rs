@@ -27,7 +27,21 @@ use tokio::io::AsyncWriteExt;
 
 /// rustls needs one process-wide crypto provider; ring is the one already in the build.
 fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // An error means a provider is installed already (a second storage in one process): as good.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a TLS crypto provider was already installed");
+    }
+}
+
+/// Abandons a multipart upload after a failure; the failure being reported matters more than this
+/// clean-up's own, which is only logged (an unfinished upload is also removed by the store's expiry).
+pub(crate) async fn abort_upload(writer: &mut BufWriter) {
+    if let Err(e) = writer.abort().await {
+        tracing::debug!(error = %e, "abandoning an unfinished upload failed");
+    }
 }
 
 /// Where package files live.
@@ -167,7 +181,7 @@ impl PackageStorage {
     /// on failure the partial upload is aborted or deleted (a cut connection may still leave an orphan,
     /// which the sweep removes).
     pub async fn stage(&self, nupkg_file: &FsPath) -> anyhow::Result<Staged> {
-        let token = crate::auth::sessions::random_token();
+        let token = crate::tokens::random_token();
         let staged = Staged {
             nupkg: Path::from_iter([STAGING, token.as_str(), "nupkg"]),
         };
@@ -176,7 +190,7 @@ impl PackageStorage {
         match tokio::io::copy(&mut source, &mut writer).await {
             Ok(_) => {}
             Err(e) => {
-                let _ = writer.abort().await;
+                abort_upload(&mut writer).await;
                 return Err(e.into());
             }
         }

@@ -1,5 +1,6 @@
-//! Account → API keys: the seed's workflow. Create (shown once), list, edit the package scope,
-//! regenerate, revoke, delete. Every rule lives in the key engine; these handlers only translate forms.
+//! Account → API keys: the seed's workflow. Create (shown once, with the usage examples filled in), list,
+//! edit the package scope, regenerate, revoke, delete. Every rule lives in the key engine; these
+//! handlers only translate forms.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -7,13 +8,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::usage::Usage;
 use super::{
-    cookie, not_found, render, set_cookie, Page, SignedIn, VerifiedForm, Visitor, NEW_KEY_COOKIE,
+    cookie, not_found, render, set_cookie, with_status, Page, PageResult, SignedIn, VerifiedForm,
+    Visitor, NEW_KEY_COOKIE,
 };
-use crate::app::AppState;
-use crate::auth::keys::{self, status, KeyError, KeyScope, KeyStatus, WARN_DAYS};
-use crate::auth::scope::KeyAction;
+use crate::auth::keys::{self, KeyError, KeyScope};
 use crate::db::{self, keys::ApiKeyRow, users::User};
+use crate::model::key::{days, status_label, KeyKind, KeyStatus};
+use crate::state::AppState;
 
 const HERE: &str = "/account/apikeys";
 /// The lifetimes offered, as on NuGet.org.
@@ -42,61 +45,24 @@ fn date(t: Option<i64>) -> String {
 }
 
 fn view(key: &ApiKeyRow, now: i64) -> KeyView {
-    let legacy = key.kind == keys::kind::LEGACY;
-    let st = status(key, now);
-    let status_text = match (&st, legacy) {
-        (KeyStatus::Revoked, _) => "Revoked".to_string(),
-        (KeyStatus::Expired, _) => "Expired".to_string(),
-        (KeyStatus::Active { .. }, true) => "Never expires (if used every 365 days)".to_string(),
-        (
-            KeyStatus::Active {
-                expires_in_days: Some(d),
-            },
-            false,
-        ) => {
-            format!("Expires in {d} day{}", if *d == 1 { "" } else { "s" })
-        }
-        (
-            KeyStatus::Active {
-                expires_in_days: None,
-            },
-            false,
-        ) => "Never expires".to_string(),
-    };
-    let packages: Vec<String> = key
-        .subjects
-        .iter()
-        .filter(|s| !s.contains('*'))
-        .cloned()
-        .collect();
+    let legacy = key.kind == KeyKind::Legacy;
+    let status = key.status(now);
+    let packages: Vec<String> = key.packages().map(str::to_string).collect();
     KeyView {
         id: key.id,
-        name: if legacy {
-            format!(
-                "{} (Full access API key)",
-                key.name.as_deref().unwrap_or("")
-            )
-        } else {
-            key.name.clone().unwrap_or_default()
-        },
+        name: key.name().to_string(),
         legacy,
-        status: status_text,
-        expired: st == KeyStatus::Expired,
-        revoked: st == KeyStatus::Revoked,
-        scopes: key
-            .actions
-            .iter()
-            .filter_map(|a| KeyAction::parse(a))
-            .map(KeyAction::description)
-            .collect(),
+        status: status_label(key.kind, status),
+        expired: status == KeyStatus::Expired,
+        revoked: status == KeyStatus::Revoked,
+        scopes: key.actions.iter().map(|a| a.description()).collect(),
         more_packages: packages.len().saturating_sub(3),
         packages: packages.into_iter().take(3).collect(),
-        globs: key
-            .subjects
-            .iter()
-            .filter(|s| s.contains('*'))
-            .cloned()
-            .collect(),
+        globs: if legacy {
+            Vec::new()
+        } else {
+            key.globs().map(str::to_string).collect()
+        },
         created: date(Some(key.created_at)),
         last_used: date(key.last_used_at),
     }
@@ -110,6 +76,7 @@ struct KeysPage {
     keys: Vec<KeyView>,
     banner: Vec<String>,
     new_key: Option<(String, String)>,
+    usage: Usage,
     owned: Vec<String>,
     lifetimes: Vec<u32>,
     default_lifetime: u32,
@@ -122,9 +89,55 @@ struct KeysPage {
 struct EditPage {
     page: Page,
     key: KeyView,
-    owned: Vec<String>,
-    selected: Vec<String>,
+    /// Every ID the form offers: the user's packages and every ID the key holds, owned or not.
+    choices: Vec<PackageChoice>,
+    /// Whether any choice is an ID the user no longer owns (the page then explains what that means).
+    has_unowned: bool,
     globs: String,
+}
+
+impl EditPage {
+    fn new(page: Page, key: KeyView, choices: Vec<PackageChoice>, globs: String) -> EditPage {
+        EditPage {
+            page,
+            key,
+            has_unowned: choices.iter().any(|c| c.not_owned),
+            choices,
+            globs,
+        }
+    }
+}
+
+/// One package checkbox of the edit page.
+pub struct PackageChoice {
+    pub id: String,
+    pub checked: bool,
+    /// The key holds this ID but the user no longer owns it: it stays unless unticked.
+    pub not_owned: bool,
+}
+
+/// The edit form's choices: owned IDs, then IDs the key (or the submitted form) holds that the user
+/// does not own, so saving never drops what the user did not untick.
+fn package_choices(owned: &[String], selected: &[String]) -> Vec<PackageChoice> {
+    let is_selected = |id: &str| selected.iter().any(|s| s.eq_ignore_ascii_case(id));
+    let mut choices: Vec<PackageChoice> = owned
+        .iter()
+        .map(|id| PackageChoice {
+            id: id.clone(),
+            checked: is_selected(id),
+            not_owned: false,
+        })
+        .collect();
+    for id in selected {
+        if !owned.iter().any(|o| o.eq_ignore_ascii_case(id)) {
+            choices.push(PackageChoice {
+                id: id.clone(),
+                checked: true,
+                not_owned: true,
+            });
+        }
+    }
+    choices
 }
 
 #[derive(Template)]
@@ -173,56 +186,50 @@ async fn keys_page(
     new_key: Option<(String, String)>,
     form: CreateForm,
     error: Option<String>,
-) -> Response {
-    let (list, owned) = match (
-        state.keys.list(user).await,
-        db::packages::owned_ids(state.db.pool(), user.id).await,
-    ) {
-        (Ok(l), Ok(o)) => (l, o),
-        (Err(e), _) => return crate::error::ApiError::Internal(e.into()).into_response(),
-        (_, Err(e)) => return crate::error::ApiError::from(e).into_response(),
-    };
+) -> PageResult {
+    let list = state.keys.list(user).await?;
+    let owned = state.packages.owned_ids(user).await?;
     let now = db::now();
     let banner = list
         .iter()
-        .filter(|k| k.kind == keys::kind::SCOPED)
-        .filter_map(|k| match status(k, now) {
-            KeyStatus::Expired => {
-                Some(format!("'{}' has expired", k.name.as_deref().unwrap_or("")))
-            }
-            KeyStatus::Active {
-                expires_in_days: Some(d),
-            } if d <= WARN_DAYS => Some(format!(
-                "'{}' expires in {d} day{}",
-                k.name.as_deref().unwrap_or(""),
-                if d == 1 { "" } else { "s" }
-            )),
-            _ => None,
+        .filter(|k| k.kind == KeyKind::Scoped)
+        .filter_map(|k| match k.status(now) {
+            KeyStatus::Expired => Some(format!("'{}' has expired", k.name())),
+            status => status
+                .expiring_soon()
+                .map(|d| format!("'{}' expires in {}", k.name(), days(d))),
         })
         .collect();
-    let max = state.config.max_key_lifetime_days;
+    let max = state.keys.max_lifetime_days();
     let mut lifetimes: Vec<u32> = LIFETIMES.iter().copied().filter(|d| *d <= max).collect();
     if !lifetimes.contains(&max.min(365)) {
         lifetimes.push(max.min(365));
     }
     let mut page = visitor.page();
-    page.error = error.clone();
-    let mut response = render(KeysPage {
+    let failed = error.is_some();
+    page.error = error;
+    let usage = Usage::new(
+        &state.config.base_url(),
+        new_key.as_ref().map(|(_, key)| key.as_str()),
+    );
+    let response = render(KeysPage {
         page,
         username: user.username.clone(),
         keys: list.iter().map(|k| view(k, now)).collect(),
         banner,
         new_key,
+        usage,
         owned,
         lifetimes,
         default_lifetime: state.keys.default_lifetime_days(),
         form,
         confirmed: user.email_confirmed,
     });
-    if error.is_some() {
-        *response.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    response
+    Ok(if failed {
+        with_status(response, StatusCode::BAD_REQUEST)
+    } else {
+        response
+    })
 }
 
 /// `GET /account/apikeys`: shows a just-created key once (from a one-shot cookie), then never again.
@@ -230,29 +237,30 @@ pub async fn list(
     State(state): State<AppState>,
     SignedIn { visitor, user }: SignedIn,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let new_key = cookie(&headers, NEW_KEY_COOKIE).and_then(|v| {
         let (name, key) = v.split_once('.')?;
         let name =
             String::from_utf8(data_encoding::BASE32_NOPAD.decode(name.as_bytes()).ok()?).ok()?;
         Some((name, key.to_string()))
     });
+    let shown = new_key.is_some();
     let mut response = keys_page(
         &state,
         &visitor,
         &user,
-        new_key.clone(),
+        new_key,
         CreateForm::default(),
         None,
     )
-    .await;
-    if new_key.is_some() {
+    .await?;
+    if shown {
         if let Ok(v) = HeaderValue::from_str(&set_cookie(&state, NEW_KEY_COOKIE, "", Some(0), HERE))
         {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
     }
-    response
+    Ok(response)
 }
 
 /// Redirects to the list with the plaintext in a one-shot cookie scoped to that page: the key never
@@ -274,7 +282,7 @@ pub async fn create(
     State(state): State<AppState>,
     SignedIn { visitor, user }: SignedIn,
     VerifiedForm(form): VerifiedForm<CreateForm>,
-) -> Response {
+) -> PageResult {
     let actions = match keys::parse_actions(&form.scopes) {
         Ok(a) => a,
         Err(e) => return keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
@@ -290,21 +298,23 @@ pub async fn create(
         .create(&user, &name, &scope, form.expires_in)
         .await
     {
-        Ok((row, plaintext)) => show_once(&state, row.name.as_deref().unwrap_or(&name), &plaintext),
-        Err(KeyError::Database(e)) => crate::error::ApiError::from(e).into_response(),
+        Ok((row, plaintext)) => Ok(show_once(&state, row.name(), &plaintext)),
+        Err(e) if e.is_outage() => Err(e.into()),
         Err(e) => keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
     }
 }
 
-async fn own_key(state: &AppState, user: &User, id: &str) -> Option<ApiKeyRow> {
-    let id: i64 = id.parse().ok()?;
-    state
+/// The signed-in user's key with this id (anyone else's key does not exist).
+async fn own_key(state: &AppState, user: &User, id: &str) -> Result<Option<ApiKeyRow>, KeyError> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(state
         .keys
         .list(user)
-        .await
-        .ok()?
+        .await?
         .into_iter()
-        .find(|k| k.id == id)
+        .find(|k| k.id == id))
 }
 
 /// `GET /account/apikeys/{id}/edit`.
@@ -312,34 +322,21 @@ pub async fn edit_page(
     State(state): State<AppState>,
     SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     let Some(key) = own_key(&state, &user, &id)
-        .await
-        .filter(|k| k.kind == keys::kind::SCOPED)
+        .await?
+        .filter(|k| k.kind == KeyKind::Scoped)
     else {
-        return not_found(&visitor);
+        return Ok(not_found(&visitor));
     };
-    let owned = db::packages::owned_ids(state.db.pool(), user.id)
-        .await
-        .unwrap_or_default();
-    render(EditPage {
-        page: visitor.page(),
-        selected: key
-            .subjects
-            .iter()
-            .filter(|s| !s.contains('*'))
-            .cloned()
-            .collect(),
-        globs: key
-            .subjects
-            .iter()
-            .filter(|s| s.contains('*'))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" "),
-        key: view(&key, db::now()),
-        owned,
-    })
+    let owned = state.packages.owned_ids(&user).await?;
+    let selected: Vec<String> = key.packages().map(str::to_string).collect();
+    Ok(render(EditPage::new(
+        visitor.page(),
+        view(&key, db::now()),
+        package_choices(&owned, &selected),
+        key.globs().collect::<Vec<_>>().join(" "),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -356,33 +353,28 @@ pub async fn edit(
     SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<EditForm>,
-) -> Response {
-    let Some(key) = own_key(&state, &user, &id).await else {
-        return not_found(&visitor);
+) -> PageResult {
+    let Some(key) = own_key(&state, &user, &id).await? else {
+        return Ok(not_found(&visitor));
     };
-    let name = key.name.clone().unwrap_or_default();
     match state
         .keys
-        .edit(&user, &name, &form.packages, &split_globs(&form.globs))
+        .edit(&user, key.name(), &form.packages, &split_globs(&form.globs))
         .await
     {
-        Ok(_) => Redirect::to(HERE).into_response(),
-        Err(KeyError::Database(e)) => crate::error::ApiError::from(e).into_response(),
+        Ok(_) => Ok(Redirect::to(HERE).into_response()),
+        Err(e) if e.is_outage() => Err(e.into()),
         Err(e) => {
-            let owned = db::packages::owned_ids(state.db.pool(), user.id)
-                .await
-                .unwrap_or_default();
+            let owned = state.packages.owned_ids(&user).await?;
             let mut page = visitor.page();
             page.error = Some(e.to_string());
-            let mut response = render(EditPage {
+            let response = render(EditPage::new(
                 page,
-                key: view(&key, db::now()),
-                owned,
-                selected: form.packages,
-                globs: form.globs,
-            });
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
+                view(&key, db::now()),
+                package_choices(&owned, &form.packages),
+                form.globs,
+            ));
+            Ok(with_status(response, StatusCode::BAD_REQUEST))
         }
     }
 }
@@ -390,89 +382,39 @@ pub async fn edit(
 #[derive(Deserialize)]
 pub struct Empty {}
 
-/// `POST /account/apikeys/{id}/regenerate`: the new key is shown once, the old one is dead.
-pub async fn regenerate(
-    State(state): State<AppState>,
-    SignedIn { visitor, user }: SignedIn,
-    Path(id): Path<String>,
-    _form: VerifiedForm<Empty>,
-) -> Response {
-    let Some(key) = own_key(&state, &user, &id).await else {
-        return not_found(&visitor);
-    };
-    let name = key.name.clone().unwrap_or_default();
-    match state.keys.regenerate(&user, &name).await {
-        Ok((_, plaintext)) => show_once(&state, &name, &plaintext),
-        Err(e) => key_action_failed(&state, &visitor, &user, e).await,
-    }
+/// What a key-page button does to a key.
+enum KeyChange {
+    Regenerate,
+    Revoke,
+    Delete,
 }
 
-/// `POST /account/apikeys/{id}/revoke`.
-pub async fn revoke(
-    State(state): State<AppState>,
-    SignedIn { visitor, user }: SignedIn,
-    Path(id): Path<String>,
-    _form: VerifiedForm<Empty>,
-) -> Response {
-    let Some(key) = own_key(&state, &user, &id).await else {
-        return not_found(&visitor);
-    };
-    match state
-        .keys
-        .revoke(&user, key.name.as_deref().unwrap_or(""))
-        .await
-    {
-        Ok(_) => Redirect::to(HERE).into_response(),
-        Err(e) => key_action_failed(&state, &visitor, &user, e).await,
-    }
-}
-
-/// `GET /account/apikeys/{id}/delete`: the confirmation step.
-pub async fn delete_page(
-    State(state): State<AppState>,
-    SignedIn { visitor, user }: SignedIn,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(key) = own_key(&state, &user, &id).await else {
-        return not_found(&visitor);
-    };
-    render(DeletePage {
-        page: visitor.page(),
-        key: view(&key, db::now()),
-    })
-}
-
-/// `POST /account/apikeys/{id}/delete`.
-pub async fn delete(
-    State(state): State<AppState>,
-    SignedIn { visitor, user }: SignedIn,
-    Path(id): Path<String>,
-    _form: VerifiedForm<Empty>,
-) -> Response {
-    let Some(key) = own_key(&state, &user, &id).await else {
-        return not_found(&visitor);
-    };
-    match state
-        .keys
-        .delete(&user, key.name.as_deref().unwrap_or(""))
-        .await
-    {
-        Ok(_) => Redirect::to(HERE).into_response(),
-        Err(e) => key_action_failed(&state, &visitor, &user, e).await,
-    }
-}
-
-/// A regenerate, revoke or delete that failed: database trouble is answered as such (503 or 500), any
-/// other refusal is shown above the key list.
-async fn key_action_failed(
+/// Carries out a regenerate, revoke or delete on the user's key `id`: a regenerated key is shown once;
+/// an outage is an error page; any other refusal is shown above the key list.
+async fn act_on_key(
     state: &AppState,
     visitor: &Visitor,
     user: &User,
-    error: KeyError,
-) -> Response {
-    match error {
-        KeyError::Database(e) => crate::error::ApiError::from(e).into_response(),
-        refused => {
+    id: &str,
+    action: KeyChange,
+) -> PageResult {
+    let Some(key) = own_key(state, user, id).await? else {
+        return Ok(not_found(visitor));
+    };
+    let name = key.name();
+    let done = match action {
+        KeyChange::Regenerate => state
+            .keys
+            .regenerate(user, name)
+            .await
+            .map(|(_, plaintext)| show_once(state, name, &plaintext)),
+        KeyChange::Revoke => state.keys.revoke(user, name).await.map(|_| back()),
+        KeyChange::Delete => state.keys.delete(user, name).await.map(|_| back()),
+    };
+    match done {
+        Ok(response) => Ok(response),
+        Err(e) if e.is_outage() => Err(e.into()),
+        Err(refused) => {
             keys_page(
                 state,
                 visitor,
@@ -486,9 +428,58 @@ async fn key_action_failed(
     }
 }
 
+fn back() -> Response {
+    Redirect::to(HERE).into_response()
+}
+
+/// `POST /account/apikeys/{id}/regenerate`: the new key is shown once, the old one is dead.
+pub async fn regenerate(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+    _form: VerifiedForm<Empty>,
+) -> PageResult {
+    act_on_key(&state, &visitor, &user, &id, KeyChange::Regenerate).await
+}
+
+/// `POST /account/apikeys/{id}/revoke`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+    _form: VerifiedForm<Empty>,
+) -> PageResult {
+    act_on_key(&state, &visitor, &user, &id, KeyChange::Revoke).await
+}
+
+/// `GET /account/apikeys/{id}/delete`: the confirmation step.
+pub async fn delete_page(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+) -> PageResult {
+    let Some(key) = own_key(&state, &user, &id).await? else {
+        return Ok(not_found(&visitor));
+    };
+    Ok(render(DeletePage {
+        page: visitor.page(),
+        key: view(&key, db::now()),
+    }))
+}
+
+/// `POST /account/apikeys/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+    _form: VerifiedForm<Empty>,
+) -> PageResult {
+    act_on_key(&state, &visitor, &user, &id, KeyChange::Delete).await
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split_globs;
+    use super::{package_choices, split_globs};
 
     #[test]
     fn several_globs_in_one_field() {
@@ -497,5 +488,24 @@ mod tests {
             ["Contoso.*", "Fabrikam.*", "Northwind.*"]
         );
         assert!(split_globs("  ").is_empty());
+    }
+
+    #[test]
+    fn ids_the_user_no_longer_owns_stay_offered_and_ticked() {
+        let owned = vec!["Contoso.A".to_string(), "Contoso.C".to_string()];
+        let selected = vec!["contoso.a".to_string(), "Contoso.B".to_string()];
+        let choices = package_choices(&owned, &selected);
+        let summary: Vec<(&str, bool, bool)> = choices
+            .iter()
+            .map(|c| (c.id.as_str(), c.checked, c.not_owned))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("Contoso.A", true, false),
+                ("Contoso.C", false, false),
+                ("Contoso.B", true, true)
+            ]
+        );
     }
 }

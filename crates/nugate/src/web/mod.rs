@@ -4,8 +4,15 @@
 mod account;
 mod admin;
 mod apikeys;
+mod error;
 mod gallery;
+mod owners;
+mod password;
+mod signin;
+mod signup;
+mod usage;
 
+pub use error::WebError;
 pub use gallery::render_readme;
 
 use axum::body::Bytes;
@@ -18,9 +25,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
-use crate::auth::sessions::{random_token, Session};
+use crate::auth::sessions::Session;
 use crate::db::users::User;
+use crate::state::AppState;
+use crate::tokens::random_token;
+
+/// What a page handler returns: the page, or an error rendered as a page with its status.
+pub type PageResult = Result<Response, WebError>;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "nugate_session";
@@ -38,36 +49,36 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/packages/{id}/{version}", get(gallery::package_version))
         .route(
             "/packages/{id}/{version}/listing",
-            post(gallery::set_listing),
+            post(owners::set_listing),
         )
-        .route("/packages/{id}/owners", post(gallery::add_owner))
-        .route("/packages/{id}/owners/remove", post(gallery::remove_owner))
+        .route("/packages/{id}/owners", post(owners::add_owner))
+        .route("/packages/{id}/owners/remove", post(owners::remove_owner))
         .route(
             "/packages/{id}/owners/accept",
-            get(gallery::invitation).post(gallery::accept_invitation),
+            get(owners::invitation).post(owners::accept_invitation),
         )
         .route("/profiles/{username}", get(gallery::profile))
-        .route("/signin", get(account::signin_page).post(account::signin))
-        .route("/signout", post(account::signout))
+        .route("/signin", get(signin::signin_page).post(signin::signin))
+        .route("/signout", post(signin::signout))
         .route(
             "/register",
-            get(account::register_page).post(account::register),
+            get(signup::register_page).post(signup::register),
         )
         .route("/account", get(account::account_page))
-        .route("/account/confirm", get(account::confirm))
+        .route("/account/confirm", get(signup::confirm))
         .route(
             "/account/resend-confirmation",
-            post(account::resend_confirmation),
+            post(signup::resend_confirmation),
         )
         .route(
             "/account/forgot-password",
-            get(account::forgot_page).post(account::forgot),
+            get(password::forgot_page).post(password::forgot),
         )
         .route(
             "/account/reset-password",
-            get(account::reset_page).post(account::reset),
+            get(password::reset_page).post(password::reset),
         )
-        .route("/account/password", post(account::change_password))
+        .route("/account/password", post(password::change_password))
         .route("/account/email", post(account::change_email))
         .route("/account/confirm-email", get(account::confirm_new_email))
         .route("/account/delete", post(account::delete_account))
@@ -88,10 +99,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(admin::overview))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/{username}", post(admin::update_user))
-        .route(
-            "/admin/packages/{id}/{version}/listing",
-            post(admin::set_listing),
-        )
         .route("/static/site.css", get(stylesheet))
         .route("/static/site.js", get(script))
         .layer(from_fn_with_state(state, ensure_csrf_cookie))
@@ -151,6 +158,38 @@ pub fn set_cookie(
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();
     format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax{secure}{age}")
+}
+
+/// Adds a site-wide cookie to `response`.
+pub fn with_cookie(
+    state: &AppState,
+    mut response: Response,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> Response {
+    match HeaderValue::from_str(&set_cookie(state, name, value, max_age, "/")) {
+        Ok(v) => {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        Err(e) => tracing::error!(error = %e, cookie = name, "cookie value is not a valid header"),
+    }
+    response
+}
+
+/// A page with one message.
+pub fn message(visitor: &Visitor, title: &str, text: &str) -> Response {
+    render(templates::Message {
+        page: visitor.page(),
+        title: title.into(),
+        message: text.into(),
+    })
+}
+
+/// Sets a response's status.
+pub fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
 }
 
 /// Marks every cookie of a response served over https `Secure` (behind a trusted https proxy the
@@ -234,7 +273,7 @@ impl Visitor {
 }
 
 impl FromRequestParts<AppState> for Visitor {
-    type Rejection = Response;
+    type Rejection = WebError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -246,11 +285,7 @@ impl FromRequestParts<AppState> for Visitor {
             .map(|a| a.0.clone())
             .unwrap_or_default();
         let session = match cookie(&parts.headers, SESSION_COOKIE) {
-            Some(value) => state
-                .sessions
-                .load(&value)
-                .await
-                .map_err(|e| crate::error::ApiError::from(e).into_response())?,
+            Some(value) => state.sessions.load(&value).await?,
             None => None,
         };
         let csrf = session
@@ -258,6 +293,29 @@ impl FromRequestParts<AppState> for Visitor {
             .map(|s| s.csrf_token.clone())
             .unwrap_or(anon);
         Ok(Visitor { session, csrf })
+    }
+}
+
+/// A signed-in administrator; to anyone else the page does not exist (signed-out visitors are sent to
+/// sign in first).
+pub struct Admin {
+    pub visitor: Visitor,
+    pub user: User,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let SignedIn { visitor, user } = SignedIn::from_request_parts(parts, state).await?;
+        if user.is_admin {
+            Ok(Admin { visitor, user })
+        } else {
+            Err(not_found(&visitor))
+        }
     }
 }
 
@@ -274,7 +332,9 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let visitor = Visitor::from_request_parts(parts, state).await?;
+        let visitor = Visitor::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         // After sign-in, a GET page comes back to itself; a form post goes back to the page it came from.
         let here = if parts.method == axum::http::Method::GET {
             parts
@@ -320,7 +380,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for VerifiedForm<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
-        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let visitor = Visitor::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let forbidden = |why: &str| {
             crate::error::message_response(
                 StatusCode::FORBIDDEN,
@@ -342,10 +404,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for VerifiedForm<T> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if let Some(origin) = origin {
-            let base = crate::app::BaseUrl::from_request_parts(&mut parts, state)
-                .await
-                .map(|b| b.0)
-                .unwrap_or_default();
+            let Ok(crate::state::BaseUrl(base)) =
+                crate::state::BaseUrl::from_request_parts(&mut parts, state).await;
             if origin != "null" && !base.eq_ignore_ascii_case(origin.trim_end_matches('/')) {
                 return Err(forbidden("request from another origin"));
             }
@@ -421,14 +481,14 @@ pub fn safe_return_url(url: Option<&str>) -> String {
 }
 
 /// Response headers that keep pages from being framed, sniffed or leaking referrers, and (only when the
-/// client came over https, see [`crate::app::served_over_https`]) pin the browser to https.
+/// client came over https, see [`crate::state::served_over_https`]) pin the browser to https.
 pub async fn security_headers(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let https =
-        crate::app::served_over_https(request.headers(), request.extensions(), &state.config);
+        crate::state::served_over_https(request.headers(), request.extensions(), &state.config);
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(

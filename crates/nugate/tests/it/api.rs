@@ -1,6 +1,6 @@
 //! The NuGet V3 protocol over HTTP: status codes, bodies and headers.
 
-use nugate::auth::scope::KeyAction::{self, *};
+use nugate::model::key::KeyAction::{self, *};
 use serde_json::Value;
 
 use crate::helpers::{nupkg, simple, Pkg, TestApp};

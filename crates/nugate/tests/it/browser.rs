@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use nugate::auth::scope::KeyAction::Push;
+use nugate::model::key::KeyAction::Push;
 
 use crate::clients::{self, Session};
 use crate::helpers::{nupkg, xml_escape, Pkg, TestApp};
@@ -376,6 +376,128 @@ async fn seed_workflow_in_a_real_browser() {
     driver.client.clone().close().await.unwrap();
 }
 
+/// The text of the element with `id`, hidden parts included, with runs of whitespace made one space.
+async fn text_content(c: &Client, id: &str) -> String {
+    let text = c
+        .execute(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent : '';",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .unwrap();
+    text.as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The text of `command` in `text`: from each place it starts to where the next command starts.
+fn commands<'a>(text: &'a str, command: &str) -> Vec<&'a str> {
+    text.match_indices(command)
+        .map(|(at, _)| {
+            let rest = &text[at + command.len()..];
+            let end = ["dotnet ", "nuget "]
+                .iter()
+                .filter_map(|next| rest.find(*next))
+                .min()
+                .unwrap_or(rest.len());
+            &text[at..at + command.len() + end]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_page_leads_to_keys_and_usage_examples_show_the_new_key_once() {
+    if !have_browser() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let password = "correct horse battery";
+    let user = app.user("usage-user").await;
+    let bootstrap = app.key(&user, "bootstrap", &[Push], &["*"]).await;
+    let pushed = app
+        .push(&bootstrap, nupkg(&Pkg::new("Usage.Lib", "1.0.0")))
+        .await;
+    assert_eq!(pushed.status(), 201);
+    let feed = format!("{}/v3/index.json", app.base);
+    let driver = start_driver().await;
+    let c = &driver.client;
+    sign_in(c, &app, "usage-user", password).await;
+
+    // Account → its API keys summary → the keys page.
+    c.goto(&app.url("/account")).await.unwrap();
+    let summary = find(c, "#api-keys-summary").await.text().await.unwrap();
+    assert!(
+        summary.contains("API keys"),
+        "the account page's key summary: {summary}"
+    );
+    screenshot(c, "account-keys-summary.png").await;
+    click(c, "#api-keys-summary #manage-keys").await;
+    find(c, "#usage").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/account/apikeys", "{url}");
+
+    // Before a key is made: how to add the feed, with its absolute URL.
+    assert!(
+        find(c, "#usage").await.is_displayed().await.unwrap(),
+        "the usage section must be visible"
+    );
+    let usage = text_content(c, "usage").await;
+    assert!(usage.contains("How to use your key"), "{usage}");
+    assert!(usage.contains("dotnet nuget add source"), "{usage}");
+    let shown = find(c, "#usage #feed-url").await;
+    let mut feed_url = shown.text().await.unwrap().trim().to_string();
+    if feed_url.is_empty() {
+        feed_url = shown.prop("value").await.unwrap().unwrap_or_default();
+    }
+    assert_eq!(feed_url, feed, "the feed URL shown must be absolute");
+
+    // Create a key: the examples now carry it, ready to copy.
+    fill(c, "#key-name", "usage-key").await;
+    click(c, "#scope-push").await;
+    fill(c, "#globs", "Usage.*").await;
+    click(c, "#create-key button[type=submit]").await;
+    let key = value(c, "#new-key-value").await;
+    assert!(key.starts_with("nugate_") && key.len() == 62, "{key}");
+    let mut usage = String::new();
+    for _ in 0..50 {
+        usage = text_content(c, "usage").await;
+        if usage.contains(&key) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        usage.contains(&feed),
+        "the examples must name the feed: {usage}"
+    );
+    for command in ["dotnet nuget push", "nuget setapikey"] {
+        let lines = commands(&usage, command);
+        assert!(
+            lines.iter().any(|line| line.contains(&key)),
+            "no `{command}` example with the new key in: {usage}"
+        );
+    }
+    c.execute("document.getElementById('usage').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot(c, "apikeys-usage-with-new-key.png").await;
+
+    // Shown once: after a reload the key is nowhere on the page, the examples included.
+    c.refresh().await.unwrap();
+    let page = wait_for_text(c, "id=\"usage\"").await;
+    assert!(
+        !page.contains(&key),
+        "the key must not be shown again, not even in the examples"
+    );
+    assert!(
+        text_content(c, "usage").await.contains(&feed),
+        "the examples still name the feed after a reload"
+    );
+    driver.client.clone().close().await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Stored (and reflected) XSS sweep
 
@@ -668,7 +790,9 @@ async fn stored_and_reflected_xss_never_runs_on_any_page() {
     let p = planted();
     let app = TestApp::start().await;
     let password = "correct horse battery";
-    let owner = nugate::users::UserService::new(app.state.db.clone())
+    let owner = app
+        .state
+        .users
         .create("xss-owner", &p["email"], password, false, true)
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nugate::auth::scope::KeyAction::*;
+use nugate::model::key::KeyAction::*;
 
 use crate::helpers::{simple, TestApp};
 

@@ -32,7 +32,7 @@ pub(crate) fn services() -> Option<(String, String)> {
 async fn create_database(admin: &str) -> String {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
-    let name = format!("cluster_{}", &nugate::auth::sessions::random_token()[..16]);
+    let name = format!("cluster_{}", &nugate::tokens::random_token()[..16]);
     let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
@@ -43,7 +43,7 @@ async fn create_database(admin: &str) -> String {
 
 /// Creates an S3 bucket on the test server and returns its name.
 pub async fn create_bucket(endpoint: &str) -> String {
-    let bucket = format!("nugate-{}", &nugate::auth::sessions::random_token()[..12]);
+    let bucket = format!("nugate-{}", &nugate::tokens::random_token()[..12]);
     let r = crate::helpers::http()
         .put(format!("{endpoint}/{bucket}"))
         .send()
@@ -393,7 +393,7 @@ async fn a_single_server_on_s3_storage_pushes_and_serves() {
     let app = crate::helpers::TestApp::start_with_storage(|_| {}, Some(storage)).await;
     let user = app.user("s3user").await;
     let key = app
-        .key(&user, "k", &[nugate::auth::scope::KeyAction::Push], &["*"])
+        .key(&user, "k", &[nugate::model::key::KeyAction::Push], &["*"])
         .await;
     let package = simple("S3.Lib", "1.0.0");
     assert_eq!(app.push(&key, package.clone()).await.status(), 201);
@@ -519,7 +519,7 @@ async fn database_outage_gives_503_and_service_resumes_without_restart() {
         crate::helpers::TestApp::start_with(|c| c.database_url = Some(database_url.clone())).await;
     let user = app.user("dba").await;
     let key = app
-        .key(&user, "k", &[nugate::auth::scope::KeyAction::Push], &["*"])
+        .key(&user, "k", &[nugate::model::key::KeyAction::Push], &["*"])
         .await;
     let before = simple("Outage.Lib", "1.0.0");
     assert_eq!(app.push(&key, before.clone()).await.status(), 201);
@@ -617,4 +617,122 @@ async fn database_outage_gives_503_and_service_resumes_without_restart() {
         .await
         .unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), before.as_slice());
+}
+
+/// Whether a response body says the service is unavailable, whatever the case of the words.
+fn says_unavailable(body: &str) -> bool {
+    body.to_lowercase().contains("unavailable")
+}
+
+/// With the database down, the account pages, pushes and key actions answer 503 with a message (an HTML
+/// page for the pages), never a 500, a 404 or an empty body, and the pages come back once it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_503_with_a_message_on_pages_pushes_and_key_actions() {
+    if services().is_none() {
+        return;
+    }
+    let pg = OwnPostgres::start();
+    let database_url = create_database(&pg.url).await;
+    let app =
+        crate::helpers::TestApp::start_with(|c| c.database_url = Some(database_url.clone())).await;
+    let user = app.user("keyholder").await;
+    let key = app
+        .key(&user, "k", &[nugate::model::key::KeyAction::Push], &["*"])
+        .await;
+    assert_eq!(
+        app.push(&key, simple("Down.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let id = app.state.keys.get(&user, "k").await.unwrap().id;
+    // The session and the form token are taken while the database is up.
+    let browser = Browser::new(&app);
+    assert_eq!(
+        browser
+            .sign_in("keyholder", "correct horse battery")
+            .await
+            .status(),
+        303
+    );
+    let (status, html) = browser.get("/account/apikeys").await;
+    assert_eq!(status, 200);
+    let revoke = format!("/account/apikeys/{id}/revoke");
+    assert!(
+        html.contains(&revoke),
+        "no revoke form for the key:\n{html}"
+    );
+    let csrf = browser.csrf("/account/apikeys").await;
+
+    pg.stop();
+    let started = std::time::Instant::now();
+    // (a) A page for a signed-in user: the session itself cannot be loaded.
+    let page = browser
+        .http
+        .get(app.url("/account/apikeys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        503,
+        "the key page during the outage must be a 503"
+    );
+    let content_type = page
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/html"),
+        "the key page during the outage must be an HTML page, not {content_type:?}"
+    );
+    let body = page.text().await.unwrap();
+    assert!(says_unavailable(&body), "no message on the page: {body:?}");
+    // (b) A push with a valid key.
+    let push = app.push(&key, simple("Down.Lib", "2.0.0")).await;
+    assert_eq!(push.status(), 503, "a push during the outage must be a 503");
+    let body = push.text().await.unwrap();
+    assert!(says_unavailable(&body), "no message for the push: {body:?}");
+    // (c) A key action posted from the page loaded before the outage.
+    let revoked = browser.post_with_token(&csrf, &revoke, &[]).await;
+    assert_eq!(
+        revoked.status(),
+        503,
+        "revoking during the outage must be a 503"
+    );
+    let body = revoked.text().await.unwrap();
+    assert!(
+        says_unavailable(&body),
+        "no message for the revoke: {body:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failures must be prompt"
+    );
+
+    pg.restart();
+    let started = std::time::Instant::now();
+    loop {
+        let status = browser
+            .http
+            .get(app.url("/account/apikeys"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the key page still answers {status} 20 s after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The session outlived the outage, and the refused revoke changed nothing: the key still pushes.
+    let (_, html) = browser.get("/account/apikeys").await;
+    assert!(html.contains(&revoke), "the key is still active:\n{html}");
+    assert_eq!(
+        app.push(&key, simple("Down.Lib", "2.0.0")).await.status(),
+        201
+    );
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nugate::auth::scope::KeyAction;
+use nugate::model::key::KeyAction;
 use nugate::storage::PackageStorage;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

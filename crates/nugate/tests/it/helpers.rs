@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use nugate::app::{self, AppState};
 use nugate::auth::keys::KeyScope;
-use nugate::auth::scope::KeyAction;
 use nugate::config::Config;
 use nugate::db::users::User;
-use nugate::users::UserService;
+use nugate::model::key::KeyAction;
 
 /// The admin URL of the PostgreSQL server when the suite runs on PostgreSQL (`NUGATE_TEST_DB=postgres`).
 pub fn postgres_admin_url() -> Option<String> {
@@ -26,7 +25,7 @@ pub async fn fresh_database_url() -> Option<String> {
     use sqlx::Connection;
     let admin = postgres_admin_url()?;
     sqlx::any::install_default_drivers();
-    let name = format!("t_{}", &nugate::auth::sessions::random_token()[..20]);
+    let name = format!("t_{}", &nugate::tokens::random_token()[..20]);
     let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
@@ -101,7 +100,8 @@ impl TestApp {
 
     /// Creates a confirmed user with password "correct horse battery".
     pub async fn user(&self, name: &str) -> User {
-        UserService::new(self.state.db.clone())
+        self.state
+            .users
             .create(
                 name,
                 &format!("{name}@example.com"),

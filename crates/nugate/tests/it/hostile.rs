@@ -13,7 +13,7 @@ use std::io::{Cursor, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use nugate::auth::scope::KeyAction::{Push, Unlist};
+use nugate::model::key::KeyAction::{Push, Unlist};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zip::write::SimpleFileOptions;
 

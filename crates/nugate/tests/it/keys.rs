@@ -1,7 +1,7 @@
 //! The key engine through HTTP: authentication answers, the scope matrix, lifecycle and warnings.
 
-use nugate::auth::scope::KeyAction::*;
 use nugate::error::INVALID_KEY_MESSAGE;
+use nugate::model::key::KeyAction::*;
 
 use crate::helpers::{simple, TestApp};
 
@@ -228,7 +228,7 @@ async fn key_lifecycle_expired_revoked_regenerated_deleted() {
         .edit(&alice, "edited", &["Other.B".into()], &["Life.*".into()])
         .await
         .unwrap();
-    assert_eq!(row.actions, vec!["push"]);
+    assert_eq!(row.actions, vec![Push]);
     assert_eq!(
         app.push(&edited, simple("Other.B", "1.0.0")).await.status(),
         201
@@ -586,7 +586,7 @@ async fn key_guessing_is_throttled_per_address_with_one_answer_for_all_wrong_key
         bodies.push((r.status(), r.text().await.unwrap()));
     }
     assert!(bodies.iter().all(|b| b == &bodies[1]), "{bodies:?}");
-    for n in 0..(nugate::auth::guard::MAX_KEY_FAILURES - 3) {
+    for n in 0..(nugate::auth::keys::MAX_KEY_FAILURES - 3) {
         let r = app
             .push(
                 &nugate::auth::api_key::mint().plaintext,
@@ -613,15 +613,90 @@ async fn key_guessing_is_throttled_per_address_with_one_answer_for_all_wrong_key
     );
 }
 
+/// `GET /api/v2/verifykey` checks a key like every other keyed route, so it cannot be used to guess keys
+/// past the per-address limit: its wrong keys count, and once the limit is reached, the answer there and on
+/// every other keyed route is 429, even to a right key.
+#[tokio::test]
+async fn wrong_keys_sent_to_verifykey_are_throttled_like_any_other() {
+    // nugate::api::guard::MAX_KEY_FAILURES
+    const MAX_KEY_FAILURES: usize = 30;
+    const THROTTLED: &str =
+        "Too many invalid API keys were presented. Wait 15 minutes before trying again.";
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let key = app.key(&alice, "k", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Verify.Throttled", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    // A real verification key, made before the limit is reached (making one needs a keyed route too).
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/api/v2/package/create-verification-key/Verify.Throttled"))
+        .header("X-NuGet-ApiKey", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verification_key = created["Key"].as_str().unwrap().to_string();
+    let verify = |presented: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v2/verifykey/Verify.Throttled"))
+                .header("X-NuGet-ApiKey", presented)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..MAX_KEY_FAILURES {
+        let response = verify(format!("wrong-{i}-xxxxxxxxxxxxxxxxxxxxxx")).await;
+        assert_eq!(
+            response.status(),
+            403,
+            "wrong key {} of {MAX_KEY_FAILURES} sent to verifykey",
+            i + 1
+        );
+    }
+    let response = verify(format!("wrong-{MAX_KEY_FAILURES}-xxxxxxxxxxxxxxxxxxxxxx")).await;
+    assert_eq!(
+        response.status(),
+        429,
+        "verifykey must refuse keys once {MAX_KEY_FAILURES} wrong ones came from this address"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains(THROTTLED), "{body}");
+    let response = verify(verification_key).await;
+    assert_eq!(
+        response.status(),
+        429,
+        "a right verification key is refused too while the address is throttled"
+    );
+    // The wrong keys sent to verifykey count for the one check every keyed route shares.
+    let response = app.push(&key, simple("Verify.Throttled", "1.0.1")).await;
+    assert_eq!(
+        response.status(),
+        429,
+        "a push with a valid key from the throttled address must be refused"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains(THROTTLED), "{body}");
+}
+
 /// The authorisation rules written out independently of the server: what NuGet.org's scoped keys allow.
 fn oracle(
-    scopes: &[nugate::auth::scope::KeyAction],
+    scopes: &[nugate::model::key::KeyAction],
     subject_matches: bool,
     owns: bool,
     op: Op,
     active: bool,
 ) -> u16 {
-    use nugate::auth::scope::KeyAction as A;
+    use nugate::model::key::KeyAction as A;
     let has = |a: A| scopes.contains(&a);
     let allowed = active
         && subject_matches
@@ -648,7 +723,7 @@ enum Op {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorisation_matrix_matches_an_independent_oracle() {
-    use nugate::auth::scope::KeyAction as A;
+    use nugate::model::key::KeyAction as A;
     let app = TestApp::start().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;

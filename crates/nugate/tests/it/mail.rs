@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use nugate::auth::scope::KeyAction::*;
 use nugate::config::SmtpSecurity;
 use nugate::db::users::User;
 use nugate::mail::{self, messages, MailContext, Mailer};
+use nugate::model::key::KeyAction::*;
 use sqlx::Row;
 
 use crate::helpers::TestApp;

@@ -11,10 +11,10 @@ use std::process::Command;
 
 use nugate::app::{self, AppState};
 use nugate::auth::keys::KeyScope;
-use nugate::auth::scope::KeyAction::{Push, Unlist};
 use nugate::config::Config;
 use nugate::db::copy::copy_database;
 use nugate::db::Db;
+use nugate::model::key::KeyAction::{Push, Unlist};
 use nugate::storage::migrate::{migrate_storage, plan_storage_migration, MigrateReport};
 use nugate::storage::PackageStorage;
 use nugate::users::UserService;
@@ -44,7 +44,7 @@ fn service(var: &str, what: &str) -> Option<String> {
 async fn fresh_bucket(endpoint: &str) -> (PackageStorage, String) {
     let bucket = format!(
         "mig-{}",
-        &nugate::auth::sessions::random_token()[..16].to_ascii_lowercase()
+        &nugate::tokens::random_token()[..16].to_ascii_lowercase()
     );
     let created = reqwest::Client::new()
         .put(format!("{}/{bucket}", endpoint.trim_end_matches('/')))
@@ -259,7 +259,7 @@ async fn fresh_destination(dir: &Path, name: &str) -> String {
     };
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
-    let db = format!("mig_{}", &nugate::auth::sessions::random_token()[..20]);
+    let db = format!("mig_{}", &nugate::tokens::random_token()[..20]);
     let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
         .execute(&mut conn)
@@ -508,15 +508,18 @@ async fn db_copy_moves_a_live_install_and_the_copy_serves() {
     let back = Db::open(&back_url).await.unwrap();
     copy_database(&copy, &back).await.unwrap();
     assert_eq!(dump(&back).await, dump(&copy).await);
-    let dave = UserService::new(back)
-        .create(
-            "dave",
-            "dave@example.com",
-            "correct horse battery",
-            false,
-            true,
-        )
-        .await
-        .unwrap();
+    let dave = UserService::new(
+        back,
+        nugate::mail::MailContext::from_config(&Default::default()),
+    )
+    .create(
+        "dave",
+        "dave@example.com",
+        "correct horse battery",
+        false,
+        true,
+    )
+    .await
+    .unwrap();
     assert!(dave.id > carol.id);
 }

@@ -1,6 +1,6 @@
 //! The web gallery and account pages over HTTP: forms, CSRF, sessions, throttling, isolation between users.
 
-use nugate::auth::scope::KeyAction::*;
+use nugate::model::key::KeyAction::*;
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
@@ -53,7 +53,17 @@ impl Browser {
     /// Posts a form (pairs may repeat names) with the token from `from`.
     pub async fn post(&self, from: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let token = self.csrf(from).await;
-        let mut all: Vec<(&str, &str)> = vec![("csrf", &token)];
+        self.post_with_token(&token, path, fields).await
+    }
+
+    /// Posts a form with a CSRF token read earlier (when the page cannot be loaded now).
+    pub async fn post_with_token(
+        &self,
+        token: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", token)];
         all.extend_from_slice(fields);
         let body = serde_html_form::to_string(&all).unwrap();
         self.http
@@ -341,6 +351,218 @@ async fn key_actions_edit_regenerate_revoke_delete_through_forms() {
     assert!(
         subjects.iter().any(|s| s.contains("removed")),
         "{subjects:?}"
+    );
+}
+
+/// The opening tag of every `<input>` in `html`, as its attributes (names lowercased, values unescaped).
+fn input_tags(html: &str) -> Vec<Vec<(String, String)>> {
+    html.match_indices("<input")
+        .filter_map(|(at, _)| {
+            let rest = &html[at + "<input".len()..];
+            let end = rest.find('>')?;
+            Some(attributes(&rest[..end]))
+        })
+        .collect()
+}
+
+/// The attributes of an opening tag's text (after the tag name, before `>`).
+fn attributes(mut tag: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        tag = tag.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+        if tag.is_empty() {
+            return out;
+        }
+        let name_end = tag
+            .find(|c: char| c.is_whitespace() || c == '=' || c == '/')
+            .unwrap_or(tag.len());
+        let name = tag[..name_end].to_ascii_lowercase();
+        tag = tag[name_end..].trim_start();
+        let mut value = String::new();
+        if let Some(after) = tag.strip_prefix('=') {
+            let after = after.trim_start();
+            let (raw, rest) = match after.chars().next() {
+                Some(quote @ ('"' | '\'')) => {
+                    let inner = &after[1..];
+                    let close = inner.find(quote).unwrap_or(inner.len());
+                    (&inner[..close], inner.get(close + 1..).unwrap_or(""))
+                }
+                _ => after.split_at(after.find(char::is_whitespace).unwrap_or(after.len())),
+            };
+            value = unescape(raw);
+            tag = rest;
+        }
+        out.push((name, value));
+    }
+}
+
+/// Undoes the HTML escaping templates apply to text and attribute values.
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
+/// The part of `html` from the form posting to `action` to its end.
+fn form_with_action<'a>(html: &'a str, action: &str) -> &'a str {
+    let marker = format!("action=\"{action}\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no form posting to {action}:\n{html}"));
+    let form = &html[start..];
+    &form[..form.find("</form>").unwrap_or(form.len())]
+}
+
+/// The `name` fields a browser submits from `form`: checkboxes only when ticked, other inputs always,
+/// and textareas with their text.
+fn submitted(form: &str, name: &str) -> Vec<String> {
+    let mut values: Vec<String> = input_tags(form)
+        .into_iter()
+        .filter(|attrs| attrs.iter().any(|(n, v)| n == "name" && v == name))
+        .filter(|attrs| {
+            let get = |key: &str| {
+                attrs
+                    .iter()
+                    .find(|(n, _)| n == key)
+                    .map(|(_, v)| v.as_str())
+            };
+            let tickable = matches!(get("type"), Some("checkbox" | "radio"));
+            !tickable || get("checked").is_some()
+        })
+        .map(|attrs| {
+            attrs
+                .into_iter()
+                .find(|(n, _)| n == "value")
+                .map(|(_, v)| v)
+                .unwrap_or_default()
+        })
+        .collect();
+    for (at, _) in form.match_indices("<textarea") {
+        let rest = &form[at + "<textarea".len()..];
+        let Some(end) = rest.find('>') else { continue };
+        if attributes(&rest[..end])
+            .iter()
+            .any(|(n, v)| n == "name" && v == name)
+        {
+            let text = &rest[end + 1..];
+            let text = &text[..text.find("</textarea>").unwrap_or(text.len())];
+            values.push(unescape(text.strip_prefix('\n').unwrap_or(text)));
+        }
+    }
+    values
+}
+
+/// Whether `needle` appears within `radius` bytes of some occurrence of `anchor` (case-insensitively).
+fn near(html: &str, anchor: &str, needle: &str, radius: usize) -> bool {
+    let needle = needle.to_lowercase();
+    html.match_indices(anchor).any(|(at, _)| {
+        let mut start = at.saturating_sub(radius);
+        while !html.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (at + anchor.len() + radius).min(html.len());
+        while !html.is_char_boundary(end) {
+            end -= 1;
+        }
+        html[start..end].to_lowercase().contains(&needle)
+    })
+}
+
+/// A key scoped to packages its user has since stopped owning keeps them when the user edits it: the edit
+/// page shows them (marked) and ticked, so pressing Save without changes does not drop them. They can still
+/// be removed by unticking them.
+#[tokio::test]
+async fn editing_a_key_keeps_ids_the_user_no_longer_owns() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    app.user("bob").await;
+    let push = app.key(&alice, "push", &[Push], &["*"]).await;
+    for id in ["Contoso.A", "Contoso.B"] {
+        assert_eq!(
+            app.push(&push, simple(id, "1.0.0")).await.status(),
+            201,
+            "{id}"
+        );
+    }
+    app.key(
+        &alice,
+        "scoped",
+        &[PushVersion],
+        &["Contoso.A", "Contoso.B"],
+    )
+    .await;
+    let before = app.state.keys.get(&alice, "scoped").await.unwrap().subjects;
+    assert!(
+        before.iter().any(|s| s == "Contoso.A") && before.iter().any(|s| s == "Contoso.B"),
+        "{before:?}"
+    );
+    // Contoso.B changes hands: alice no longer owns it.
+    app.state
+        .packages
+        .add_owner("Contoso.B", "bob")
+        .await
+        .unwrap();
+    app.state
+        .packages
+        .remove_owner("Contoso.B", "alice")
+        .await
+        .unwrap();
+
+    let b = Browser::new(&app);
+    assert_eq!(
+        b.sign_in("alice", "correct horse battery").await.status(),
+        303
+    );
+    let id = app.state.keys.get(&alice, "scoped").await.unwrap().id;
+    let edit = format!("/account/apikeys/{id}/edit");
+    let (status, html) = b.get(&edit).await;
+    assert_eq!(status, 200, "{html}");
+    let form = form_with_action(&html, &edit);
+    assert!(
+        near(form, "Contoso.B", "no longer owned", 300),
+        "the edit form must show Contoso.B marked \"no longer owned\":\n{form}"
+    );
+
+    // Save without changes: what a browser sends from the form as shown.
+    let packages = submitted(form, "packages");
+    assert!(
+        packages.iter().any(|p| p == "Contoso.A") && packages.iter().any(|p| p == "Contoso.B"),
+        "the form must submit both packages the key is scoped to, got {packages:?}:\n{form}"
+    );
+    let globs = submitted(form, "globs");
+    assert_eq!(globs.len(), 1, "one glob field: {globs:?}\n{form}");
+    let mut fields: Vec<(&str, &str)> = packages.iter().map(|p| ("packages", p.as_str())).collect();
+    fields.push(("globs", globs[0].as_str()));
+    let r = b.post(&edit, &edit, &fields).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let after = app.state.keys.get(&alice, "scoped").await.unwrap().subjects;
+    assert!(
+        after.iter().any(|s| s == "Contoso.A") && after.iter().any(|s| s == "Contoso.B"),
+        "saving an unchanged form must keep the package alice no longer owns: {after:?}"
+    );
+
+    // Unticking it removes it, and then the page no longer offers it.
+    let r = b
+        .post(
+            &edit,
+            &edit,
+            &[("packages", "Contoso.A"), ("globs", globs[0].as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let after = app.state.keys.get(&alice, "scoped").await.unwrap().subjects;
+    assert_eq!(after, ["Contoso.A"], "unticking Contoso.B must remove it");
+    let (_, html) = b.get(&edit).await;
+    assert!(
+        !form_with_action(&html, &edit).contains("Contoso.B"),
+        "a package neither owned nor selected is not offered:\n{html}"
     );
 }
 
@@ -966,5 +1188,29 @@ async fn closed_signup_refuses_registration() {
     assert_eq!(
         nugate::db::users::count(app.state.db.pool()).await.unwrap(),
         0
+    );
+}
+
+#[tokio::test]
+async fn home_page_shows_the_absolute_feed_url() {
+    let app = TestApp::start().await;
+    let (status, html) = Browser::new(&app).get("/").await;
+    assert_eq!(status, 200);
+    let feed = format!("{}/v3/index.json", app.base);
+    assert!(
+        html.contains(&feed),
+        "the home page must show the feed URL {feed}:\n{html}"
+    );
+    assert!(
+        html.contains("dotnet nuget add source"),
+        "the home page must show how to add the feed:\n{html}"
+    );
+    // Behind a proxy, the configured public URL is the one clients must use.
+    let public =
+        TestApp::start_with(|c| c.public_url = Some("https://feed.example.org".into())).await;
+    let (_, html) = Browser::new(&public).get("/").await;
+    assert!(
+        html.contains("https://feed.example.org/v3/index.json"),
+        "the home page must show the public feed URL:\n{html}"
     );
 }

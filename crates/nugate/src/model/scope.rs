@@ -1,78 +1,4 @@
-//! What a key may do (actions) and to which package IDs (subjects: explicit IDs or `*` globs).
-
-use std::fmt;
-
-/// An action a key can be granted, as named on the command line and stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyAction {
-    /// Push new packages and new versions of existing ones.
-    Push,
-    /// Push only new versions of packages that already exist.
-    PushVersion,
-    /// Unlist and relist versions.
-    Unlist,
-    /// Verify package ownership (short-lived verification keys only).
-    Verify,
-    /// Everything: legacy keys.
-    All,
-}
-
-impl KeyAction {
-    /// Stored and command-line name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyAction::Push => "push",
-            KeyAction::PushVersion => "push-version",
-            KeyAction::Unlist => "unlist",
-            KeyAction::Verify => "verify",
-            KeyAction::All => "all",
-        }
-    }
-
-    /// The wording NuGet.org users know.
-    pub fn description(self) -> &'static str {
-        match self {
-            KeyAction::Push => "Push new packages and package versions",
-            KeyAction::PushVersion => "Push only new package versions",
-            KeyAction::Unlist => "Unlist or relist package versions",
-            KeyAction::Verify => "Verify package ownership",
-            KeyAction::All => "All",
-        }
-    }
-
-    /// Parses a stored or typed name.
-    pub fn parse(s: &str) -> Option<KeyAction> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "push" | "package:push" => Some(KeyAction::Push),
-            "push-version" | "pushversion" | "package:pushversion" => Some(KeyAction::PushVersion),
-            "unlist" | "package:unlist" => Some(KeyAction::Unlist),
-            "verify" | "package:verify" => Some(KeyAction::Verify),
-            "all" => Some(KeyAction::All),
-            _ => None,
-        }
-    }
-
-    /// Whether this grant covers `action`.
-    pub fn allows(self, action: PackageAction) -> bool {
-        matches!(
-            (self, action),
-            (KeyAction::All, _)
-                | (
-                    KeyAction::Push,
-                    PackageAction::PushNew | PackageAction::PushVersion
-                )
-                | (KeyAction::PushVersion, PackageAction::PushVersion)
-                | (KeyAction::Unlist, PackageAction::Unlist)
-                | (KeyAction::Verify, PackageAction::Verify)
-        )
-    }
-}
-
-impl fmt::Display for KeyAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+//! Which package IDs a key acts on (subjects: explicit IDs or `*` globs), and the operations it is asked for.
 
 /// An operation on a package that a key must be allowed to perform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,28 +101,5 @@ mod tests {
         assert!(validate_subject("Con toso.*").is_err());
         assert!(validate_subject("Contoso/*").is_err());
         assert!(validate_subject("bad id").is_err());
-    }
-
-    #[test]
-    fn actions_grant_what_nuget_org_grants() {
-        use PackageAction::*;
-        assert!(KeyAction::Push.allows(PushNew));
-        assert!(KeyAction::Push.allows(PushVersion));
-        assert!(!KeyAction::Push.allows(Unlist));
-        assert!(!KeyAction::PushVersion.allows(PushNew));
-        assert!(KeyAction::PushVersion.allows(PushVersion));
-        assert!(KeyAction::Unlist.allows(Unlist));
-        assert!(!KeyAction::Unlist.allows(PushVersion));
-        assert!(KeyAction::All.allows(PushNew));
-        assert!(!KeyAction::Verify.allows(PushVersion));
-        for a in [
-            KeyAction::Push,
-            KeyAction::PushVersion,
-            KeyAction::Unlist,
-            KeyAction::Verify,
-            KeyAction::All,
-        ] {
-            assert_eq!(KeyAction::parse(a.as_str()), Some(a));
-        }
     }
 }

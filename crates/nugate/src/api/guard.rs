@@ -1,0 +1,121 @@
+//! The key guard of the protocol routes.
+//!
+//! [`require_api_key`] is the middleware every keyed route goes through: it checks the `X-NuGet-ApiKey`
+//! header with the key service's throttled check (401 when missing, 403 when unusable, 429 after too
+//! many wrong keys), hands the key to the handler through [`ApiKey`], and adds the expiry warning to
+//! whatever the handler answers. The scope-and-ownership rule itself is `model::policy::authorize`,
+//! applied by the package service once it knows which package a request touches.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::keys::{AuthenticatedKey, KeyUse};
+use crate::error::ApiError;
+use crate::state::{AppState, BaseUrl};
+
+/// The header NuGet clients send the key in.
+pub const API_KEY_HEADER: &str = "x-nuget-apikey";
+
+/// Middleware: authenticate the key or answer 401/403 before the handler (and before any body is read).
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let refusal = match request.headers().get(API_KEY_HEADER).map(|v| v.to_str()) {
+        None | Some(Ok("")) => Err(ApiError::MissingKey {
+            realm: realm(&base),
+        }),
+        Some(Err(_)) => Err(ApiError::invalid_key()),
+        Some(Ok(presented)) => {
+            let presented = presented.trim().to_string();
+            state
+                .keys
+                .check(&presented, peer(&request), KeyUse::Api)
+                .await
+                .map_err(ApiError::from)
+        }
+    };
+    let key = match refusal {
+        Ok(key) => key,
+        Err(error) => {
+            // Read (and discard) what the client is still sending: clients that write the whole body
+            // before reading the answer (nuget.exe 3.4.4) otherwise see a broken connection, not the message.
+            drain(request.into_body(), state.config.max_package_size).await;
+            return error.into_response();
+        }
+    };
+    let warning = key.expires_in_days.map(|days| {
+        format!(
+            "Your API key expires in {days} day{}. Visit {base}/account/apikeys to regenerate your API key.",
+            if days == 1 { "" } else { "s" }
+        )
+    });
+    request.extensions_mut().insert(key);
+    let mut response = next.run(request).await;
+    if let Some(warning) = warning.and_then(|w| HeaderValue::from_str(&w).ok()) {
+        response.headers_mut().append("X-NuGet-Warning", warning);
+    }
+    response
+}
+
+/// Consumes up to `limit` bytes of a body, for at most 30 seconds.
+async fn drain(body: axum::body::Body, limit: u64) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen: u64 = 0;
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!(seen, "stopped draining a refused request's body after 30 s");
+    }
+}
+
+/// The client's address, for the per-address key throttle.
+pub fn peer(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn realm(base: &str) -> String {
+    base.split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(base)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The authenticated key of a request that passed [`require_api_key`].
+pub struct ApiKey(pub AuthenticatedKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuthenticatedKey>()
+            .cloned()
+            .map(ApiKey)
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "route uses ApiKey without the require_api_key middleware"
+                ))
+            })
+    }
+}

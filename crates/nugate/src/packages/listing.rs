@@ -1,0 +1,102 @@
+//! Unlisting and relisting, by key (the protocol) or by a signed-in owner or administrator (the web),
+//! and the ownership proof behind verification keys.
+
+use super::{authorize, PackageService};
+use crate::auth::keys::AuthenticatedKey;
+use crate::db::{self, packages::PackageVersion, users::User};
+use crate::error::ApiError;
+use crate::model::policy::Ownership;
+use crate::model::scope::PackageAction;
+
+impl PackageService {
+    /// Unlists or relists `id` `version` with a key: 404 when the version does not exist (before any
+    /// scope decision, as NuGet.org), NuGet.org's 403 when the key's scope or owner does not allow it.
+    pub async fn set_listed_with_key(
+        &self,
+        key: &AuthenticatedKey,
+        id: &str,
+        version: &str,
+        listed: bool,
+    ) -> Result<PackageVersion, ApiError> {
+        let target = self.find_version(id, version).await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let owns = db::packages::is_owner(&mut conn, target.registration_id, key.user.id).await?;
+        drop(conn);
+        authorize(
+            key,
+            PackageAction::Unlist,
+            &target.package_id,
+            Ownership::Existing(owns),
+        )?;
+        self.set_listed(&target, listed).await?;
+        Ok(target)
+    }
+
+    /// Unlists or relists for a signed-in owner or administrator; to anyone else the version does not
+    /// exist (404), as the gallery shows it.
+    pub async fn set_listed_as(
+        &self,
+        user: &User,
+        id: &str,
+        version: &str,
+        listed: bool,
+    ) -> Result<PackageVersion, ApiError> {
+        let target = self.find_version(id, version).await?;
+        if !self.can_manage(Some(user), target.registration_id).await? {
+            return Err(ApiError::NotFound(format!(
+                "A package with ID '{id}' and version '{version}' does not exist."
+            )));
+        }
+        self.set_listed(&target, listed).await?;
+        Ok(target)
+    }
+
+    async fn set_listed(&self, version: &PackageVersion, listed: bool) -> Result<(), ApiError> {
+        let mut tx = self.db.begin_write().await?;
+        db::packages::set_listed(&mut tx, version.id, listed).await?;
+        db::packages::mark_changed(&mut tx, version.registration_id).await?;
+        tx.commit().await?;
+        self.feed.changed();
+        tracing::info!(id = %version.package_id, version = %version.version, listed, "listing changed");
+        Ok(())
+    }
+
+    /// Whether `key` may mint a verification key for `id`: a push scope matching the ID is enough
+    /// (ownership is what the verification key then proves).
+    pub fn may_mint_verification_key(
+        &self,
+        key: &AuthenticatedKey,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        nuget_formats::validate_id(id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        authorize(key, PackageAction::PushNew, id, Ownership::NewId)
+            .or_else(|_| authorize(key, PackageAction::PushVersion, id, Ownership::NewId))
+    }
+
+    /// Whether the verification key's user owns `id` (at `version`, when given): 404 when there is no
+    /// such package, NuGet.org's 403 when the user does not own it.
+    pub async fn verify_ownership(
+        &self,
+        user: &User,
+        id: &str,
+        version: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let registration_id = match version {
+            Some(version) => self.find_version(id, version).await?.registration_id,
+            None => {
+                db::packages::registration(self.db.pool(), id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::NotFound(format!("A package with ID '{id}' does not exist."))
+                    })?
+                    .id
+            }
+        };
+        let mut conn = self.db.pool().acquire().await?;
+        if db::packages::is_owner(&mut conn, registration_id, user.id).await? {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_key())
+        }
+    }
+}

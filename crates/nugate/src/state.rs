@@ -1,0 +1,144 @@
+//! What every request handler shares: the services ([`AppState`]) and what a request says about where
+//! it came from ([`BaseUrl`], [`served_over_https`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
+
+use crate::auth::keys::KeyService;
+use crate::auth::sessions::SessionService;
+use crate::auth::throttle::Throttle;
+use crate::config::Config;
+use crate::db::Db;
+use crate::feed::FeedIndex;
+use crate::mail::MailContext;
+use crate::packages::PackageService;
+use crate::storage::PackageStorage;
+use crate::users::UserService;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: KeyService,
+    pub packages: PackageService,
+    pub users: UserService,
+    pub sessions: SessionService,
+}
+
+impl AppState {
+    /// Opens (and migrates) the database and storage the configuration names, creating the data folder.
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        Self::open_with_storage(config, None).await
+    }
+
+    /// Like [`AppState::open`], with an already configured package storage (tests, tools).
+    pub async fn open_with_storage(
+        config: Config,
+        storage: Option<PackageStorage>,
+    ) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data folder {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let tmp_dir = config.data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let db = Db::open(&config.database_url()).await?;
+        let storage = match storage {
+            Some(storage) => storage,
+            None => PackageStorage::from_url_with_timeout(
+                &config.storage_url(),
+                Duration::from_secs(config.storage_timeout_secs),
+                std::iter::empty(),
+            )?,
+        };
+        let mail = MailContext::from_config(&config);
+        let throttle = Throttle::new(db.clone());
+        Ok(AppState {
+            keys: KeyService::new(
+                db.clone(),
+                config.max_key_lifetime_days,
+                mail.clone(),
+                throttle.clone(),
+            ),
+            packages: PackageService::new(
+                db.clone(),
+                storage,
+                tmp_dir,
+                Arc::new(FeedIndex::new(
+                    db.clone(),
+                    Duration::from_millis(config.cache_ttl_ms),
+                    usize::try_from(config.document_cache_mb.saturating_mul(1024 * 1024))
+                        .unwrap_or(usize::MAX),
+                )),
+                mail.clone(),
+            ),
+            users: UserService::new(db.clone(), mail),
+            sessions: SessionService::new(db.clone(), throttle),
+            config: Arc::new(config),
+            db,
+        })
+    }
+}
+
+/// The base URL for absolute links in this request: `X-Forwarded-Proto`/`-Host` from a trusted proxy,
+/// otherwise the configured public URL.
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if from_trusted_proxy(&parts.extensions, &state.config) {
+            if let Some(host) = forwarded(&parts.headers, "x-forwarded-host") {
+                let proto = forwarded(&parts.headers, "x-forwarded-proto")
+                    .filter(|p| p == "http" || p == "https")
+                    .unwrap_or_else(|| "https".to_string());
+                return Ok(BaseUrl(format!("{proto}://{host}")));
+            }
+        }
+        Ok(BaseUrl(state.config.base_url()))
+    }
+}
+
+/// Whether the client reached nugate over https.
+///
+/// nugate listens on plain HTTP only, so TLS always ends in front of it. Two things say the client's
+/// connection was https: an `https://` `public_url` (the operator's word for every request), or
+/// `X-Forwarded-Proto: https` from a peer listed in `trusted_proxies` (the proxy's word for this request).
+/// The header from any other peer is ignored: any client can send it.
+pub fn served_over_https(headers: &HeaderMap, extensions: &Extensions, config: &Config) -> bool {
+    config.base_url().starts_with("https://")
+        || (from_trusted_proxy(extensions, config)
+            && forwarded(headers, "x-forwarded-proto").is_some_and(|p| p == "https"))
+}
+
+/// Whether the connection comes from one of `trusted_proxies`, whose `X-Forwarded-*` headers are believed.
+fn from_trusted_proxy(extensions: &Extensions, config: &Config) -> bool {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| config.trusted_proxies.contains(&c.0.ip()))
+}
+
+/// The first (client-side) value of an `X-Forwarded-*` header, if it looks like a host or a scheme.
+fn forwarded(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+        .filter(|v| {
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+}
