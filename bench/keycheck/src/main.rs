@@ -5,18 +5,20 @@
 //! Prints one JSON object: per-check wall time and CPU time (utime+stime of the whole process, from
 //! /proc/self/stat, so work done on the database driver's own threads is counted) for
 //!   * `pure`: `api_key::parse` of a presented key + `api_key::hashes_match` against the stored hash;
-//!   * `authenticate`: `KeyService::authenticate` (parse, one joined key + owner lookup, hash compare);
+//!   * `authenticate`: `KeyService::check`, the one check every keyed request makes (the wrong-key throttle's
+//!     count for the key identifier, parse, one joined key + owner lookup, hash compare);
 //!   * `relist_keyed` / `relist_unkeyed`: the relist endpoint's work with and without its key: find the
-//!     version, change its listing in a write transaction (`PackageService::set_listed`), and, keyed only,
-//!     `authenticate` plus `guard::authorize` (scope and ownership) first, as `publish::change_listing` does.
+//!     version, change its listing in a write transaction; keyed, `KeyService::check` first and
+//!     `PackageService::set_listed_with_key` (scope and ownership) as the endpoint does; unkeyed,
+//!     `PackageService::set_listed_as` for an administrator (no ownership query).
 //! Each runs for a fixed wall-clock budget after a warm-up, on a current-thread runtime.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use nugate::auth::api_key;
-use nugate::auth::keys::KeyScope;
-use nugate::auth::scope::KeyAction;
+use nugate::auth::keys::{KeyScope, KeyUse};
+use nugate::model::key::KeyAction;
 
 /// Process CPU time (user + system) in seconds.
 fn cpu_seconds() -> f64 {
@@ -62,8 +64,9 @@ async fn main() {
     })
     .await
     .expect("open state");
-    let user = nugate::users::UserService::new(state.db.clone())
-        .create("keybench", "keybench@example.com", "long bench password", false, true)
+    let user = state
+        .users
+        .create("keybench", "keybench@example.com", "long bench password", true, true)
         .await
         .expect("create user");
     let scope = KeyScope {
@@ -106,13 +109,13 @@ async fn main() {
     // Full authenticate: parse, indexed lookup, compare, user load, (rate-limited) last-used touch.
     let full = {
         for _ in 0..200 {
-            state.keys.authenticate(&plaintext).await.expect("authenticate");
+            state.keys.check(&plaintext, None, KeyUse::Api).await.expect("authenticate");
         }
         let (cpu0, t0) = (cpu_seconds(), Instant::now());
         let mut n = 0u64;
         while t0.elapsed() < budget {
             for _ in 0..100 {
-                black_box(state.keys.authenticate(black_box(&plaintext)).await.expect("authenticate"));
+                black_box(state.keys.check(black_box(&plaintext), None, KeyUse::Api).await.expect("authenticate"));
             }
             n += 100;
         }
@@ -121,7 +124,7 @@ async fn main() {
     };
 
     // The same relist with and without the key, alternating listed/unlisted so every call writes.
-    let registration = {
+    let _registration = {
         let mut tx = state.db.begin_write().await.expect("begin");
         let (registration, _) =
             nugate::db::packages::ensure_registration(&mut tx, "Bench.Relist", nugate::db::now())
@@ -161,26 +164,21 @@ async fn main() {
         ($keyed:expr) => {{
             let mut once = || {
                 listed = !listed;
-                let (state, plaintext, listed) = (&state, &plaintext, listed);
+                let (state, plaintext, listed, user) = (&state, &plaintext, listed, &user);
                 async move {
                     if $keyed {
-                        let key = state.keys.authenticate(plaintext).await.expect("authenticate");
-                        let target = state.packages.find_version("Bench.Relist", "1.0.0").await.expect("find");
-                        let mut conn = state.db.pool().acquire().await.expect("conn");
-                        nugate::auth::guard::authorize(
-                            &mut conn,
-                            &key,
-                            nugate::auth::scope::PackageAction::Unlist,
-                            &target.package_id,
-                            Some(registration.id),
-                        )
-                        .await
-                        .expect("authorized");
-                        drop(conn);
-                        state.packages.set_listed(&target, listed).await.expect("set_listed");
+                        let key = state.keys.check(plaintext, None, KeyUse::Api).await.expect("authenticate");
+                        state
+                            .packages
+                            .set_listed_with_key(&key, "Bench.Relist", "1.0.0", listed)
+                            .await
+                            .expect("set_listed_with_key");
                     } else {
-                        let target = state.packages.find_version("Bench.Relist", "1.0.0").await.expect("find");
-                        state.packages.set_listed(&target, listed).await.expect("set_listed");
+                        state
+                            .packages
+                            .set_listed_as(&user, "Bench.Relist", "1.0.0", listed)
+                            .await
+                            .expect("set_listed_as");
                     }
                 }
             };

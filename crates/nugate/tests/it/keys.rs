@@ -440,6 +440,24 @@ async fn legacy_keys_have_full_access_and_die_after_a_year_idle() {
     app.state.keys.delete(&alice, "old-baget").await.unwrap();
 }
 
+/// Mints a verification key for `target` (`ID` or `ID/VERSION`) with `key`: (key, expiry).
+async fn mint_verification_key(app: &TestApp, key: &str, target: &str) -> (String, String) {
+    let created: serde_json::Value = app
+        .client
+        .post(app.url(&format!("/api/v2/package/create-verification-key/{target}")))
+        .header("X-NuGet-ApiKey", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        created["Key"].as_str().unwrap().to_string(),
+        created["Expires"].as_str().unwrap().to_string(),
+    )
+}
+
 #[tokio::test]
 async fn verification_keys_prove_ownership_once() {
     let app = TestApp::start().await;
@@ -459,18 +477,8 @@ async fn verification_keys_prove_ownership_once() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
-    let created: serde_json::Value = app
-        .client
-        .post(app.url("/api/v2/package/create-verification-key/Verify.Lib/1.0.0"))
-        .header("X-NuGet-ApiKey", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let vkey = created["Key"].as_str().unwrap().to_string();
-    assert!(created["Expires"].as_str().unwrap().ends_with('Z'));
+    let (vkey, expires) = mint_verification_key(&app, &key, "Verify.Lib/1.0.0").await;
+    assert!(expires.ends_with('Z'));
     // A verification key cannot push.
     expect_refused(app.push(&vkey, simple("Verify.Lib", "2.0.0")).await).await;
     let check = |vkey: String| {
@@ -489,35 +497,14 @@ async fn verification_keys_prove_ownership_once() {
     assert_eq!(check(vkey).await, 403, "used up after the first check");
     // Bob's verification key for alice's package: 403.
     let kb = app.key(&bob, "b", &[Push], &["*"]).await;
-    let created: serde_json::Value = app
-        .client
-        .post(app.url("/api/v2/package/create-verification-key/Verify.Lib"))
-        .header("X-NuGet-ApiKey", &kb)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        check(created["Key"].as_str().unwrap().to_string()).await,
-        403
-    );
+    let (bobs, _) = mint_verification_key(&app, &kb, "Verify.Lib").await;
+    assert_eq!(check(bobs).await, 403);
     // Unknown package: 404.
-    let created: serde_json::Value = app
-        .client
-        .post(app.url("/api/v2/package/create-verification-key/Verify.None"))
-        .header("X-NuGet-ApiKey", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (unknown, _) = mint_verification_key(&app, &key, "Verify.None").await;
     let status = app
         .client
         .get(app.url("/api/v2/verifykey/Verify.None"))
-        .header("X-NuGet-ApiKey", created["Key"].as_str().unwrap())
+        .header("X-NuGet-ApiKey", unknown)
         .send()
         .await
         .unwrap()
@@ -618,8 +605,7 @@ async fn key_guessing_is_throttled_per_address_with_one_answer_for_all_wrong_key
 /// every other keyed route is 429, even to a right key.
 #[tokio::test]
 async fn wrong_keys_sent_to_verifykey_are_throttled_like_any_other() {
-    // nugate::api::guard::MAX_KEY_FAILURES
-    const MAX_KEY_FAILURES: usize = 30;
+    const MAX_KEY_FAILURES: i64 = nugate::auth::keys::MAX_KEY_FAILURES;
     const THROTTLED: &str =
         "Too many invalid API keys were presented. Wait 15 minutes before trying again.";
     let app = TestApp::start().await;
@@ -632,17 +618,7 @@ async fn wrong_keys_sent_to_verifykey_are_throttled_like_any_other() {
         201
     );
     // A real verification key, made before the limit is reached (making one needs a keyed route too).
-    let created: serde_json::Value = app
-        .client
-        .post(app.url("/api/v2/package/create-verification-key/Verify.Throttled"))
-        .header("X-NuGet-ApiKey", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let verification_key = created["Key"].as_str().unwrap().to_string();
+    let (verification_key, _) = mint_verification_key(&app, &key, "Verify.Throttled").await;
     let verify = |presented: String| {
         let app = &app;
         async move {
