@@ -32,8 +32,13 @@ fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
                 LEASE_SECS,
             )
             .await;
-            if !matches!(lease, Ok(true)) {
-                continue;
+            match lease {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the orphan-sweep lease; trying next hour");
+                    continue;
+                }
             }
             match state.packages.remove_orphans(15 * 60).await {
                 Ok(0) => {}

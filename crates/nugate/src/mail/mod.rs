@@ -69,7 +69,15 @@ pub fn spawn_background(db: Db, mailer: Mailer, ctx: MailContext) -> tokio::task
                 crate::db::now(),
                 NOTICE_INTERVAL.as_secs() as i64 * 2,
             );
-            if due && lease.await.unwrap_or(false) {
+            let leased = due
+                && match lease.await {
+                    Ok(leased) => leased,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot take the expiry-notice lease; retrying next pass");
+                        false
+                    }
+                };
+            if leased {
                 last_notices = Some(Instant::now());
                 match queue_expiry_notices(&db, &ctx, crate::db::now()).await {
                     Ok(0) => {}

@@ -4,14 +4,14 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::usage::Usage;
 use super::{
-    cookie, not_found, render, set_cookie, with_status, Page, PageResult, SignedIn, VerifiedForm,
-    Visitor, NEW_KEY_COOKIE,
+    cookie, not_found, render, with_cookie_at, with_status, Page, PageResult, SignedIn,
+    VerifiedForm, Visitor, NEW_KEY_COOKIE,
 };
 use crate::auth::keys::{self, KeyError, KeyScope};
 use crate::db::{self, keys::ApiKeyRow, users::User};
@@ -245,7 +245,7 @@ pub async fn list(
         Some((name, key.to_string()))
     });
     let shown = new_key.is_some();
-    let mut response = keys_page(
+    let response = keys_page(
         &state,
         &visitor,
         &user,
@@ -254,27 +254,19 @@ pub async fn list(
         None,
     )
     .await?;
-    if shown {
-        if let Ok(v) = HeaderValue::from_str(&set_cookie(&state, NEW_KEY_COOKIE, "", Some(0), HERE))
-        {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    Ok(response)
+    Ok(if shown {
+        with_cookie_at(&state, response, NEW_KEY_COOKIE, "", Some(0), HERE)
+    } else {
+        response
+    })
 }
 
 /// Redirects to the list with the plaintext in a one-shot cookie scoped to that page: the key never
 /// touches the database or a log, and a reload shows it no more.
 fn show_once(state: &AppState, name: &str, plaintext: &str) -> Response {
-    let mut response = Redirect::to(HERE).into_response();
     let encoded_name = data_encoding::BASE32_NOPAD.encode(name.as_bytes());
     let value = format!("{encoded_name}.{plaintext}");
-    if let Ok(v) =
-        HeaderValue::from_str(&set_cookie(state, NEW_KEY_COOKIE, &value, Some(120), HERE))
-    {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
+    with_cookie_at(state, back(), NEW_KEY_COOKIE, &value, Some(120), HERE)
 }
 
 /// `POST /account/apikeys`.

@@ -163,12 +163,24 @@ pub fn set_cookie(
 /// Adds a site-wide cookie to `response`.
 pub fn with_cookie(
     state: &AppState,
-    mut response: Response,
+    response: Response,
     name: &str,
     value: &str,
     max_age: Option<i64>,
 ) -> Response {
-    match HeaderValue::from_str(&set_cookie(state, name, value, max_age, "/")) {
+    with_cookie_at(state, response, name, value, max_age, "/")
+}
+
+/// Adds a cookie sent back only to pages under `path`.
+pub fn with_cookie_at(
+    state: &AppState,
+    mut response: Response,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    path: &str,
+) -> Response {
+    match HeaderValue::from_str(&set_cookie(state, name, value, max_age, path)) {
         Ok(v) => {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -231,11 +243,9 @@ async fn ensure_csrf_cookie(
     let existing = cookie(request.headers(), CSRF_COOKIE).filter(|v| v.len() >= 32);
     let token = existing.clone().unwrap_or_else(random_token);
     request.extensions_mut().insert(AnonCsrf(token.clone()));
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
     if existing.is_none() {
-        if let Ok(v) = HeaderValue::from_str(&set_cookie(&state, CSRF_COOKIE, &token, None, "/")) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+        return with_cookie(&state, response, CSRF_COOKIE, &token, None);
     }
     response
 }

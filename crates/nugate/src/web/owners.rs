@@ -13,6 +13,7 @@ use super::{
     not_found, render, safe_return_url, urlencode, with_status, Page, PageResult, SignedIn,
     VerifiedForm, Visitor,
 };
+use crate::db::packages::Registration;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -42,6 +43,18 @@ fn refused(visitor: &Visitor, id: &str, error: ApiError) -> PageResult {
             StatusCode::BAD_REQUEST,
         )),
         other => Err(other.into()),
+    }
+}
+
+/// After an owner change: back to the package page, or the refusal.
+fn back_to_package(
+    visitor: &Visitor,
+    id: &str,
+    changed: Result<Registration, ApiError>,
+) -> PageResult {
+    match changed {
+        Ok(registration) => Ok(package_page(&registration.package_id)),
+        Err(e) => refused(visitor, id, e),
     }
 }
 
@@ -92,14 +105,11 @@ pub async fn add_owner(
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<OwnerForm>,
 ) -> PageResult {
-    match state
+    let invited = state
         .packages
         .invite_owner(&user, &id, &form.username)
-        .await
-    {
-        Ok(registration) => Ok(package_page(&registration.package_id)),
-        Err(e) => refused(&visitor, &id, e),
-    }
+        .await;
+    back_to_package(&visitor, &id, invited)
 }
 
 /// `POST /packages/{id}/owners/remove`: never the last owner.
@@ -109,14 +119,11 @@ pub async fn remove_owner(
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<OwnerForm>,
 ) -> PageResult {
-    match state
+    let removed = state
         .packages
         .remove_owner_as(&user, &id, &form.username)
-        .await
-    {
-        Ok(registration) => Ok(package_page(&registration.package_id)),
-        Err(e) => refused(&visitor, &id, e),
-    }
+        .await;
+    back_to_package(&visitor, &id, removed)
 }
 
 /// `GET /packages/{id}/owners/accept`.

@@ -508,19 +508,33 @@ impl Drop for OwnPostgres {
     }
 }
 
+/// A server on a PostgreSQL cluster of its own (so the test may stop it), with a user `name` holding a
+/// push key for every ID: (cluster, server, user, key).
+async fn on_own_postgres(
+    name: &str,
+) -> (
+    OwnPostgres,
+    crate::helpers::TestApp,
+    nugate::db::users::User,
+    String,
+) {
+    let pg = OwnPostgres::start();
+    let database_url = create_database(&pg.url).await;
+    let app =
+        crate::helpers::TestApp::start_with(|c| c.database_url = Some(database_url.clone())).await;
+    let user = app.user(name).await;
+    let key = app
+        .key(&user, "k", &[nugate::model::key::KeyAction::Push], &["*"])
+        .await;
+    (pg, app, user, key)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_gives_503_and_service_resumes_without_restart() {
     if services().is_none() {
         return;
     }
-    let pg = OwnPostgres::start();
-    let database_url = create_database(&pg.url).await;
-    let app =
-        crate::helpers::TestApp::start_with(|c| c.database_url = Some(database_url.clone())).await;
-    let user = app.user("dba").await;
-    let key = app
-        .key(&user, "k", &[nugate::model::key::KeyAction::Push], &["*"])
-        .await;
+    let (pg, app, _user, key) = on_own_postgres("dba").await;
     let before = simple("Outage.Lib", "1.0.0");
     assert_eq!(app.push(&key, before.clone()).await.status(), 201);
     assert_eq!(
@@ -631,14 +645,7 @@ async fn database_outage_gives_503_with_a_message_on_pages_pushes_and_key_action
     if services().is_none() {
         return;
     }
-    let pg = OwnPostgres::start();
-    let database_url = create_database(&pg.url).await;
-    let app =
-        crate::helpers::TestApp::start_with(|c| c.database_url = Some(database_url.clone())).await;
-    let user = app.user("keyholder").await;
-    let key = app
-        .key(&user, "k", &[nugate::model::key::KeyAction::Push], &["*"])
-        .await;
+    let (pg, app, user, key) = on_own_postgres("keyholder").await;
     assert_eq!(
         app.push(&key, simple("Down.Lib", "1.0.0")).await.status(),
         201
