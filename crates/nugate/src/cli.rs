@@ -155,6 +155,9 @@ pub enum PackageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete a package version for good: its database row and its stored .nupkg and .nuspec (the ID and
+    /// its owners stay). For versions that must not exist at all; unlisting is the usual way.
+    Delete { id: String, version: String },
 }
 
 /// `nugate storage …`
@@ -429,6 +432,19 @@ async fn package_command(state: AppState, cmd: PackageCommand) -> anyhow::Result
                 for (id, owners) in rows {
                     println!("{id}\t{}", owners.join(", "));
                 }
+            }
+        }
+        PackageCommand::Delete { id, version } => {
+            let deleted = state.packages.delete_version(&id, &version).await?;
+            eprintln!(
+                "deleted {} {}: its database row, .nupkg and .nuspec",
+                deleted.id, deleted.version
+            );
+            if deleted.remaining_versions == 0 {
+                eprintln!(
+                    "no versions of '{}' remain; the ID and its owners are kept",
+                    deleted.id
+                );
             }
         }
     }

@@ -31,6 +31,13 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Longest a single request (for example a slow upload) may take, in seconds.
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send a request's line and headers, in seconds, counted from the
+    /// connection opening or, on a kept-alive connection, from the end of the previous response; so it is
+    /// also how long an idle keep-alive connection stays open. Request bodies are not under it.
+    pub header_read_timeout_secs: u64,
+    /// Most connections open at once from one IP address (0: no limit). Peers in `trusted_proxies` are
+    /// exempt, since behind a reverse proxy every client arrives from the proxy's address.
+    pub max_connections_per_ip: u32,
     /// How stale, in milliseconds, this node's in-memory view of the feed may get before it asks the
     /// database whether another node (or the CLI) changed something. This node's own changes show at once.
     pub cache_ttl_ms: u64,
@@ -111,6 +118,8 @@ impl Default for Config {
             max_key_lifetime_days: 365,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 600,
+            header_read_timeout_secs: 20,
+            max_connections_per_ip: 256,
             cache_ttl_ms: 250,
             document_cache_mb: 32,
             storage_timeout_secs: 30,
@@ -178,6 +187,9 @@ impl Config {
                 anyhow::bail!("public_url must start with http:// or https://, got '{url}'");
             }
             config.public_url = Some(trimmed);
+        }
+        if config.header_read_timeout_secs == 0 {
+            anyhow::bail!("header_read_timeout_secs must be at least 1");
         }
         if config.storage_timeout_secs == 0 {
             anyhow::bail!("storage_timeout_secs must be at least 1");

@@ -28,6 +28,8 @@ pub enum ApiError {
     Timeout,
     #[error("Too many invalid API keys were presented. Wait 15 minutes before trying again.")]
     TooManyAttempts,
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("The service is temporarily unavailable: {0}. Please try again.")]
     Unavailable(String),
     /// The data folder (or the database's disk) is full: 507, so clients print why the push failed.
@@ -53,7 +55,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts | ApiError::TooManyRequests(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

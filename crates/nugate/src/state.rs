@@ -80,8 +80,8 @@ impl AppState {
                 )),
                 mail.clone(),
             ),
-            users: UserService::new(db.clone(), mail),
-            sessions: SessionService::new(db.clone(), throttle),
+            users: UserService::new(db.clone(), mail, throttle),
+            sessions: SessionService::new(db.clone()),
             config: Arc::new(config),
             db,
         })

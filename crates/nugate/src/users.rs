@@ -5,6 +5,9 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
+use std::net::IpAddr;
+
+use crate::auth::throttle::{Budget, Claim, Throttle};
 use crate::db::{self, users::User, Db};
 use crate::error::ApiError;
 use crate::mail::{self, messages, MailContext};
@@ -18,6 +21,16 @@ const RESET_TTL_SECS: i64 = 3600;
 const CHANGE_EMAIL_TTL_SECS: i64 = 2 * 86_400;
 /// Shortest password accepted.
 const MIN_PASSWORD_CHARS: usize = 8;
+/// Sign-in attempts per account: five free, then 30 s, 1 min, 2 min, … up to 15 minutes between tries.
+const ACCOUNT_SIGNIN_BUDGET: Budget = Budget::Backoff {
+    free: 5,
+    first_delay_secs: 30,
+    max_delay_secs: 15 * 60,
+};
+/// Failed sign-ins per address within the throttle window.
+const ADDRESS_SIGNIN_BUDGET: Budget = Budget::Hard { max: 20 };
+/// Sign-ups per address within the throttle window.
+const ADDRESS_SIGNUP_BUDGET: Budget = Budget::Hard { max: 10 };
 
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +51,8 @@ pub enum UserError {
     DeletionNotConfirmed,
     #[error("You cannot lock yourself or remove your own administrator role.")]
     SelfLockout,
+    #[error("Too many attempts. Wait {} and try again.", wait_words(*.secs))]
+    TooManyAttempts { secs: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error("password hashing failed: {0}")]
@@ -57,6 +72,7 @@ impl From<UserError> for ApiError {
             UserError::Database(e) => e.into(),
             UserError::Hashing(e) => ApiError::Internal(anyhow::anyhow!("password hashing: {e}")),
             UserError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            UserError::TooManyAttempts { .. } => ApiError::TooManyRequests(error.to_string()),
             other => ApiError::BadRequest(other.to_string()),
         }
     }
@@ -105,17 +121,84 @@ impl AdminAction {
     }
 }
 
+/// How a sign-in went.
+#[derive(Debug)]
+pub enum SignIn {
+    /// The password is right and the account may sign in.
+    Welcome(User),
+    /// Wrong name or password (one answer for both).
+    Refused,
+    /// The account is locked by an administrator.
+    Locked,
+    /// Too many failed attempts for the account or from the address: wait this long.
+    Throttled { secs: i64 },
+}
+
 /// The user service.
 #[derive(Clone)]
 pub struct UserService {
     db: Db,
     mail: MailContext,
+    throttle: Throttle,
 }
 
 impl UserService {
-    /// Wraps the database; `mail` names the server and gives the public URL links point at.
-    pub fn new(db: Db, mail: MailContext) -> UserService {
-        UserService { db, mail }
+    /// Wraps the database; `mail` names the server and gives the public URL links point at; `throttle`
+    /// counts sign-in and sign-up attempts.
+    pub fn new(db: Db, mail: MailContext, throttle: Throttle) -> UserService {
+        UserService { db, mail, throttle }
+    }
+
+    /// Signs in with a username or email and a password, from `peer`. Attempts are counted per
+    /// account (whichever name or address was typed) with growing delays, and per address with a hard
+    /// limit; each attempt claims its place before the password is checked, so parallel guesses cannot
+    /// overrun the budget. A success resets the account's count.
+    pub async fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<SignIn, UserError> {
+        let login = login.trim();
+        let user = self.by_login(login).await?;
+        let account = match &user {
+            Some(user) => format!("account:{}", user.id),
+            None => format!("login:{}", login.to_lowercase()),
+        };
+        let mut subjects = vec![(account, ACCOUNT_SIGNIN_BUDGET)];
+        if let Some(ip) = peer {
+            subjects.push((format!("signin-ip:{ip}"), ADDRESS_SIGNIN_BUDGET));
+        }
+        for (subject, budget) in &subjects {
+            if let Claim::Wait { secs } = self.throttle.claim(subject, *budget).await? {
+                return Ok(SignIn::Throttled { secs });
+            }
+        }
+        let Some(user) = user else {
+            // Spend the same time as a real check so timing does not reveal which names exist.
+            hash_password(password.to_string()).await?;
+            return Ok(SignIn::Refused);
+        };
+        let matches = match user.password_hash.clone() {
+            Some(hash) => verify_password(password.to_string(), hash).await,
+            None => false,
+        };
+        if !matches {
+            return Ok(SignIn::Refused);
+        }
+        self.throttle.succeeded(&subjects[0].0).await?;
+        if user.locked {
+            return Ok(SignIn::Locked);
+        }
+        Ok(SignIn::Welcome(user))
+    }
+
+    async fn by_login(&self, login: &str) -> Result<Option<User>, UserError> {
+        Ok(if login.contains('@') {
+            db::users::by_email(self.db.pool(), login).await?
+        } else {
+            db::users::by_username(self.db.pool(), login).await?
+        })
     }
 
     /// Creates a user; `confirmed` is true for users made by an administrator or the CLI.
@@ -127,31 +210,32 @@ impl UserService {
         is_admin: bool,
         confirmed: bool,
     ) -> Result<User, UserError> {
-        let username = username.trim();
-        if username.is_empty()
-            || username.len() > 64
-            || !username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        {
-            return Err(UserError::InvalidUsername);
-        }
-        let email = email.trim();
-        if !valid_email(email) {
-            return Err(UserError::InvalidEmail(email.to_string()));
-        }
-        check_password_strength(password)?;
+        let (username, email) = check_new_account(username, email, password)?;
         let hash = hash_password(password.to_string()).await?;
+        self.insert(username, email, &hash, is_admin, confirmed)
+            .await
+    }
+
+    async fn insert(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+        is_admin: bool,
+        confirmed: bool,
+    ) -> Result<User, UserError> {
+        let now = db::now();
+        let mut tx = self.db.begin_write().await?;
         let insert = db::users::insert(
-            self.db.pool(),
+            &mut tx,
             &db::users::NewUser {
                 username,
                 email,
-                password_hash: Some(&hash),
+                password_hash: Some(password_hash),
                 is_admin,
                 email_confirmed: confirmed,
             },
-            db::now(),
+            now,
         )
         .await;
         let id = match insert {
@@ -159,6 +243,11 @@ impl UserService {
             Err(e) if db::is_unique_violation(&e) => return Err(UserError::Taken),
             Err(e) => return Err(e.into()),
         };
+        if is_admin {
+            // An administrator exists: no sign-up will ever be made one.
+            db::users::record_admin_exists(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
         db::users::by_id(self.db.pool(), id)
             .await?
             .ok_or_else(|| UserError::NotFound(username.to_string()))
@@ -181,18 +270,47 @@ impl UserService {
         Ok(db::users::list(self.db.pool()).await?)
     }
 
-    /// Self-service sign-up: unconfirmed until the emailed link is followed; the very first user of a
-    /// fresh server becomes administrator. The confirmation email is queued.
+    /// Self-service sign-up. What it tells the caller does not depend on whether the name or address is
+    /// taken (only malformed input is refused), and it takes as long either way: the sign-up page must
+    /// not reveal accounts. A new account gets its confirmation link; an address already in use gets an
+    /// email telling its owner; a taken name with a new address gets an email asking for another name.
+    /// Accounts are unconfirmed until the link is followed, and unconfirmed ones expire.
     pub async fn register(
         &self,
         username: &str,
         email: &str,
         password: &str,
-    ) -> Result<User, UserError> {
-        let first = db::users::count(self.db.pool()).await? == 0;
-        let user = self.create(username, email, password, first, false).await?;
-        self.send_confirmation(&user).await?;
-        Ok(user)
+        peer: Option<IpAddr>,
+    ) -> Result<(), UserError> {
+        let (username, email) = check_new_account(username, email, password)?;
+        if let Some(ip) = peer {
+            let subject = format!("signup-ip:{ip}");
+            if let Claim::Wait { secs } =
+                self.throttle.claim(&subject, ADDRESS_SIGNUP_BUDGET).await?
+            {
+                return Err(UserError::TooManyAttempts { secs });
+            }
+        }
+        let hash = hash_password(password.to_string()).await?;
+        let pool = self.db.pool();
+        if let Some(existing) = db::users::by_email(pool, email).await? {
+            self.send(&messages::signup_address_in_use(&self.mail, &existing))
+                .await?;
+            return Ok(());
+        }
+        if db::users::by_username(pool, username).await?.is_some() {
+            self.send(&messages::signup_username_taken(
+                &self.mail, email, username,
+            ))
+            .await?;
+            return Ok(());
+        }
+        match self.insert(username, email, &hash, false, false).await {
+            Ok(user) => self.send_confirmation(&user).await,
+            // Another sign-up took the name or address a moment ago: the same quiet answer.
+            Err(UserError::Taken) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends a new sign-up confirmation link (nothing to do once the address is confirmed).
@@ -200,21 +318,42 @@ impl UserService {
         if user.email_confirmed {
             return Ok(());
         }
-        let token = self
+        let (token, expires_at) = self
             .issue_token(user, TokenPurpose::Confirm, None, CONFIRM_TTL_SECS)
             .await?;
         let link = self.link("/account/confirm", &token);
-        let email = messages::confirm_account(&self.mail, user, &link);
-        Ok(mail::enqueue(&self.db, &email).await?)
+        let mut email = messages::confirm_account(&self.mail, user, &link);
+        email.expires_at = Some(expires_at);
+        self.send(&email).await
     }
 
-    /// Follows a sign-up confirmation link; `None` when the link is invalid, used or expired.
+    /// Follows a sign-up confirmation link; `None` when the link is invalid, used or expired. On a
+    /// server with no administrator yet, the first account to confirm becomes administrator: exactly
+    /// one, however many confirm at once, and never one whose address is unproven.
     pub async fn confirm_account(&self, token: &str) -> Result<Option<User>, UserError> {
         let Some((user, _)) = self.consume_token(TokenPurpose::Confirm, token).await? else {
             return Ok(None);
         };
-        self.confirm_email(&user, None).await?;
-        Ok(Some(user))
+        let mut tx = self.db.begin_write().await?;
+        db::users::set_confirmed_email(&mut tx, user.id, &user.email).await?;
+        let promoted = db::users::claim_first_admin(&mut tx, user.id, db::now()).await?;
+        tx.commit().await?;
+        if promoted {
+            tracing::info!(user = %user.username, "the first confirmed account became administrator");
+        }
+        Ok(db::users::by_id(self.db.pool(), user.id).await?)
+    }
+
+    /// Removes sign-ups whose address was never confirmed within the link's lifetime (and that own no
+    /// package), so an unconfirmed sign-up cannot hold someone else's address or name for good.
+    pub async fn remove_expired_signups(&self) -> Result<u64, UserError> {
+        Ok(db::users::delete_unconfirmed_before(&self.db, db::now() - CONFIRM_TTL_SECS).await?)
+    }
+
+    /// Queues an email (subject to the per-recipient limits).
+    async fn send(&self, email: &mail::Email) -> Result<(), UserError> {
+        mail::enqueue(&self.db, email).await?;
+        Ok(())
     }
 
     /// Sends a reset link to the address if an unlocked account uses it; says nothing either way, so
@@ -226,12 +365,13 @@ impl UserService {
         if user.locked {
             return Ok(());
         }
-        let token = self
+        let (token, expires_at) = self
             .issue_token(&user, TokenPurpose::Reset, None, RESET_TTL_SECS)
             .await?;
         let link = self.link("/account/reset-password", &token);
-        let email = messages::password_reset(&self.mail, &user, &link);
-        Ok(mail::enqueue(&self.db, &email).await?)
+        let mut email = messages::password_reset(&self.mail, &user, &link);
+        email.expires_at = Some(expires_at);
+        self.send(&email).await
     }
 
     /// Sets a new password through a reset link and ends every session of the account; `None` when
@@ -275,7 +415,7 @@ impl UserService {
             return Err(UserError::InvalidEmail(new_email.to_string()));
         }
         self.require_password(user, password).await?;
-        let token = self
+        let (token, expires_at) = self
             .issue_token(
                 user,
                 TokenPurpose::ChangeEmail,
@@ -284,8 +424,9 @@ impl UserService {
             )
             .await?;
         let link = self.link("/account/confirm-email", &token);
-        let email = messages::confirm_new_email(&self.mail, user, new_email, &link);
-        Ok(mail::enqueue(&self.db, &email).await?)
+        let mut email = messages::confirm_new_email(&self.mail, user, new_email, &link);
+        email.expires_at = Some(expires_at);
+        self.send(&email).await
     }
 
     /// Follows an address-change link and returns the new address; `None` when the link is invalid,
@@ -361,13 +502,7 @@ impl UserService {
         login: &str,
         password: &str,
     ) -> Result<Option<User>, UserError> {
-        let login = login.trim();
-        let user = if login.contains('@') {
-            db::users::by_email(self.db.pool(), login).await?
-        } else {
-            db::users::by_username(self.db.pool(), login).await?
-        };
-        let Some(user) = user else {
+        let Some(user) = self.by_login(login.trim()).await? else {
             // Spend the same time as a real check so timing does not reveal which names exist.
             hash_password(password.to_string()).await?;
             return Ok(None);
@@ -387,7 +522,7 @@ impl UserService {
         purpose: TokenPurpose,
         new_email: Option<&str>,
         ttl_secs: i64,
-    ) -> Result<String, UserError> {
+    ) -> Result<(String, i64), UserError> {
         let token = random_token();
         let now = db::now();
         db::email_tokens::insert(
@@ -400,7 +535,7 @@ impl UserService {
             now + ttl_secs,
         )
         .await?;
-        Ok(token)
+        Ok((token, now + ttl_secs))
     }
 
     /// Redeems a token once; returns its user and, for email changes, the new address.
@@ -424,17 +559,21 @@ impl UserService {
     /// Marks the current address confirmed.
     async fn confirm_email(&self, user: &User, new_email: Option<&str>) -> Result<(), UserError> {
         let email = new_email.unwrap_or(&user.email);
-        match db::users::set_confirmed_email(self.db.pool(), user.id, email).await {
+        let mut conn = self.db.pool().acquire().await?;
+        match db::users::set_confirmed_email(&mut conn, user.id, email).await {
             Err(e) if db::is_unique_violation(&e) => Err(UserError::Taken),
             other => Ok(other?),
         }
     }
 
-    /// Sets a new password (argon2id).
+    /// Sets a new password (argon2id); every reset link still out for the account stops working.
     async fn set_password(&self, user: &User, password: &str) -> Result<(), UserError> {
         check_password_strength(password)?;
         let hash = hash_password(password.to_string()).await?;
-        Ok(db::users::set_password_hash(self.db.pool(), user.id, &hash).await?)
+        let mut tx = self.db.begin_write().await?;
+        db::users::set_password_hash(&mut tx, user.id, &hash).await?;
+        db::email_tokens::delete_for_user(&mut tx, user.id, TokenPurpose::Reset.as_str()).await?;
+        Ok(tx.commit().await?)
     }
 
     /// Deletes an account (its keys and sessions die with it; packages stay).
@@ -449,7 +588,45 @@ impl UserService {
         locked: bool,
         is_admin: bool,
     ) -> Result<(), UserError> {
-        Ok(db::users::set_flags(self.db.pool(), user.id, locked, is_admin).await?)
+        let mut tx = self.db.begin_write().await?;
+        db::users::set_flags(&mut tx, user.id, locked, is_admin).await?;
+        if is_admin {
+            db::users::record_admin_exists(&mut tx, user.id, db::now()).await?;
+        }
+        Ok(tx.commit().await?)
+    }
+}
+
+/// Checks a new account's name, address and password; returns the trimmed name and address.
+fn check_new_account<'a>(
+    username: &'a str,
+    email: &'a str,
+    password: &str,
+) -> Result<(&'a str, &'a str), UserError> {
+    let username = username.trim();
+    if username.is_empty()
+        || username.len() > 64
+        || !username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(UserError::InvalidUsername);
+    }
+    let email = email.trim();
+    if !valid_email(email) {
+        return Err(UserError::InvalidEmail(email.to_string()));
+    }
+    check_password_strength(password)?;
+    Ok((username, email))
+}
+
+/// "1 second", "15 minutes".
+pub fn wait_words(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs < 60 {
+        plural(secs.max(1), "second")
+    } else {
+        plural((secs + 59) / 60, "minute")
     }
 }
 

@@ -1,10 +1,12 @@
 //! Reading a pushed `.nupkg` (a zip archive) just far enough to validate it:
-//! safe entry names, exactly one root `.nuspec`, and the optional readme.
+//! safe and distinct entry names, exactly one root `.nuspec`, and the optional
+//! readme.
 //!
 //! Sizes declared inside the zip are never trusted: every read goes through
 //! a hard byte cap, so a zip bomb costs at most the cap in memory.
 
-use std::io::{Read, Seek};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
 
 use crate::nuspec::{Nuspec, NuspecError};
 use crate::version::shorten;
@@ -72,6 +74,15 @@ pub enum NupkgError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Two entries whose names NuGet sees as the same: clients refuse such a package, and which of the
+    /// two a reader takes is up to the reader.
+    #[error("{}", duplicate_message(.first, .second))]
+    DuplicateEntry {
+        /// The first entry's name (control characters escaped).
+        first: String,
+        /// The second entry's name, the same as `first` when they are spelled alike.
+        second: String,
+    },
     /// No `.nuspec` at the archive root.
     #[error("The package does not contain a .nuspec file at its root.")]
     NoNuspec,
@@ -108,6 +119,17 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+fn duplicate_message(first: &str, second: &str) -> String {
+    if first == second {
+        format!("The package contains two entries named '{first}'.")
+    } else {
+        format!(
+            "The package contains two entries with the same name, '{first}' and '{second}' \
+             (NuGet ignores case in entry names and treats '\\' as '/')."
+        )
+    }
+}
+
 fn zip_error(e: impl std::fmt::Display) -> NupkgError {
     NupkgError::InvalidZip(e.to_string().trim_end_matches('.').to_string())
 }
@@ -132,6 +154,95 @@ fn check_entry_name(name: &str) -> Result<(), NupkgError> {
         return Err(unsafe_entry("it contains a '..' path segment"));
     }
     Ok(())
+}
+
+/// An entry name for a message: control characters escaped, long names shortened.
+fn shown_name(name: &str) -> String {
+    let escaped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    shorten(&escaped)
+}
+
+/// Refuses two entries whose names are equal once case is ignored and `\` is read as `/`, as NuGet
+/// (and Windows) read them.
+fn check_distinct_names(entries: &[String]) -> Result<(), NupkgError> {
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(entries.len());
+    for (index, name) in entries.iter().enumerate() {
+        let key = name.replace('\\', "/").to_lowercase();
+        if let Some(&first) = seen.get(&key) {
+            return Err(NupkgError::DuplicateEntry {
+                first: shown_name(&entries[first]),
+                second: shown_name(name),
+            });
+        }
+        seen.insert(key, index);
+    }
+    Ok(())
+}
+
+/// Names the entry listed twice, byte for byte, in the central directory of an archive the zip reader
+/// reported duplicates in (it keeps only one of them, so its own entry list cannot say which).
+fn exact_duplicate<R: Read + Seek>(archive: zip::ZipArchive<R>) -> NupkgError {
+    let decoded: HashMap<Vec<u8>, String> = archive
+        .file_names_raw()
+        .map(<[u8]>::to_vec)
+        .zip(archive.file_names())
+        .map(|(raw, name)| {
+            let name = name.map_or_else(
+                |_| String::from_utf8_lossy(&raw).into_owned(),
+                |n| n.into_owned(),
+            );
+            (raw, name)
+        })
+        .collect();
+    // With at most `len` distinct names, a repeat shows among the first `len + 1` records.
+    let records = archive.len() + 1;
+    let start = archive.central_directory_start();
+    let mut reader = archive.into_inner();
+    let repeated = (|| -> std::io::Result<Option<Vec<u8>>> {
+        const CENTRAL_HEADER: [u8; 4] = [b'P', b'K', 1, 2];
+        reader.seek(SeekFrom::Start(start))?;
+        let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(records);
+        for _ in 0..records {
+            let mut fixed = [0u8; 46];
+            reader.read_exact(&mut fixed)?;
+            if fixed[..4] != CENTRAL_HEADER {
+                return Ok(None);
+            }
+            let field = |at: usize| u16::from_le_bytes([fixed[at], fixed[at + 1]]);
+            let mut name = vec![0u8; usize::from(field(28))];
+            reader.read_exact(&mut name)?;
+            reader.seek(SeekFrom::Current(
+                i64::from(field(30)) + i64::from(field(32)),
+            ))?;
+            if !seen.insert(name.clone()) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    })();
+    match repeated {
+        Ok(Some(raw)) => {
+            let name = decoded
+                .get(&raw)
+                .cloned()
+                .unwrap_or_else(|| String::from_utf8_lossy(&raw).into_owned());
+            let name = shown_name(&name);
+            NupkgError::DuplicateEntry {
+                first: name.clone(),
+                second: name,
+            }
+        }
+        _ => NupkgError::InvalidZip("it lists two entries with the same name".into()),
+    }
 }
 
 fn is_root_nuspec(name: &str) -> bool {
@@ -168,6 +279,7 @@ fn find_readme(entries: &[String], declared: &str) -> Option<usize> {
 /// Validates a package and extracts its manifest and readme.
 ///
 /// Checks, in order: the archive opens, the entry count, every entry name,
+/// no two entries with the same name (ignoring case, `\` read as `/`),
 /// exactly one root `.nuspec`, its decompressed size, the manifest itself,
 /// then the readme if one is declared.
 pub fn read_nupkg<R: Read + Seek>(reader: R, limits: &NupkgLimits) -> Result<Nupkg, NupkgError> {
@@ -185,6 +297,10 @@ pub fn read_nupkg<R: Read + Seek>(reader: R, limits: &NupkgLimits) -> Result<Nup
     for name in &entries {
         check_entry_name(name)?;
     }
+    if archive.has_duplicate_names() {
+        return Err(exact_duplicate(archive));
+    }
+    check_distinct_names(&entries)?;
 
     let nuspecs: Vec<usize> = (0..entries.len())
         .filter(|&i| is_root_nuspec(&entries[i]))
@@ -370,6 +486,100 @@ mod tests {
             read(bytes).unwrap_err().to_string(),
             "The package contains more than one .nuspec file at its root: a.nuspec, b.nuspec."
         );
+    }
+
+    /// Replaces every occurrence of `from` (local header and central directory) with `to`, which has
+    /// the same length: the zip writer refuses to write two entries with one name, a hostile one need not.
+    fn rename_entries(mut bytes: Vec<u8>, from: &str, to: &str, expected: usize) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let at: Vec<usize> = (0..=bytes.len() - from.len())
+            .filter(|&i| &bytes[i..i + from.len()] == from.as_bytes())
+            .collect();
+        assert_eq!(at.len(), expected, "occurrences of {from:?}");
+        for i in at {
+            bytes[i..i + to.len()].copy_from_slice(to.as_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn two_entries_with_one_name_are_refused() {
+        // The first manifest carries an extra dependency: which one a reader takes must not be a guess.
+        let with_dependency = NUSPEC.replace(
+            "</metadata>",
+            r#"<dependencies><dependency id="Evil" version="1.0.0" /></dependencies></metadata>"#,
+        );
+        let bytes = zip_of(&[
+            ("Demo.Package.nuspec", with_dependency.as_bytes()),
+            ("Demo.Package.nusped", NUSPEC.as_bytes()),
+            ("lib/net8.0/Demo.dll", b"MZ"),
+        ]);
+        let bytes = rename_entries(bytes, "Demo.Package.nusped", "Demo.Package.nuspec", 2);
+        // The zip reader itself keeps a single entry for the name, so the check must look deeper.
+        let archive = zip::ZipArchive::new(Cursor::new(bytes.clone())).unwrap();
+        assert_eq!(archive.len(), 2);
+        let err = read(bytes).unwrap_err();
+        assert!(matches!(err, NupkgError::DuplicateEntry { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "The package contains two entries named 'Demo.Package.nuspec'."
+        );
+
+        // Any entry, not only the manifest.
+        let bytes = zip_of(&[
+            ("a.nuspec", NUSPEC.as_bytes()),
+            ("lib/net8.0/One.dll", b"MZ1"),
+            ("lib/net8.0/Two.dll", b"MZ2"),
+        ]);
+        let bytes = rename_entries(bytes, "lib/net8.0/Two.dll", "lib/net8.0/One.dll", 2);
+        assert_eq!(
+            read(bytes).unwrap_err().to_string(),
+            "The package contains two entries named 'lib/net8.0/One.dll'."
+        );
+    }
+
+    #[test]
+    fn entry_names_differing_only_in_case_or_slashes_are_the_same_name() {
+        for (first, second) in [
+            ("lib/net8.0/Demo.dll", "LIB/NET8.0/demo.DLL"),
+            ("lib/net8.0/Demo.dll", "lib\\net8.0\\Demo.dll"),
+            ("content\\Ä.txt", "Content/ä.txt"),
+            ("b.nuspec", "B.NUSPEC"),
+        ] {
+            let bytes = zip_of(&[
+                ("a.nuspec", NUSPEC.as_bytes()),
+                (first, b"1"),
+                (second, b"2"),
+            ]);
+            let err = read(bytes).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(err, NupkgError::DuplicateEntry { .. }),
+                "{first:?} / {second:?}: {message}"
+            );
+            assert!(
+                message.starts_with("The package contains two entries with the same name, '"),
+                "{message}"
+            );
+        }
+        let bytes = zip_of(&[
+            ("a.nuspec", NUSPEC.as_bytes()),
+            ("lib/Demo.dll", b"1"),
+            ("lib\\demo.DLL", b"2"),
+        ]);
+        assert_eq!(
+            read(bytes).unwrap_err().to_string(),
+            "The package contains two entries with the same name, 'lib/Demo.dll' and 'lib\\demo.DLL' \
+             (NuGet ignores case in entry names and treats '\\' as '/')."
+        );
+        // Similar names that differ otherwise are fine.
+        let bytes = zip_of(&[
+            ("a.nuspec", NUSPEC.as_bytes()),
+            ("lib/net8.0/Demo.dll", b"1"),
+            ("lib/net8.0/Demo.dll.config", b"2"),
+            ("lib/net80/Demo.dll", b"3"),
+        ]);
+        assert!(read(bytes).is_ok());
     }
 
     #[test]

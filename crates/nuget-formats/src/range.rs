@@ -72,12 +72,21 @@ fn parse_numeric_parts(input: &str, text: &str) -> Result<Vec<u64>, RangeError> 
                 format!("'{}' is not a valid floating version", shorten(text)),
             ));
         }
-        let n = part.parse::<u64>().map_err(|_| {
-            RangeError::invalid(
-                input,
-                format!("the number '{}' is too large", shorten(part)),
-            )
-        })?;
+        // The same limit as in versions: NuGet clients read each part as a signed 32-bit number.
+        let n = part
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= i32::MAX as u64)
+            .ok_or_else(|| {
+                RangeError::invalid(
+                    input,
+                    format!(
+                        "version part '{}' is larger than {}, the largest NuGet allows",
+                        shorten(part),
+                        i32::MAX
+                    ),
+                )
+            })?;
         parts.push(n);
     }
     Ok(parts)
@@ -503,6 +512,31 @@ mod tests {
         );
         let msg = VersionRange::parse("[a,b]").unwrap_err().to_string();
         assert!(msg.contains("'a' is not a valid version string"), "{msg}");
+    }
+
+    #[test]
+    fn version_parts_above_the_32_bit_range_are_refused() {
+        for bad in [
+            "2147483648",
+            "[1.0, 2147483648.0)",
+            "(, 1.2147483648]",
+            "[2147483648.0.0]",
+            "2147483648.*",
+            "1.0.2147483648.*",
+            "99999999999999999999999.*",
+            "2147483648.0.0-*",
+        ] {
+            let msg = VersionRange::parse(bad).unwrap_err().to_string();
+            assert!(
+                msg.contains("is larger than 2147483647, the largest NuGet allows"),
+                "{bad:?}: {msg}"
+            );
+        }
+        assert_eq!(
+            r("[2147483647.0, 2147483647.2147483647.2147483647.2147483647]").normalized(),
+            "[2147483647.0.0, 2147483647.2147483647.2147483647.2147483647]"
+        );
+        assert_eq!(r("2147483647.*").normalized(), "[2147483647.*, )");
     }
 
     #[test]

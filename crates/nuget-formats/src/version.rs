@@ -11,6 +11,10 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
+/// The largest numeric version part: NuGet clients parse each part as a signed 32-bit integer
+/// (`System.Version`), so a larger one makes the version unreadable to them.
+const MAX_PART: u64 = i32::MAX as u64;
+
 /// Why a version string was refused; the message names the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
@@ -163,9 +167,21 @@ impl NuGetVersion {
                     format!("'{}' is not a non-negative whole number", shorten(part)),
                 ));
             }
-            *slot = part.parse::<u64>().map_err(|_| {
-                VersionError::invalid(s, format!("the number '{}' is too large", shorten(part)))
-            })?;
+            // NuGet clients read each part as a signed 32-bit number and refuse anything larger, so
+            // such a version could never be installed (nor any other version of its ID, once listed).
+            *slot = part
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= MAX_PART)
+                .ok_or_else(|| {
+                    VersionError::invalid(
+                        s,
+                        format!(
+                            "version part '{}' is larger than {MAX_PART}, the largest NuGet allows",
+                            shorten(part)
+                        ),
+                    )
+                })?;
         }
         Ok(NuGetVersion {
             major: numbers[0],
@@ -177,7 +193,8 @@ impl NuGetVersion {
         })
     }
 
-    /// Builds a stable version from its four numeric parts.
+    /// Builds a stable version from its four numeric parts. Unlike [`NuGetVersion::parse`] it does not
+    /// check them against NuGet's limit of 2147483647 per part.
     pub fn new(major: u64, minor: u64, patch: u64, revision: u64) -> NuGetVersion {
         NuGetVersion {
             major,
@@ -396,7 +413,11 @@ mod tests {
             ("1.0.0+sha.abc", "1.0.0"),
             ("1.0.0-alpha+001", "1.0.0-alpha"),
             ("1.0-0", "1.0.0-0"),
-            ("18446744073709551615.0", "18446744073709551615.0.0"),
+            ("2147483647.0", "2147483647.0.0"),
+            (
+                "02147483647.2147483647.2147483647.2147483647",
+                "2147483647.2147483647.2147483647.2147483647",
+            ),
         ];
         for (input, normalized) in table {
             assert_eq!(v(input).normalized(), normalized, "{input}");
@@ -444,6 +465,12 @@ mod tests {
             "a.b",
             "1.0.0-é",
             "99999999999999999999999",
+            "2147483648",
+            "1.2147483648",
+            "1.0.2147483648",
+            "1.0.0.2147483648",
+            "4294967296.0.0",
+            "18446744073709551615.0",
             "+meta",
             "1.0+a+b",
         ] {
@@ -464,6 +491,43 @@ mod tests {
         );
         let msg = NuGetVersion::parse("1.0.0.0.0").unwrap_err().to_string();
         assert!(msg.contains("at most four"), "{msg}");
+    }
+
+    #[test]
+    fn parts_above_the_32_bit_range_are_refused() {
+        // NuGet clients parse each part as a signed 32-bit integer: 2147483647 is the largest they read.
+        let max = v("2147483647.2147483647.2147483647.2147483647");
+        assert_eq!(
+            (max.major(), max.minor(), max.patch(), max.revision()),
+            (2147483647, 2147483647, 2147483647, 2147483647)
+        );
+        assert_eq!(
+            v("0002147483647.0.0-beta").normalized(),
+            "2147483647.0.0-beta"
+        );
+        assert_eq!(
+            NuGetVersion::parse("2147483648.0.0")
+                .unwrap_err()
+                .to_string(),
+            "'2147483648.0.0' is not a valid version string: version part '2147483648' is larger \
+             than 2147483647, the largest NuGet allows."
+        );
+        for (input, part) in [
+            ("1.2147483648", "2147483648"),
+            ("1.0.00002147483648", "00002147483648"),
+            ("1.0.0.9223372036854775808-beta", "9223372036854775808"),
+            ("99999999999999999999999.0", "99999999999999999999999"),
+        ] {
+            let msg = NuGetVersion::parse(input).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!(
+                    "version part '{part}' is larger than 2147483647, the largest NuGet allows"
+                )),
+                "{input}: {msg}"
+            );
+        }
+        // Prerelease labels are not numeric parts: NuGet compares them as text of any length.
+        assert!(NuGetVersion::parse("1.0.0-2147483648").is_ok());
     }
 
     #[test]

@@ -10,10 +10,13 @@ use std::io::{Cursor, Write};
 use nuget_formats::{read_nupkg, NuGetVersion, NupkgLimits, Nuspec, VersionRange};
 use proptest::prelude::*;
 
-/// A numeric part, sometimes written with leading zeros.
+/// The largest numeric version part NuGet clients can read (a signed 32-bit integer).
+const MAX_PART: u64 = i32::MAX as u64;
+
+/// A numeric part NuGet accepts, sometimes written with leading zeros.
 fn number() -> impl Strategy<Value = String> {
     (
-        prop_oneof![0u64..20, any::<u64>()],
+        prop_oneof![0u64..20, 0u64..=MAX_PART, Just(MAX_PART)],
         0usize..3,
         any::<bool>(),
     )
@@ -248,6 +251,31 @@ proptest! {
                 prop_assert!(&v <= max);
             }
         }
+    }
+
+    #[test]
+    fn parts_above_the_32_bit_range_are_refused(
+        parts in prop::collection::vec(0u64..=MAX_PART, 1..=4),
+        at in any::<prop::sample::Index>(),
+        big in prop_oneof![Just(MAX_PART + 1), (MAX_PART + 1)..=u64::MAX],
+        suffix in prop_oneof![Just(""), Just("-beta.1"), Just("+meta")],
+    ) {
+        let at = at.index(parts.len());
+        let text = |value: u64| {
+            let mut parts: Vec<String> = parts.iter().map(u64::to_string).collect();
+            parts[at] = value.to_string();
+            format!("{}{suffix}", parts.join("."))
+        };
+        let refused = text(big);
+        let message = NuGetVersion::parse(&refused).unwrap_err().to_string();
+        let expected = format!("version part '{big}' is larger than 2147483647, the largest NuGet allows");
+        prop_assert!(message.contains(&expected), "{}: {}", refused, message);
+        prop_assert!(VersionRange::parse(&refused).is_err());
+        let exact = format!("[{refused}]");
+        prop_assert!(VersionRange::parse(&exact).is_err());
+        let accepted = NuGetVersion::parse(&text(MAX_PART)).unwrap();
+        let numbers = [accepted.major(), accepted.minor(), accepted.patch(), accepted.revision()];
+        prop_assert_eq!(numbers[at], MAX_PART);
     }
 
     #[test]

@@ -12,6 +12,11 @@ use crate::mail::{messages, MailContext};
 use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
 use crate::model::scope::{subject_matches, validate_subject, SubjectError};
 
+/// Shortest key accepted for import: legacy keys are stored as an unsalted SHA-256 (they are looked up
+/// by it), which is only safe for keys too long and varied to guess.
+pub const LEGACY_MIN_CHARS: usize = 16;
+/// Fewest different characters an imported key must have.
+pub const LEGACY_MIN_DISTINCT: usize = 8;
 /// `last_used` is written at most this often per key.
 pub const LAST_USED_INTERVAL_SECS: i64 = 60;
 /// Wrong keys presented from one address, or for one key identifier, within the throttle window before
@@ -49,6 +54,8 @@ pub enum KeyError {
     NotLegacy,
     #[error("That key is already stored.")]
     AlreadyStored,
+    #[error("An imported key must be at least {LEGACY_MIN_CHARS} characters long with at least {LEGACY_MIN_DISTINCT} different characters; this one is too easy to guess. Create a scoped key instead.")]
+    WeakLegacyKey,
     #[error("You must confirm your email address before you can create API keys.")]
     Unconfirmed,
     #[error(transparent)]
@@ -234,8 +241,9 @@ impl KeyService {
     ) -> Result<ApiKeyRow, KeyError> {
         let name = validate_name(name)?;
         let plaintext = plaintext.trim();
-        if plaintext.is_empty() {
-            return Err(KeyError::NotFound("(empty key)".into()));
+        let distinct: BTreeSet<char> = plaintext.chars().collect();
+        if plaintext.chars().count() < LEGACY_MIN_CHARS || distinct.len() < LEGACY_MIN_DISTINCT {
+            return Err(KeyError::WeakLegacyKey);
         }
         let PresentedKey::Legacy {
             lookup_id,

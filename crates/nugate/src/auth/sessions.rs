@@ -3,7 +3,6 @@
 //! The cookie holds a random 256-bit identifier; only its SHA-256 is stored, so a leaked database does not
 //! yield live sessions. Each session carries its own CSRF token.
 
-use super::throttle::Throttle;
 use crate::db::{self, users::User, Db};
 use crate::tokens::{hash_token, random_token};
 
@@ -11,8 +10,8 @@ use crate::tokens::{hash_token, random_token};
 pub const IDLE_TIMEOUT_SECS: i64 = 12 * 3600;
 /// Sessions end this long after sign-in whatever happens.
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 14 * 86_400;
-/// Failed sign-ins allowed per account, and per IP, within the throttle window.
-pub const MAX_FAILURES: i64 = 5;
+/// A just-created key waits in its session at most this long for the page that shows it.
+const NEW_KEY_SECS: i64 = 120;
 /// `last_seen_at` is written at most this often.
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
@@ -28,13 +27,12 @@ pub struct Session {
 #[derive(Clone)]
 pub struct SessionService {
     db: Db,
-    throttle: Throttle,
 }
 
 impl SessionService {
     /// Wraps the database.
-    pub fn new(db: Db, throttle: Throttle) -> SessionService {
-        SessionService { db, throttle }
+    pub fn new(db: Db) -> SessionService {
+        SessionService { db }
     }
 
     /// Starts a new session (always a fresh id: no fixation) and returns the cookie value.
@@ -92,18 +90,20 @@ impl SessionService {
         db::sessions::delete_others(self.db.pool(), user_id, keep).await
     }
 
-    /// Whether sign-in attempts for `subjects` (e.g. `user:alice`, `ip:1.2.3.4`) are currently blocked.
-    pub async fn throttled(&self, subjects: &[String]) -> sqlx::Result<bool> {
-        self.throttle.blocked(subjects, MAX_FAILURES).await
+    /// Keeps a just-created key (its name and plaintext) in the session that created it, for the one
+    /// page view that shows it: not in a cookie, so it never outlives the session (signing out ends it)
+    /// and another person signing in in the same browser cannot see it.
+    pub async fn stash_new_key(
+        &self,
+        session: &Session,
+        name: &str,
+        key: &str,
+    ) -> sqlx::Result<()> {
+        db::sessions::set_new_key(self.db.pool(), &session.id_hash, name, key, db::now()).await
     }
 
-    /// Records a failed sign-in against each subject.
-    pub async fn record_failure(&self, subjects: &[String]) -> sqlx::Result<()> {
-        self.throttle.record_failure(subjects).await
-    }
-
-    /// Clears an account's failures after a successful sign-in.
-    pub async fn clear_failures(&self, subject: &str) -> sqlx::Result<()> {
-        self.throttle.clear(subject).await
+    /// Takes the session's waiting key (name, plaintext): at most once, within two minutes.
+    pub async fn take_new_key(&self, session: &Session) -> sqlx::Result<Option<(String, String)>> {
+        db::sessions::take_new_key(&self.db, &session.id_hash, db::now() - NEW_KEY_SECS).await
     }
 }

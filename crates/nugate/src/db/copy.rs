@@ -23,10 +23,17 @@ const COPIED_TABLES: &[&str] = &[
     "owner_invitations",
     "outbox",
     "key_expiry_notices",
+    "admin_bootstrap",
 ];
 
 /// Tables deliberately left behind: their rows only matter to the running process that wrote them.
-const EPHEMERAL_TABLES: &[&str] = &["sessions", "signin_failures", "leases", "feed_changes"];
+const EPHEMERAL_TABLES: &[&str] = &[
+    "sessions",
+    "signin_failures",
+    "throttle_counters",
+    "leases",
+    "feed_changes",
+];
 
 /// Bookkeeping tables the engines or sqlx maintain themselves.
 const INTERNAL_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence"];

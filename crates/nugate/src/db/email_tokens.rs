@@ -66,3 +66,18 @@ pub async fn take(
     tx.commit().await?;
     Ok(row.filter(|_| removed == 1))
 }
+
+/// Removes every `purpose` token of a user inside the caller's transaction (all reset links die when
+/// the password changes).
+pub async fn delete_for_user(
+    conn: &mut sqlx::AnyConnection,
+    user_id: i64,
+    purpose: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2")
+        .bind(user_id)
+        .bind(purpose)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

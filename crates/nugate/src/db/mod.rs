@@ -72,6 +72,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_expired_notified",
         include_str!("migrations/sqlite/0006_key_expired_notified.sql"),
     ),
+    (
+        7,
+        "hardening",
+        include_str!("migrations/sqlite/0007_hardening.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -103,6 +108,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "key_expired_notified",
         include_str!("migrations/postgres/0006_key_expired_notified.sql"),
+    ),
+    (
+        7,
+        "hardening",
+        include_str!("migrations/postgres/0007_hardening.sql"),
     ),
 ];
 

@@ -456,3 +456,29 @@ pub async fn all_version_listings(pool: &AnyPool) -> sqlx::Result<Vec<(i64, Stri
         })
         .collect()
 }
+
+/// Deletes one version row for good, inside the caller's transaction (`nugate package delete`); the
+/// registration and its owners stay. Returns whether the row still existed.
+pub async fn delete_version(conn: &mut AnyConnection, package_row_id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query("DELETE FROM packages WHERE id = $1")
+        .bind(package_row_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Lower-case IDs of registrations changed after `since` that have no version left (their last one was
+/// deleted): [`index_rows`] returns nothing for them, so the in-memory feed must drop them by this list.
+pub async fn emptied_registrations(pool: &AnyPool, since: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query(
+        "SELECT r.package_id_lower FROM package_registrations r WHERE r.changed_seq > $1 \
+         AND NOT EXISTS (SELECT 1 FROM packages p WHERE p.registration_id = r.id)",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get("package_id_lower"))
+    .collect()
+}

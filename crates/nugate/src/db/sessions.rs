@@ -78,3 +78,59 @@ pub async fn delete_others(pool: &AnyPool, user_id: i64, keep: Option<&str>) -> 
         .await?;
     Ok(())
 }
+
+/// Keeps a just-created key in its session until the key page shows it.
+pub async fn set_new_key(
+    pool: &AnyPool,
+    id_hash: &str,
+    name: &str,
+    key: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET new_key_name = $1, new_key = $2, new_key_at = $3 WHERE id_hash = $4",
+    )
+    .bind(name)
+    .bind(key)
+    .bind(now)
+    .bind(id_hash)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes the session's waiting key, if it was put there after `since`: it is cleared either way, so it
+/// is shown at most once.
+pub async fn take_new_key(
+    db: &super::Db,
+    id_hash: &str,
+    since: i64,
+) -> sqlx::Result<Option<(String, String)>> {
+    let mut tx = db.begin_write().await?;
+    let row = sqlx::query(
+        "SELECT new_key_name, new_key, new_key_at FROM sessions WHERE id_hash = $1 AND new_key IS NOT NULL",
+    )
+    .bind(id_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE sessions SET new_key_name = NULL, new_key = NULL, new_key_at = NULL WHERE id_hash = $1",
+    )
+    .bind(id_hash)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let at: Option<i64> = row.try_get("new_key_at")?;
+    if at.is_none_or(|at| at < since) {
+        return Ok(None);
+    }
+    Ok(Some((
+        row.try_get::<Option<String>, _>("new_key_name")?
+            .unwrap_or_default(),
+        row.try_get::<Option<String>, _>("new_key")?
+            .unwrap_or_default(),
+    )))
+}

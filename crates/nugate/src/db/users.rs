@@ -1,7 +1,7 @@
 //! User rows.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::flag;
 
@@ -48,7 +48,7 @@ pub struct NewUser<'a> {
 }
 
 /// Inserts a user; a duplicate name or email surfaces as a unique violation.
-pub async fn insert(pool: &AnyPool, user: &NewUser<'_>, now: i64) -> sqlx::Result<i64> {
+pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>, now: i64) -> sqlx::Result<i64> {
     let row = sqlx::query(
         "INSERT INTO users (username, username_lower, email, email_lower, password_hash, is_admin, \
          email_confirmed, locked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
@@ -61,7 +61,7 @@ pub async fn insert(pool: &AnyPool, user: &NewUser<'_>, now: i64) -> sqlx::Resul
     .bind(i64::from(user.is_admin))
     .bind(i64::from(user.email_confirmed))
     .bind(now)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     row.try_get("id")
 }
@@ -109,41 +109,107 @@ pub async fn by_email(pool: &AnyPool, email: &str) -> sqlx::Result<Option<User>>
         .transpose()
 }
 
-/// Number of users (the first one to register becomes administrator).
+/// Number of users.
 pub async fn count(pool: &AnyPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+    sqlx::query("SELECT COUNT(*) AS users FROM users")
         .fetch_one(pool)
-        .await
+        .await?
+        .try_get("users")
+}
+
+/// Makes `user_id` administrator if the server has none and none was ever bootstrapped: the single
+/// `admin_bootstrap` row goes to whoever inserts it first, so exactly one caller wins. Reports whether
+/// this call won.
+pub async fn claim_first_admin(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let claimed = sqlx::query(
+        "INSERT INTO admin_bootstrap (id, user_id, at) SELECT 1, $1, $2 \
+         WHERE NOT EXISTS (SELECT 1 FROM users WHERE is_admin = 1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if claimed {
+        sqlx::query("UPDATE users SET is_admin = 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(claimed)
+}
+
+/// Records that an administrator exists (made by the CLI or another administrator), so no sign-up is
+/// ever made one.
+pub async fn record_admin_exists(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO admin_bootstrap (id, user_id, at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes accounts created before `before` whose address was never confirmed and that own nothing.
+pub async fn delete_unconfirmed_before(db: &super::Db, before: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM users WHERE email_confirmed = 0 AND created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM package_owners o WHERE o.user_id = users.id)",
+    )
+    .bind(before)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
 }
 
 /// Replaces the password hash.
-pub async fn set_password_hash(pool: &AnyPool, id: i64, hash: &str) -> sqlx::Result<()> {
+pub async fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
 /// Sets the address and marks it confirmed (it was proven by a link sent to it).
-pub async fn set_confirmed_email(pool: &AnyPool, id: i64, email: &str) -> sqlx::Result<()> {
+pub async fn set_confirmed_email(
+    conn: &mut AnyConnection,
+    id: i64,
+    email: &str,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET email = $1, email_lower = $2, email_confirmed = 1 WHERE id = $3")
         .bind(email)
         .bind(email.to_lowercase())
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
 /// Sets the locked and administrator flags.
-pub async fn set_flags(pool: &AnyPool, id: i64, locked: bool, is_admin: bool) -> sqlx::Result<()> {
+pub async fn set_flags(
+    conn: &mut AnyConnection,
+    id: i64,
+    locked: bool,
+    is_admin: bool,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET locked = $1, is_admin = $2 WHERE id = $3")
         .bind(i64::from(locked))
         .bind(i64::from(is_admin))
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

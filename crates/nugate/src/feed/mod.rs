@@ -273,6 +273,11 @@ impl FeedIndex {
             state.state.loaded.then_some(state.state.seq)
         };
         let rows = db::packages::index_rows(pool, since).await?;
+        // A registration whose last version was deleted (`nugate package delete`) has no rows above.
+        let emptied = match since {
+            Some(since) => db::packages::emptied_registrations(pool, since).await?,
+            None => Vec::new(),
+        };
         let mut owners: HashMap<i64, Vec<String>> = HashMap::new();
         for (registration, name) in db::packages::index_owners(pool, since).await? {
             owners.entry(registration).or_default().push(name);
@@ -305,6 +310,10 @@ impl FeedIndex {
             state
                 .packages
                 .insert(package.lower_id.clone(), Arc::new(package));
+        }
+        for lower_id in emptied {
+            self.documents.forget_package(&lower_id);
+            state.packages.remove(&lower_id);
         }
         state.seq = seq;
         state.loaded = true;

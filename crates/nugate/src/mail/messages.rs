@@ -1,10 +1,11 @@
 //! The messages nugate sends, worded like NuGet.org's where NuGet.org has an equivalent so users recognise
 //! them. Bodies are plain text; builders never receive, and so can never include, a key's secret.
 
-use super::{Email, MailContext};
+use super::{Email, MailContext, MailKind};
 use crate::db::keys::ApiKeyRow;
 use crate::db::users::User;
 use crate::model::key::{KeyKind, LEGACY_IDLE_DAYS};
+use crate::model::policy::INVITATION_DAYS;
 
 /// Replaces control characters (newlines included) so user-chosen text such as a key name cannot add
 /// lines to a body or headers to a message.
@@ -104,6 +105,8 @@ pub fn confirm_account(ctx: &MailContext, user: &User, link: &str) -> Email {
             signature(ctx),
             brand = ctx.brand,
         ),
+        kind: MailKind::ConfirmAccount,
+        expires_at: None,
     }
 }
 
@@ -121,6 +124,8 @@ pub fn password_reset(ctx: &MailContext, user: &User, link: &str) -> Email {
             greeting(user),
             signature(ctx),
         ),
+        kind: MailKind::PasswordReset,
+        expires_at: None,
     }
 }
 
@@ -139,6 +144,8 @@ pub fn confirm_new_email(ctx: &MailContext, user: &User, new_address: &str, link
             brand = ctx.brand,
             address = one_line(new_address),
         ),
+        kind: MailKind::ConfirmNewEmail,
+        expires_at: None,
     }
 }
 
@@ -155,6 +162,8 @@ pub fn key_created(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
             not_you(ctx),
             signature(ctx),
         ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
     }
 }
 
@@ -172,6 +181,8 @@ pub fn key_regenerated(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email
             not_you(ctx),
             signature(ctx),
         ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
     }
 }
 
@@ -188,6 +199,8 @@ pub fn key_revoked(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
             not_you(ctx),
             signature(ctx),
         ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
     }
 }
 
@@ -204,6 +217,8 @@ pub fn key_deleted(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
             not_you(ctx),
             signature(ctx),
         ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
     }
 }
 
@@ -223,6 +238,8 @@ pub fn keys_expiring(ctx: &MailContext, user: &User, keys: &[(String, i64)]) -> 
             keys_url(ctx),
             signature(ctx),
         ),
+        kind: MailKind::KeyExpiry,
+        expires_at: None,
     }
 }
 
@@ -242,6 +259,8 @@ pub fn keys_expired(ctx: &MailContext, user: &User, names: &[String]) -> Email {
             keys_url(ctx),
             signature(ctx),
         ),
+        kind: MailKind::KeyExpiry,
+        expires_at: None,
     }
 }
 
@@ -265,10 +284,56 @@ pub fn ownership_invitation(
             "{}The user '{inviter}' would like to add you as an owner of the package '{package}'.\n\n\
              To accept or decline this request, visit:\n\n\
              {link}\n\n\
-             If you do nothing, you will not become an owner.\n\n{}",
+             If you do nothing, you will not become an owner: the invitation lapses after {INVITATION_DAYS} \
+             days, or sooner if '{inviter}' stops being an owner.\n\n{}",
             greeting(invitee),
             signature(ctx),
         ),
+        kind: MailKind::OwnershipInvitation,
+        expires_at: None,
+    }
+}
+
+/// Sent to the owner of an address someone tried to sign up with: the sign-up page answers the same
+/// whether or not an address is taken, and this tells the one person who should know.
+pub fn signup_address_in_use(ctx: &MailContext, existing: &User) -> Email {
+    Email {
+        to: existing.email.clone(),
+        subject: subject(ctx, "Someone tried to sign up with your email address"),
+        body: format!(
+            "{}Someone, maybe you, tried to create a {brand} account with this email address, which \
+             your account '{}' already uses.\n\n\
+             If it was you, sign in at {base}/signin, or choose a new password at \
+             {base}/account/forgot-password.\n\n\
+             If it was not you, you can ignore this email: nothing changed.\n\n{}",
+            greeting(existing),
+            one_line(&existing.username),
+            signature(ctx),
+            brand = ctx.brand,
+            base = ctx.base_url,
+        ),
+        kind: MailKind::SignupAttempt,
+        expires_at: None,
+    }
+}
+
+/// Sent to a new address whose chosen username is taken (the page does not say so).
+pub fn signup_username_taken(ctx: &MailContext, address: &str, username: &str) -> Email {
+    Email {
+        to: address.to_string(),
+        subject: subject(ctx, "Choose another username"),
+        body: format!(
+            "Hi,\n\nSomeone, maybe you, tried to create a {brand} account for this email address with the \
+             username '{}', which is already taken. No account was created.\n\n\
+             To sign up, choose another username at {}/register.\n\n\
+             If it was not you, you can ignore this email.\n\n{}",
+            one_line(username),
+            ctx.base_url,
+            signature(ctx),
+            brand = ctx.brand,
+        ),
+        kind: MailKind::SignupAttempt,
+        expires_at: None,
     }
 }
 

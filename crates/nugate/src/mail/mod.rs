@@ -27,6 +27,57 @@ pub struct Email {
     pub subject: String,
     /// Plain-text body with `\n` line endings (converted to CRLF on the wire).
     pub body: String,
+    /// What the message is, for the per-recipient limits.
+    pub kind: MailKind,
+    /// When a message carrying a live link stops being worth sending (the link's own expiry): it is
+    /// then dropped and redacted rather than delivered late.
+    pub expires_at: Option<i64>,
+}
+
+/// The kinds of message nugate sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailKind {
+    ConfirmAccount,
+    PasswordReset,
+    ConfirmNewEmail,
+    /// Someone tried to sign up with an address or name that already has an account.
+    SignupAttempt,
+    KeyChanged,
+    KeyExpiry,
+    OwnershipInvitation,
+    /// Messages built by tests or tools.
+    Other,
+}
+
+impl MailKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::ConfirmAccount => "confirm-account",
+            MailKind::PasswordReset => "password-reset",
+            MailKind::ConfirmNewEmail => "confirm-new-email",
+            MailKind::SignupAttempt => "signup-attempt",
+            MailKind::KeyChanged => "key-changed",
+            MailKind::KeyExpiry => "key-expiry",
+            MailKind::OwnershipInvitation => "ownership-invitation",
+            MailKind::Other => "",
+        }
+    }
+
+    /// How many messages of this kind one recipient may be sent per hour: anything anyone can trigger
+    /// for someone else's address (sign-up, reset, invitations) is limited so nugate cannot be used to
+    /// flood an inbox. Expiry notices are already once a day.
+    pub fn hourly_limit(self) -> Option<i64> {
+        match self {
+            MailKind::ConfirmAccount
+            | MailKind::PasswordReset
+            | MailKind::ConfirmNewEmail
+            | MailKind::SignupAttempt => Some(3),
+            MailKind::OwnershipInvitation => Some(5),
+            MailKind::KeyChanged => Some(30),
+            MailKind::KeyExpiry | MailKind::Other => None,
+        }
+    }
 }
 
 /// What message builders need besides the recipient: the product name for subjects and signatures, and

@@ -1,6 +1,6 @@
 //! The outbox table: requests enqueue, the background task delivers with retries.
 
-use super::{Email, Mailer};
+use super::{Email, MailKind, Mailer};
 use crate::db::{self, Db};
 
 /// Most rows sent in one [`deliver_due`] pass, so one pass never runs for long.
@@ -16,17 +16,45 @@ const CLAIM_SECS: i64 = 300;
 /// Stored errors are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 1000;
 
-/// Queues a message due now. Cheap and local, so request handlers can call it without waiting on SMTP.
-pub async fn enqueue(db: &Db, email: &Email) -> sqlx::Result<()> {
-    enqueue_with(db.pool(), email, db::now()).await
+/// Queues a message due now, unless its recipient already got [`MailKind::hourly_limit`] messages of its
+/// kind within the hour (then it is dropped and logged, and `false` returned). Cheap and local, so
+/// request handlers can call it without waiting on SMTP.
+pub async fn enqueue(db: &Db, email: &Email) -> sqlx::Result<bool> {
+    let now = db::now();
+    let Some(limit) = email.kind.hourly_limit() else {
+        enqueue_with(db.pool(), email, now).await?;
+        return Ok(true);
+    };
+    let mut tx = db.begin_write().await?;
+    let recent =
+        db::outbox::count_recent(&mut tx, &email.to, email.kind.as_str(), now - 3600).await?;
+    if recent >= limit {
+        tracing::warn!(
+            kind = email.kind.as_str(),
+            limit,
+            "not sending: the recipient got the most emails of this kind an hour allows"
+        );
+        return Ok(false);
+    }
+    enqueue_with(&mut *tx, email, now).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Like [`enqueue`] on any executor (for example a transaction, so a token and its email commit together).
+/// Queues a message on any executor (for example a transaction, so a change and its email commit
+/// together), with no per-recipient limit.
 pub async fn enqueue_with<'e, E>(executor: E, email: &Email, now: i64) -> sqlx::Result<()>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    db::outbox::insert(executor, &email.to, &email.subject, &email.body, now).await
+    let message = db::outbox::NewMessage {
+        recipient: &email.to,
+        subject: &email.subject,
+        body: &email.body,
+        kind: email.kind.as_str(),
+        expires_at: email.expires_at,
+    };
+    db::outbox::insert(executor, &message, now).await
 }
 
 /// Delay before the next try after `attempts` failures: 30 s × 2^attempts, at most 6 hours.
@@ -44,6 +72,13 @@ pub fn backoff_secs(attempts: i64) -> i64 {
 /// database errors make the whole pass fail.
 pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
     let pool = db.pool();
+    let dropped = db::outbox::expire_undelivered(pool, db::now(), MAX_ATTEMPTS).await?;
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "dropped emails whose link expired before they could be delivered"
+        );
+    }
     let rows = db::outbox::due(pool, db::now(), MAX_ATTEMPTS, BATCH_SIZE).await?;
     let mut sent = 0;
     for row in rows {
@@ -54,6 +89,8 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
             to: row.recipient,
             subject: row.subject,
             body: row.body,
+            kind: MailKind::Other,
+            expires_at: None,
         };
         // A message that cannot even be built (a bad recipient address) will never succeed: give up now.
         let result = match mailer.build_message(&email) {
@@ -78,7 +115,9 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
                     tracing::warn!(outbox_id = row.id, attempts, error = %error, "sending email failed; will retry");
                 }
                 let retry_at = db::now() + backoff_secs(attempts);
-                db::outbox::mark_failed(pool, row.id, attempts, &error, retry_at).await?;
+                let abandoned = attempts >= MAX_ATTEMPTS;
+                db::outbox::mark_failed(pool, row.id, attempts, &error, retry_at, abandoned)
+                    .await?;
             }
         }
     }

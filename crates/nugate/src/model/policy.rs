@@ -4,6 +4,9 @@
 use super::key::KeyAction;
 use super::scope::{subject_matches, PackageAction};
 
+/// Ownership invitations not accepted within this many days lapse.
+pub const INVITATION_DAYS: i64 = 30;
+
 /// Whether the key's user owns the package, as far as the request needs to know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ownership {

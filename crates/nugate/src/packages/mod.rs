@@ -1,6 +1,7 @@
 //! Package rules shared by the protocol endpoints, the web pages and the CLI: push, unlist/relist
 //! (`listing`), and ownership with its invitations (`owners`).
 
+pub mod delete;
 mod listing;
 mod owners;
 pub mod upload;

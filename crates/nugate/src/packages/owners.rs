@@ -7,6 +7,8 @@ use super::PackageService;
 use crate::db::{self, packages::Registration, packages::RemoveOwner, users::User};
 use crate::error::ApiError;
 use crate::mail::{self, messages};
+use crate::model::key::DAY;
+use crate::model::policy::INVITATION_DAYS;
 
 /// One package as the administration page lists it.
 pub struct AdminPackage {
@@ -60,7 +62,8 @@ impl PackageService {
 
     /// Usernames invited to own the package and not yet accepted.
     pub async fn pending_invitations(&self, registration_id: i64) -> Result<Vec<String>, ApiError> {
-        Ok(db::invitations::pending_names(self.db.pool(), registration_id).await?)
+        let since = db::now() - INVITATION_DAYS * DAY;
+        Ok(db::invitations::pending_names(self.db.pool(), registration_id, since).await?)
     }
 
     /// `actor` (an owner or administrator) invites `invitee` to co-own `id`; the invitee is emailed a
@@ -104,7 +107,9 @@ impl PackageService {
         Ok(registration)
     }
 
-    /// The invitation `user` holds for `id` and who sent it, if any.
+    /// The invitation `user` holds for `id` and who sent it, if it still stands: an invitation lapses
+    /// after [`INVITATION_DAYS`] days, and dies with its inviter's right to manage the package (removed
+    /// as an owner, account deleted), so a removed owner cannot leave a way back in.
     pub async fn invitation(
         &self,
         user: &User,
@@ -113,13 +118,34 @@ impl PackageService {
         let Some(registration) = self.registration(id).await? else {
             return Ok(None);
         };
-        let inviter = db::invitations::inviter(self.db.pool(), registration.id, user.id).await?;
-        Ok(inviter.map(|name| (registration, name)))
+        let pool = self.db.pool();
+        let Some(invitation) = db::invitations::find(pool, registration.id, user.id).await? else {
+            return Ok(None);
+        };
+        if invitation.created_at < db::now() - INVITATION_DAYS * DAY {
+            return Ok(None);
+        }
+        let inviter = match invitation.invited_by {
+            Some(inviter_id) => db::users::by_id(pool, inviter_id).await?,
+            None => None,
+        };
+        let Some(inviter) = inviter else {
+            return Ok(None);
+        };
+        if !self.can_manage(Some(&inviter), registration.id).await? || inviter.locked {
+            return Ok(None);
+        }
+        Ok(Some((registration, inviter.username)))
     }
 
-    /// Accepts an invitation: the user becomes an owner and the invitation goes, in one transaction.
+    /// Accepts an invitation that still stands: the user becomes an owner and the invitation goes, in
+    /// one transaction.
     pub async fn accept_invitation(&self, user: &User, id: &str) -> Result<Registration, ApiError> {
-        let registration = self.registration(id).await?.ok_or_else(|| no_package(id))?;
+        let Some((registration, _)) = self.invitation(user, id).await? else {
+            return Err(ApiError::NotFound(format!(
+                "You have no invitation to own '{id}', or it has lapsed."
+            )));
+        };
         let mut tx = self.db.begin_write().await?;
         if !db::invitations::delete(&mut tx, registration.id, user.id).await? {
             return Err(ApiError::NotFound(format!(
@@ -131,6 +157,27 @@ impl PackageService {
         db::packages::mark_changed(&mut tx, registration.id).await?;
         tx.commit().await?;
         self.feed.changed();
+        Ok(registration)
+    }
+
+    /// `actor` (an owner or administrator) withdraws the invitation `username` holds for `id`.
+    pub async fn cancel_invitation(
+        &self,
+        actor: &User,
+        id: &str,
+        username: &str,
+    ) -> Result<Registration, ApiError> {
+        let registration = self.managed_registration(actor, id).await?;
+        let (_, invitee) = self.registration_and_user(id, username).await?;
+        let mut tx = self.db.begin_write().await?;
+        let removed = db::invitations::delete(&mut tx, registration.id, invitee.id).await?;
+        tx.commit().await?;
+        if !removed {
+            return Err(ApiError::BadRequest(format!(
+                "'{}' has no invitation to own {}.",
+                invitee.username, registration.package_id
+            )));
+        }
         Ok(registration)
     }
 
@@ -175,6 +222,8 @@ impl PackageService {
         let mut tx = self.db.begin_write().await?;
         match db::packages::remove_owner(&mut tx, registration.id, user.id).await? {
             RemoveOwner::Removed => {
+                // Invitations the removed owner sent die with their right to send them.
+                db::invitations::delete_sent_by(&mut tx, registration.id, user.id).await?;
                 db::packages::mark_changed(&mut tx, registration.id).await?;
                 tx.commit().await?;
                 self.feed.changed();

@@ -42,6 +42,15 @@ async fn page(state: &AppState, visitor: &Visitor, error: Option<String>) -> Pag
         ),
         ("smtp.from", c.smtp.from.clone()),
         ("trusted_proxies", format!("{:?}", c.trusted_proxies)),
+        ("request_timeout_secs", c.request_timeout_secs.to_string()),
+        (
+            "header_read_timeout_secs",
+            c.header_read_timeout_secs.to_string(),
+        ),
+        (
+            "max_connections_per_ip",
+            c.max_connections_per_ip.to_string(),
+        ),
     ];
     let mut p = visitor.page();
     let failed = error.is_some();

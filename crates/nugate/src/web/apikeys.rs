@@ -4,15 +4,12 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::usage::Usage;
-use super::{
-    cookie, not_found, render, with_cookie_at, with_status, Page, PageResult, SignedIn,
-    VerifiedForm, Visitor, NEW_KEY_COOKIE,
-};
+use super::{not_found, render, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor};
 use crate::auth::keys::{self, KeyError, KeyScope};
 use crate::db::{self, keys::ApiKeyRow, users::User};
 use crate::model::key::{days, status_label, KeyKind, KeyStatus};
@@ -232,20 +229,16 @@ async fn keys_page(
     })
 }
 
-/// `GET /account/apikeys`: shows a just-created key once (from a one-shot cookie), then never again.
+/// `GET /account/apikeys`: shows a just-created key once (waiting in this session), then never again.
 pub async fn list(
     State(state): State<AppState>,
     SignedIn { visitor, user }: SignedIn,
-    headers: HeaderMap,
 ) -> PageResult {
-    let new_key = cookie(&headers, NEW_KEY_COOKIE).and_then(|v| {
-        let (name, key) = v.split_once('.')?;
-        let name =
-            String::from_utf8(data_encoding::BASE32_NOPAD.decode(name.as_bytes()).ok()?).ok()?;
-        Some((name, key.to_string()))
-    });
-    let shown = new_key.is_some();
-    let response = keys_page(
+    let new_key = match &visitor.session {
+        Some(session) => state.sessions.take_new_key(session).await?,
+        None => None,
+    };
+    keys_page(
         &state,
         &visitor,
         &user,
@@ -253,20 +246,19 @@ pub async fn list(
         CreateForm::default(),
         None,
     )
-    .await?;
-    Ok(if shown {
-        with_cookie_at(&state, response, NEW_KEY_COOKIE, "", Some(0), HERE)
-    } else {
-        response
-    })
+    .await
 }
 
-/// Redirects to the list with the plaintext in a one-shot cookie scoped to that page: the key never
-/// touches the database or a log, and a reload shows it no more.
-fn show_once(state: &AppState, name: &str, plaintext: &str) -> Response {
-    let encoded_name = data_encoding::BASE32_NOPAD.encode(name.as_bytes());
-    let value = format!("{encoded_name}.{plaintext}");
-    with_cookie_at(state, back(), NEW_KEY_COOKIE, &value, Some(120), HERE)
+/// Leaves the new key in the session for the next view of the list, and goes there: a reload shows
+/// it no more, signing out drops it, and it never travels in a cookie or reaches a log.
+async fn show_once(state: &AppState, visitor: &Visitor, name: &str, plaintext: &str) -> PageResult {
+    if let Some(session) = &visitor.session {
+        state
+            .sessions
+            .stash_new_key(session, name, plaintext)
+            .await?;
+    }
+    Ok(back())
 }
 
 /// `POST /account/apikeys`.
@@ -290,7 +282,7 @@ pub async fn create(
         .create(&user, &name, &scope, form.expires_in)
         .await
     {
-        Ok((row, plaintext)) => Ok(show_once(&state, row.name(), &plaintext)),
+        Ok((row, plaintext)) => show_once(&state, &visitor, row.name(), &plaintext).await,
         Err(e) if e.is_outage() => Err(e.into()),
         Err(e) => keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
     }
@@ -395,11 +387,10 @@ async fn act_on_key(
     };
     let name = key.name();
     let done = match action {
-        KeyChange::Regenerate => state
-            .keys
-            .regenerate(user, name)
-            .await
-            .map(|(_, plaintext)| show_once(state, name, &plaintext)),
+        KeyChange::Regenerate => match state.keys.regenerate(user, name).await {
+            Ok((_, plaintext)) => return show_once(state, visitor, name, &plaintext).await,
+            Err(e) => Err(e),
+        },
         KeyChange::Revoke => state.keys.revoke(user, name).await.map(|_| back()),
         KeyChange::Delete => state.keys.delete(user, name).await.map(|_| back()),
     };

@@ -37,8 +37,6 @@ pub type PageResult = Result<Response, WebError>;
 pub const SESSION_COOKIE: &str = "nugate_session";
 /// The cookie anonymous forms' CSRF token is double-submitted against.
 pub const CSRF_COOKIE: &str = "nugate_csrf";
-/// One-shot cookie carrying a just-created key to the page that shows it once.
-pub const NEW_KEY_COOKIE: &str = "nugate_new_key";
 
 /// Every page route.
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -53,6 +51,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/packages/{id}/owners", post(owners::add_owner))
         .route("/packages/{id}/owners/remove", post(owners::remove_owner))
+        .route(
+            "/packages/{id}/owners/cancel",
+            post(owners::cancel_invitation),
+        )
         .route(
             "/packages/{id}/owners/accept",
             get(owners::invitation).post(owners::accept_invitation),
@@ -168,19 +170,8 @@ pub fn with_cookie(
     value: &str,
     max_age: Option<i64>,
 ) -> Response {
-    with_cookie_at(state, response, name, value, max_age, "/")
-}
-
-/// Adds a cookie sent back only to pages under `path`.
-pub fn with_cookie_at(
-    state: &AppState,
-    mut response: Response,
-    name: &str,
-    value: &str,
-    max_age: Option<i64>,
-    path: &str,
-) -> Response {
-    match HeaderValue::from_str(&set_cookie(state, name, value, max_age, path)) {
+    let mut response = response;
+    match HeaderValue::from_str(&set_cookie(state, name, value, max_age, "/")) {
         Ok(v) => {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

@@ -126,6 +126,20 @@ pub async fn remove_owner(
     back_to_package(&visitor, &id, removed)
 }
 
+/// `POST /packages/{id}/owners/cancel`: withdraws a pending invitation.
+pub async fn cancel_invitation(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+    VerifiedForm(form): VerifiedForm<OwnerForm>,
+) -> PageResult {
+    let cancelled = state
+        .packages
+        .cancel_invitation(&user, &id, &form.username)
+        .await;
+    back_to_package(&visitor, &id, cancelled)
+}
+
 /// `GET /packages/{id}/owners/accept`.
 pub async fn invitation(
     State(state): State<AppState>,

@@ -13,6 +13,7 @@ use super::{
     SESSION_COOKIE,
 };
 use crate::state::AppState;
+use crate::users::{wait_words, SignIn as SignInOutcome};
 
 #[derive(Template)]
 #[template(path = "signin.html")]
@@ -52,10 +53,6 @@ pub async fn signin(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     VerifiedForm(form): VerifiedForm<SignInForm>,
 ) -> PageResult {
-    let subjects = vec![
-        format!("user:{}", form.login.trim().to_lowercase()),
-        format!("ip:{}", peer.ip()),
-    ];
     let again = |error: &str, status: StatusCode| {
         let mut page = visitor.page();
         page.error = Some(error.to_string());
@@ -68,30 +65,34 @@ pub async fn signin(
             status,
         ))
     };
-    if state.sessions.throttled(&subjects).await? {
-        return again(
-            "Too many failed sign-in attempts. Wait 15 minutes and try again.",
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
-    let Some(user) = state
+    let user = match state
         .users
-        .authenticate(&form.login, &form.password)
+        .sign_in(&form.login, &form.password, Some(peer.ip()))
         .await?
-    else {
-        state.sessions.record_failure(&subjects).await?;
-        return again(
-            "The username or email address, or the password, is incorrect.",
-            StatusCode::UNAUTHORIZED,
-        );
+    {
+        SignInOutcome::Welcome(user) => user,
+        SignInOutcome::Refused => {
+            return again(
+                "The username or email address, or the password, is incorrect.",
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+        SignInOutcome::Locked => {
+            return again(
+                "This account is locked. Contact the feed administrator.",
+                StatusCode::FORBIDDEN,
+            )
+        }
+        SignInOutcome::Throttled { secs } => {
+            return again(
+                &format!(
+                    "Too many failed sign-in attempts. Wait {} and try again.",
+                    wait_words(secs)
+                ),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
     };
-    if user.locked {
-        return again(
-            "This account is locked. Contact the feed administrator.",
-            StatusCode::FORBIDDEN,
-        );
-    }
-    state.sessions.clear_failures(&subjects[0]).await?;
     if let Some(old) = &visitor.session {
         state.sessions.delete_hash(&old.id_hash).await?;
     }

@@ -1,19 +1,19 @@
 //! Sign-up and the address confirmation that must follow before keys can be created.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use super::account::account_with;
 use super::signin::Empty;
-use super::{
-    message, render, with_cookie, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor,
-    SESSION_COOKIE,
-};
+use super::{message, render, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor};
 use crate::config::SignupMode;
 use crate::state::AppState;
+use crate::users::UserError;
 
 #[derive(Template)]
 #[template(path = "register.html")]
@@ -42,14 +42,16 @@ pub struct RegisterForm {
     confirm_password: String,
 }
 
-/// `POST /register`: the user is signed in at once but must confirm the address before creating keys.
+/// `POST /register`: one answer whether or not the name or address is taken ("check your email"), and
+/// nobody is signed in: the account exists once its address is confirmed, and then its owner signs in.
 pub async fn register(
     State(state): State<AppState>,
     visitor: Visitor,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     VerifiedForm(form): VerifiedForm<RegisterForm>,
 ) -> PageResult {
     let closed = state.config.signup == SignupMode::Closed;
-    let again = |error: String| {
+    let again = |error: String, status: StatusCode| {
         let mut page = visitor.page();
         page.error = Some(error);
         Ok(with_status(
@@ -59,44 +61,41 @@ pub async fn register(
                 email: form.email.clone(),
                 closed,
             }),
-            StatusCode::BAD_REQUEST,
+            status,
         ))
     };
     if closed {
         return again(
             "Sign-up is closed on this server; ask an administrator for an account.".into(),
+            StatusCode::BAD_REQUEST,
         );
     }
     if form.password != form.confirm_password {
-        return again("The passwords do not match.".into());
+        return again(
+            "The passwords do not match.".into(),
+            StatusCode::BAD_REQUEST,
+        );
     }
-    let user = match state
+    match state
         .users
-        .register(&form.username, &form.email, &form.password)
+        .register(&form.username, &form.email, &form.password, Some(peer.ip()))
         .await
     {
-        Ok(user) => user,
+        Ok(()) => {}
         Err(e) if e.is_outage() => return Err(e.into()),
-        Err(e) => return again(e.to_string()),
-    };
-    let session = state.sessions.create(&user).await?;
-    let response = render(super::templates::Message {
-        page: Page {
-            user: Some(user.clone()),
-            ..Page::default()
-        },
-        title: "Check your email".into(),
-        message: format!(
-            "Welcome, {}! We sent a confirmation link to {}. Follow it to start creating API keys.",
-            user.username, user.email
+        Err(e @ UserError::TooManyAttempts { .. }) => {
+            return again(e.to_string(), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(e) => return again(e.to_string(), StatusCode::BAD_REQUEST),
+    }
+    Ok(message(
+        &visitor,
+        "Check your email",
+        &format!(
+            "We sent a message to {}. Follow the link in it to confirm your address, then sign in. \
+             The link works for two days.",
+            form.email.trim()
         ),
-    });
-    Ok(with_cookie(
-        &state,
-        response,
-        SESSION_COOKIE,
-        &session,
-        None,
     ))
 }
 
@@ -117,7 +116,7 @@ pub async fn confirm(
             &visitor,
             "Email confirmed",
             &format!(
-                "Thank you, {}: your email address is confirmed. You can now create API keys.",
+                "Thank you, {}: your email address is confirmed. Sign in to create API keys.",
                 user.username
             ),
         ),

@@ -228,8 +228,7 @@ async fn seed_workflow_in_a_real_browser() {
         .unwrap()
         .contains("your email address is confirmed"));
 
-    // Sign out, then sign in through the labelled form.
-    sign_out(c).await;
+    // A sign-up signs nobody in: sign in through the labelled form.
     c.goto(&app.url("/signin")).await.unwrap();
     let page = c.source().await.unwrap();
     for label in ["Username or email", "Password", "Sign in"] {

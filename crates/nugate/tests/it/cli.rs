@@ -493,3 +493,238 @@ async fn sigkill_during_concurrent_pushes_loses_nothing_that_was_acknowledged() 
     assert!(total as usize >= acknowledged.len());
     eprintln!("{iterations} SIGKILLs, {attempted} pushes attempted, {} acknowledged and intact, {total} visible", acknowledged.len());
 }
+
+/// `nugate package delete ID VERSION` removes a version for good while a server runs: its row and files
+/// go, the running server's feed drops it (through the change counter), the ID's other versions and
+/// owners stay, the deletion is logged, and deleting it again is a clear error with a non-zero exit.
+#[tokio::test]
+async fn package_delete_removes_a_version_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let key = cli_user_and_key(data, &["push"], &["Del.*"]);
+    let server = serve(data).await;
+    let client = crate::helpers::http();
+    for version in ["1.0.0", "2.0.0"] {
+        let push = client
+            .put(format!("{}/api/v2/package", server.base))
+            .header("X-NuGet-ApiKey", &key)
+            .body(simple("Del.Lib", version))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(push.status(), 201);
+    }
+    let nupkg = |version: &str| {
+        format!(
+            "{}/v3-flatcontainer/del.lib/{version}/del.lib.{version}.nupkg",
+            server.base
+        )
+    };
+    let versions_url = format!("{}/v3-flatcontainer/del.lib/index.json", server.base);
+    assert_eq!(
+        crate::helpers::get_json(&client, &versions_url).await["versions"],
+        serde_json::json!(["1.0.0", "2.0.0"])
+    );
+    assert_eq!(
+        client.get(nupkg("2.0.0")).send().await.unwrap().status(),
+        200
+    );
+    let stored = data.join("packages").join("del.lib").join("2.0.0");
+    assert!(stored.join("del.lib.2.0.0.nupkg").exists());
+    assert!(stored.join("del.lib.nuspec").exists());
+
+    // Any equivalent form of the version and any case of the ID name it.
+    let mut delete = nugate(data);
+    delete
+        .env("NUGATE_LOG", "info")
+        .args(["package", "delete", "DEL.lib", "2.0"]);
+    let (ok, out, err) = run(delete, "");
+    assert!(ok, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("deleted Del.Lib 2.0.0: its database row, .nupkg and .nuspec"),
+        "{err}"
+    );
+    assert!(
+        err.contains("package version deleted by an administrator"),
+        "the deletion is logged: {err}"
+    );
+    assert!(!stored.join("del.lib.2.0.0.nupkg").exists());
+    assert!(!stored.join("del.lib.nuspec").exists());
+
+    // The running server sees the change within its cache TTL.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = client
+            .get(nupkg("2.0.0"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 404, "the deleted version is still served");
+    assert_eq!(
+        crate::helpers::get_json(&client, &versions_url).await["versions"],
+        serde_json::json!(["1.0.0"])
+    );
+    let registration: serde_json::Value = crate::helpers::get_json(
+        &client,
+        &format!("{}/v3/registration/del.lib/index.json", server.base),
+    )
+    .await;
+    assert!(
+        !registration.to_string().contains("2.0.0"),
+        "{registration}"
+    );
+    assert_eq!(
+        client.get(nupkg("1.0.0")).send().await.unwrap().status(),
+        200
+    );
+
+    // Again, or an unknown ID: a clear error and a non-zero exit.
+    let mut again = nugate(data);
+    again.args(["package", "delete", "Del.Lib", "2.0.0"]);
+    let (ok, _, err) = run(again, "");
+    assert!(!ok, "a second delete must fail");
+    assert!(
+        err.contains("A package with ID 'Del.Lib' and version '2.0.0' does not exist."),
+        "{err}"
+    );
+    let mut unknown = nugate(data);
+    unknown.args(["package", "delete", "No.Such.Package", "1.0.0"]);
+    let (ok, _, err) = run(unknown, "");
+    assert!(!ok);
+    assert!(err.contains("does not exist"), "{err}");
+
+    // The ID's last version: the ID and its owners stay.
+    let mut last = nugate(data);
+    last.args(["package", "delete", "Del.Lib", "1.0.0"]);
+    let (ok, _, err) = run(last, "");
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("no versions of 'Del.Lib' remain; the ID and its owners are kept"),
+        "{err}"
+    );
+    let mut owners = nugate(data);
+    owners.args(["package", "list"]);
+    let (ok, out, _) = run(owners, "");
+    assert!(ok);
+    assert!(out.contains("Del.Lib\talice"), "{out}");
+    // The running server drops the ID's last version too.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = client
+            .get(nupkg("1.0.0"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 404, "the deleted last version is still served");
+    let versions = client.get(&versions_url).send().await.unwrap();
+    assert_eq!(versions.status(), 404);
+}
+
+/// A version stored before the 32-bit rule (which the version parser now refuses) can still be named
+/// and deleted: `nugate package delete` finds it by its stored form.
+#[tokio::test]
+async fn package_delete_removes_a_version_the_parser_now_refuses() {
+    use nugate::db::packages::{self as rows, NewPackageVersion};
+    let app = crate::helpers::TestApp::start().await;
+    if let Some(url) = &app.state.config.database_url {
+        // PostgreSQL runs: the command must use the server's database.
+        std::fs::write(
+            app.data_dir().join("nugate.toml"),
+            format!("database_url = \"{url}\"\n"),
+        )
+        .unwrap();
+    }
+    let user = app.user("legacy").await;
+    let key = app
+        .key(
+            &user,
+            "push",
+            &[nugate::model::key::KeyAction::Push],
+            &["*"],
+        )
+        .await;
+    assert_eq!(
+        app.push(&key, simple("Legacy.Lib", "1.0.0")).await.status(),
+        201
+    );
+    // What an old release accepted: a row and files for 2147483648.0.0.
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    let (registration, _) = rows::ensure_registration(&mut tx, "Legacy.Lib", 0)
+        .await
+        .unwrap();
+    rows::insert_version(
+        &mut tx,
+        &NewPackageVersion {
+            registration_id: registration.id,
+            version: "2147483648.0.0",
+            full_version: "2147483648.0.0",
+            is_prerelease: false,
+            is_semver2: false,
+            title: None,
+            description: "d",
+            summary: None,
+            authors: "a",
+            tags: "",
+            package_types: "",
+            metadata_json: "{}",
+            package_hash: "x",
+            package_size: 1,
+            published_at: 0,
+            pushed_by: user.id,
+        },
+    )
+    .await
+    .unwrap();
+    rows::mark_changed(&mut tx, registration.id).await.unwrap();
+    tx.commit().await.unwrap();
+    let stored = app
+        .data_dir()
+        .join("packages")
+        .join("legacy.lib")
+        .join("2147483648.0.0");
+    std::fs::create_dir_all(&stored).unwrap();
+    std::fs::write(stored.join("legacy.lib.2147483648.0.0.nupkg"), b"PK").unwrap();
+    std::fs::write(stored.join("legacy.lib.nuspec"), b"<package/>").unwrap();
+    let versions = app.json("/v3-flatcontainer/legacy.lib/index.json").await;
+    assert_eq!(
+        versions["versions"],
+        serde_json::json!(["2147483648.0.0", "1.0.0"]),
+        "the unreadable version sorts first in the feed"
+    );
+
+    let data = app.data_dir();
+    let mut delete = nugate(&data);
+    delete.args(["package", "delete", "legacy.lib", "2147483648.0.0"]);
+    let (ok, _, err) = run(delete, "");
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("deleted Legacy.Lib 2147483648.0.0: its database row, .nupkg and .nuspec"),
+        "{err}"
+    );
+    assert!(!stored.join("legacy.lib.2147483648.0.0.nupkg").exists());
+    assert!(!stored.join("legacy.lib.nuspec").exists());
+    let mut versions = serde_json::Value::Null;
+    for _ in 0..100 {
+        versions = app.json("/v3-flatcontainer/legacy.lib/index.json").await;
+        if versions["versions"] == serde_json::json!(["1.0.0"]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(versions["versions"], serde_json::json!(["1.0.0"]));
+}

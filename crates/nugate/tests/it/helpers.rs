@@ -349,3 +349,43 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value 
     assert_eq!(response.status(), 200, "GET {url}");
     response.json().await.unwrap()
 }
+
+/// The newest email to `to` as (subject, body), wherever it is: in the outbox, or, once delivered (a
+/// delivered message carrying a link loses its body there), in the `.eml` file the test server wrote.
+pub async fn newest_mail(app: &TestApp, to: &str) -> (String, String) {
+    use sqlx::Row;
+    for _ in 0..100 {
+        let row = sqlx::query(
+            "SELECT id, subject, body FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(to)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+        let (id, subject, body): (i64, String, String) = (
+            row.try_get("id").unwrap(),
+            row.try_get("subject").unwrap(),
+            row.try_get("body").unwrap(),
+        );
+        if !body.is_empty() {
+            return (subject, body);
+        }
+        let suffix = format!("-{id}.eml");
+        let file = std::fs::read_dir(app.data_dir().join("mail"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(&suffix));
+        if let Some(file) = file {
+            let raw = std::fs::read_to_string(file.path()).unwrap();
+            let body = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=")
+                .replace("\r\n", "\n");
+            return (subject, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} in the outbox or the mail folder");
+}

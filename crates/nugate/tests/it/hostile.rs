@@ -632,7 +632,21 @@ fn structure(ctx: &Ctx) -> Vec<Case> {
         (
             "two nuspecs differing in case",
             zip_of(&[("a.nuspec", nuspec), ("A.NUSPEC", nuspec)]),
-            bad("more than one .nuspec"),
+            bad("two entries with the same name, 'a.nuspec' and 'A.NUSPEC'"),
+        ),
+        (
+            "two entries differing in slash direction",
+            zip_of(&[
+                ("Hostile.nuspec", nuspec),
+                ("lib/x.dll", b"1"),
+                ("lib\\x.dll", b"2"),
+            ]),
+            bad("two entries with the same name"),
+        ),
+        (
+            "the manifest twice under one name",
+            duplicate_nuspec("Hostile.Duplicate"),
+            bad("The package contains two entries named 'Hostile.Duplicate.nuspec'."),
         ),
         (
             "nuspec is a folder",
@@ -746,6 +760,34 @@ fn structure(ctx: &Ctx) -> Vec<Case> {
         ));
     }
     cases
+}
+
+/// A package whose root manifest appears twice under one name, the first copy with an extra dependency:
+/// the zip writer refuses duplicate names, so the second is written as `…nusped` and renamed in the bytes
+/// (local header and central directory).
+fn duplicate_nuspec(id: &str) -> Vec<u8> {
+    let honest = manifest(id, "1.0.0", "");
+    let poisoned = manifest(
+        id,
+        "1.0.0",
+        r#"<dependencies><dependency id="Hostile.Evil" version="1.0.0" /></dependencies>"#,
+    );
+    let (real, decoy) = (format!("{id}.nuspec"), format!("{id}.nusped"));
+    let mut bytes = zip_of(&[
+        (&real, poisoned.as_bytes()),
+        (&decoy, honest.as_bytes()),
+        ("lib/netstandard2.0/_._", b""),
+    ]);
+    let at = find_all(&bytes, decoy.as_bytes());
+    assert_eq!(
+        at.len(),
+        2,
+        "the decoy name is in the local header and the central directory"
+    );
+    for i in at {
+        bytes[i..i + real.len()].copy_from_slice(real.as_bytes());
+    }
+    bytes
 }
 
 fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
@@ -1316,9 +1358,12 @@ fn versions(ctx: &Ctx) -> Vec<Case> {
         };
         push(format!("{version:?}"), version, refused(400, why));
     }
-    // Numbers past u64, in each position.
+    // Numbers past what NuGet clients read (a signed 32-bit integer), up to past u64, in each position.
     for position in 0..4 {
         for big in [
+            "2147483648",
+            "4294967296",
+            "18446744073709551615",
             "18446744073709551616",
             "99999999999999999999999999",
             &"9".repeat(5000),
@@ -1328,9 +1373,16 @@ fn versions(ctx: &Ctx) -> Vec<Case> {
             push(
                 format!("part {position} = {:.30}", big),
                 &parts.join("."),
-                bad("too large"),
+                bad("is larger than 2147483647, the largest NuGet allows"),
             );
         }
+        let mut parts = ["1"; 4];
+        parts[position] = "2147483647";
+        push(
+            format!("part {position} = 2147483647"),
+            &parts.join("."),
+            Expect::Status(201, None),
+        );
     }
     push(
         "prerelease label of 60 000 zeros".into(),
@@ -1379,8 +1431,8 @@ fn versions(ctx: &Ctx) -> Vec<Case> {
         "1.0.0+01",
         "1.0.0+-",
         "1.0.0-rc.1+build.5",
-        "18446744073709551615.0",
-        "1.18446744073709551615.18446744073709551615.18446744073709551615",
+        "2147483647.0",
+        "1.2147483647.2147483647.2147483647",
         "1.0.0-0.0.0",
         "  2.0.0  ",
     ];
@@ -1517,7 +1569,19 @@ fn multipart(ctx: &Ctx) -> Vec<Case> {
                 close(bare),
             ]
             .concat(),
-            Expect::Status(400, None),
+            bad("The multipart request body has more than 100 parts."),
+        );
+        add(
+            "50 field parts, then the valid file part",
+            [
+                (0..50)
+                    .flat_map(|i| field_part(bare, format!("value {i}").as_bytes()))
+                    .collect::<Vec<u8>>(),
+                file_part(bare, &simple(&fresh_id("Multi"), "1.0.0")),
+                close(bare),
+            ]
+            .concat(),
+            Expect::Status(201, None),
         );
     }
     for content_type in [
@@ -2277,4 +2341,117 @@ async fn slow_upload_timeout_carries_a_message() {
     assert_eq!(status, Some(408), "{status_line}");
     assert!(body.contains("took too long"), "408 body: {body:?}");
     assert!(status_line.contains("took too long"), "{status_line}");
+}
+
+/// NuGet clients read each numeric version part as a signed 32-bit integer: a version past that is
+/// refused at push (once accepted, nuget.exe could install no version of its ID), the largest is fine.
+#[tokio::test]
+async fn versions_above_the_32_bit_range_are_refused() {
+    let app = TestApp::start().await;
+    let user = app.user("versions").await;
+    let key = app.key(&user, "push", &[Push], &["*"]).await;
+    let response = app
+        .push(&key, simple("Hostile.BigVersion", "2147483648.0.0"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let message = response.text().await.unwrap();
+    assert!(
+        message.contains(
+            "'2147483648.0.0' is not a valid version string: version part '2147483648' is larger than \
+             2147483647, the largest NuGet allows."
+        ),
+        "{message}"
+    );
+    let feed = app
+        .client
+        .get(app.url("/v3-flatcontainer/hostile.bigversion/index.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 404, "nothing of the refused push is visible");
+    let response = app
+        .push(&key, simple("Hostile.BigVersion", "2147483647.0.0"))
+        .await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    // A dependency on such a version is refused too: clients could not read the range.
+    let package = crate::helpers::nupkg(&crate::helpers::Pkg {
+        deps: &[("Hostile.BigVersion", "[1.0.0, 2147483648.0.0)")],
+        ..crate::helpers::Pkg::new("Hostile.BigDependency", "1.0.0")
+    });
+    let response = app.push(&key, package).await;
+    assert_eq!(response.status(), 400);
+    let message = response.text().await.unwrap();
+    assert!(message.contains("larger than 2147483647"), "{message}");
+}
+
+/// A package with two entries under one name (here the manifest, the first copy with an extra
+/// dependency) is refused: the feed would show one copy while clients refuse the package.
+#[tokio::test]
+async fn duplicate_entry_names_are_refused() {
+    let app = TestApp::start().await;
+    let user = app.user("duplicates").await;
+    let key = app.key(&user, "push", &[Push], &["*"]).await;
+    let response = app.push(&key, duplicate_nuspec("Hostile.Twice")).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "The package contains two entries named 'Hostile.Twice.nuspec'."
+    );
+    let response = app
+        .push_multipart(&key, &duplicate_nuspec("Hostile.Twice"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let feed = app
+        .client
+        .get(app.url("/v3-flatcontainer/hostile.twice/index.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 404);
+}
+
+/// Thousands of tiny parts ahead of a large file part once cost the server seconds of CPU (every part
+/// searched the rest of the body); now it stops at 100 parts, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_with_thousands_of_parts_is_refused_quickly() {
+    let app = TestApp::start().await;
+    let user = app.user("parts").await;
+    let key = app.key(&user, "push", &[Push], &["*"]).await;
+    let mut body = Vec::new();
+    for i in 0..5000 {
+        write!(
+            body,
+            "--b\r\nContent-Disposition: form-data; name=f{i}\r\n\r\nx\r\n"
+        )
+        .unwrap();
+    }
+    body.extend_from_slice(
+        b"--b\r\nContent-Disposition: form-data; name=package; filename=p.nupkg\r\n\r\n",
+    );
+    body.extend_from_slice(&vec![b'z'; 5 * 1024 * 1024]);
+    body.extend_from_slice(b"\r\n--b--\r\n");
+    let started = Instant::now();
+    let response = app
+        .client
+        .put(app.url("/api/v2/package"))
+        .header("X-NuGet-ApiKey", &key)
+        .header("Content-Type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let message = response.text().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(status, 400, "{message}");
+    assert_eq!(
+        message,
+        "The multipart request body has more than 100 parts."
+    );
+    eprintln!("5000-part body refused in {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "a 5000-part body took {elapsed:?}"
+    );
+    assert_still_serving(&app, &key, "many parts").await;
 }

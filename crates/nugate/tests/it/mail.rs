@@ -435,6 +435,8 @@ async fn unbuildable_message_is_abandoned_at_once() {
         to: "not an address".into(),
         subject: "[nugate] test".into(),
         body: "body".into(),
+        kind: mail::MailKind::Other,
+        expires_at: None,
     };
     mail::enqueue(&app.state.db, &email).await.unwrap();
     let mailer = Mailer::from_config(&app.state.config).unwrap();

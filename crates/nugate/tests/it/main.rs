@@ -2,6 +2,7 @@
 //! (and, in `clients`, by the real nuget.exe).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod accounts;
 mod api;
 mod browser;
 mod cli;
@@ -13,4 +14,5 @@ mod hostile;
 mod keys;
 mod mail;
 mod migrate;
+mod slow_clients;
 mod web;

@@ -246,7 +246,10 @@ async fn storage_migrate_and_db_copy_commands() {
     assert!(ok, "{err}");
     assert!(out.contains("users: 1 row\n"), "{out}");
     assert!(out.contains("packages: 3 rows\n"), "{out}");
-    assert!(out.contains("sessions, signin_failures, leases"), "{out}");
+    assert!(
+        out.contains("sessions, signin_failures, throttle_counters, leases"),
+        "{out}"
+    );
     let (ok, _, err) = nugate(work.path(), &copy);
     assert!(!ok);
     assert!(err.contains("destination database is not empty"), "{err}");
@@ -282,6 +285,7 @@ async fn dump(db: &Db) -> BTreeMap<&'static str, Vec<Vec<String>>> {
         "owner_invitations",
         "outbox",
         "key_expiry_notices",
+        "admin_bootstrap",
     ] {
         let sql = format!("SELECT * FROM {table} ORDER BY 1, 2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -413,7 +417,13 @@ async fn db_copy_moves_a_live_install_and_the_copy_serves() {
     assert_eq!(report.rows("api_keys"), 2);
     assert_eq!(
         report.skipped,
-        ["sessions", "signin_failures", "leases", "feed_changes"]
+        [
+            "sessions",
+            "signin_failures",
+            "throttle_counters",
+            "leases",
+            "feed_changes"
+        ]
     );
     let before = dump(&source).await;
     assert_eq!(dump(&copy).await, before, "ids, hashes and times are kept");
@@ -509,8 +519,9 @@ async fn db_copy_moves_a_live_install_and_the_copy_serves() {
     copy_database(&copy, &back).await.unwrap();
     assert_eq!(dump(&back).await, dump(&copy).await);
     let dave = UserService::new(
-        back,
+        back.clone(),
         nugate::mail::MailContext::from_config(&Default::default()),
+        nugate::auth::throttle::Throttle::new(back.clone()),
     )
     .create(
         "dave",

@@ -17,6 +17,20 @@ impl Browser {
         Browser::at(&app.base)
     }
 
+    /// A browser whose connections come from `ip` (any 127.x.y.z address reaches the server), so tests
+    /// can sign in "from different addresses".
+    pub fn from_address(app: &TestApp, ip: &str) -> Browser {
+        Browser {
+            http: crate::helpers::client_builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+        }
+    }
+
     /// A browser for any server base URL.
     pub fn at(base: &str) -> Browser {
         Browser {
@@ -99,11 +113,7 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 async fn last_mail(app: &TestApp, to: &str) -> (String, String) {
-    sqlx::query_as("SELECT subject, body FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT 1")
-        .bind(to)
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap()
+    crate::helpers::newest_mail(app, to).await
 }
 
 fn link_in(body: &str, path: &str) -> String {
@@ -135,12 +145,16 @@ async fn register_confirm_sign_in_and_create_a_key_shown_once() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    // The first user of a fresh server is an administrator, but unconfirmed: no keys yet.
+    assert!(r.text().await.unwrap().contains("Check your email"));
+    // Nobody is signed in by a sign-up, and an unconfirmed account is no administrator, even the first.
+    assert_eq!(b.get("/account").await.0, 303);
     let carol = nugate::db::users::by_username(app.state.db.pool(), "carol")
         .await
         .unwrap()
         .unwrap();
-    assert!(carol.is_admin && !carol.email_confirmed);
+    assert!(!carol.is_admin && !carol.email_confirmed);
+    // An unconfirmed account may sign in, but creates no keys.
+    assert_eq!(b.sign_in("carol", "long password 1").await.status(), 303);
     let r = b
         .post(
             "/account/apikeys",
@@ -162,11 +176,14 @@ async fn register_confirm_sign_in_and_create_a_key_shown_once() {
     let (status, _) = b.get(link.strip_prefix(&app.base).unwrap()).await;
     assert_eq!(status, 400, "a confirmation link works once");
 
-    // A package to scope to.
+    // The first account to confirm on a server without an administrator becomes administrator.
     let carol = nugate::db::users::by_username(app.state.db.pool(), "carol")
         .await
         .unwrap()
         .unwrap();
+    assert!(carol.is_admin && carol.email_confirmed);
+
+    // A package to scope to.
     let k = app.key(&carol, "bootstrap", &[Push], &["*"]).await;
     assert_eq!(
         app.push(&k, simple("Carol.Lib", "1.0.0")).await.status(),

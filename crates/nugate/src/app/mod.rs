@@ -1,6 +1,5 @@
 //! Router assembly and the HTTP server's lifecycle.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{Request, StatusCode};
@@ -13,9 +12,12 @@ use tower_http::trace::TraceLayer;
 use crate::error::message_response;
 pub use crate::state::AppState;
 
-/// Removes stored files no committed version refers to (pushes cut short by a crash or a storage outage),
-/// at start-up and then hourly, in the background so neither start-up nor requests wait for it. In a
-/// cluster only the node holding the sweep lease sweeps; files younger than any push could take are left.
+mod connections;
+
+/// Removes stored files no committed version refers to (pushes cut short by a crash or a storage outage)
+/// and sign-ups never confirmed, at start-up and then hourly, in the background so neither start-up nor
+/// requests wait for it. In a cluster only the node holding the sweep lease sweeps; files younger than
+/// any push could take are left.
 fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
     const EVERY: Duration = Duration::from_secs(3600);
     /// Shorter than the interval: the next sweep may fall to any node.
@@ -44,6 +46,11 @@ fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "removed orphaned package files"),
                 Err(e) => tracing::warn!(error = %e, "orphan clean-up failed"),
+            }
+            match state.users.remove_expired_signups().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed sign-ups never confirmed"),
+                Err(e) => tracing::warn!(error = %e, "removing unconfirmed sign-ups failed"),
             }
         }
     })
@@ -111,7 +118,8 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> i
     message_response(StatusCode::OK, "ready")
 }
 
-/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish. Connections are limited per client
+/// address and must send each request's head within `header_read_timeout_secs` (see [`connections`]).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let sweep_task = spawn_orphan_sweeps(state.clone());
     let mailer = crate::mail::Mailer::from_config(&state.config)?;
@@ -128,20 +136,9 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             tracing::warn!(error = %e, "loading the feed index failed; the next request retries");
         }
     });
+    let limits = connections::Limits::from_config(&state.config);
     let app = router(state);
-    // Without TCP_NODELAY a streamed body's first chunk waits for the ACK of the headers (Nagle against
-    // delayed ACK): about 40 ms added to every download.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    connections::serve(listener, app, limits, shutdown_signal()).await;
     mail_task.abort();
     sweep_task.abort();
     tracing::info!("stopped");

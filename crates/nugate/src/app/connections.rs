@@ -1,0 +1,242 @@
+//! The accept loop: TCP_NODELAY, a cap on connections per client address, the header-read timeout (which
+//! also closes idle keep-alive connections), `ConnectInfo<SocketAddr>` for handlers, and graceful shutdown.
+//!
+//! hyper's `header_read_timeout` starts whenever the connection waits for a request head: when it opens,
+//! and again once a response is written on a kept-alive connection. It stops when the head is complete,
+//! so a request body that keeps arriving is bounded only by `request_timeout_secs`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::Service as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// The connection-level limits, from the configuration.
+pub(super) struct Limits {
+    /// How long a client may take to send a request head (and how long a connection may sit idle).
+    pub header_read_timeout: Duration,
+    /// Most connections at once from one address; 0 for no limit.
+    pub max_per_ip: usize,
+    /// Addresses the cap does not apply to (the trusted reverse proxies).
+    pub exempt: Vec<IpAddr>,
+}
+
+impl Limits {
+    pub(super) fn from_config(config: &Config) -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            max_per_ip: config.max_connections_per_ip as usize,
+            exempt: config.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits for the open
+/// connections to finish their in-flight requests (idle ones are closed at once).
+pub(super) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let table = ConnectionTable::new(limits.max_per_ip, limits.exempt);
+    let mut refusals = RefusalLog::default();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = table.admit(peer.ip()) else {
+            // Closed before a byte is read: the client sees the connection end without a response.
+            drop(tcp);
+            refusals.refused(peer.ip(), table.max);
+            continue;
+        };
+        // Without TCP_NODELAY a streamed body's first chunk waits for the ACK of the headers (Nagle against
+        // delayed ACK): about 40 ms added to every download.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let tower = TowerToHyperService::new(router.clone());
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower.call(request)
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // Header timeouts, resets, malformed requests: the client's doing, not worth more.
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// After a failed accept: a vanished client is nothing; anything else (most likely no file descriptors
+/// left) is logged and waited out for a second, as hyper and axum do, rather than spinning.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; retrying in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Open connections per client address.
+#[derive(Clone)]
+struct ConnectionTable {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max: usize,
+    exempt: Arc<[IpAddr]>,
+}
+
+/// One admitted connection's place in the table, given back when dropped.
+struct Slot {
+    table: ConnectionTable,
+    /// `None` when the connection is not counted (no cap, or an exempt address).
+    ip: Option<IpAddr>,
+}
+
+impl ConnectionTable {
+    fn new(max: usize, exempt: Vec<IpAddr>) -> ConnectionTable {
+        ConnectionTable {
+            open: Arc::new(Mutex::new(HashMap::new())),
+            max,
+            exempt: exempt.into(),
+        }
+    }
+
+    /// A slot for a new connection from `ip`, or `None` when that address already has `max` open.
+    fn admit(&self, ip: IpAddr) -> Option<Slot> {
+        // On a dual-stack socket IPv4 clients arrive as ::ffff:a.b.c.d; count them as a.b.c.d.
+        let canonical = ip.to_canonical();
+        if self.max == 0 || self.exempt.contains(&ip) || self.exempt.contains(&canonical) {
+            return Some(Slot {
+                table: self.clone(),
+                ip: None,
+            });
+        }
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(canonical).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            table: self.clone(),
+            ip: Some(canonical),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Warns about refused connections at most once a minute, so a flood does not flood the log too.
+#[derive(Default)]
+struct RefusalLog {
+    last_warning: Option<Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn refused(&mut self, ip: IpAddr, max: usize) {
+        self.since += 1;
+        if self
+            .last_warning
+            .is_some_and(|at| at.elapsed() < Self::EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            %ip,
+            max_connections_per_ip = max,
+            refused = self.since,
+            "refusing connections from an address over the per-address limit"
+        );
+        self.last_warning = Some(Instant::now());
+        self.since = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_caps_each_address_and_frees_slots() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let table = ConnectionTable::new(2, vec![proxy]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let a_mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = table.admit(a);
+        let second = table.admit(a_mapped);
+        assert!(first.is_some() && second.is_some());
+        assert!(table.admit(a).is_none(), "a third connection from a");
+        assert!(
+            table.admit(b).is_some(),
+            "another address has its own count"
+        );
+        let proxied: Vec<_> = (0..10).map(|_| table.admit(proxy)).collect();
+        assert!(proxied.iter().all(Option::is_some), "the proxy is exempt");
+        drop(first);
+        let third = table.admit(a);
+        assert!(third.is_some(), "a closed connection frees its slot");
+        drop((second, third));
+        assert!(
+            table.open.lock().unwrap().is_empty(),
+            "addresses with nothing open are forgotten"
+        );
+        let unlimited = ConnectionTable::new(0, Vec::new());
+        let many: Vec<_> = (0..1000).map(|_| unlimited.admit(a)).collect();
+        assert!(many.iter().all(Option::is_some));
+    }
+}
