@@ -70,6 +70,7 @@ async fn main() {
         .await
         .expect("create user");
     let scope = KeyScope {
+        owner: None,
         actions: vec![KeyAction::Push, KeyAction::Unlist],
         packages: vec![],
         globs: vec!["*".into()],

@@ -48,6 +48,8 @@ pub struct Config {
     pub storage_timeout_secs: u64,
     /// Whether anyone may register (`open`) or only administrators create users (`closed`).
     pub signup: SignupMode,
+    /// Who may create organisations: any confirmed user (`open`) or only administrators (`admin`).
+    pub org_creation: OrgCreation,
     /// Outgoing mail; without a host, mail is written as `.eml` files under `data_dir/mail/`.
     pub smtp: SmtpConfig,
 }
@@ -61,6 +63,17 @@ pub enum SignupMode {
     Open,
     /// Only administrators create users.
     Closed,
+}
+
+/// Who may create organisations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgCreation {
+    /// Any confirmed user.
+    #[default]
+    Open,
+    /// Only administrators (the CLI, or a signed-in administrator).
+    Admin,
 }
 
 /// How to reach the SMTP server.
@@ -124,6 +137,7 @@ impl Default for Config {
             document_cache_mb: 32,
             storage_timeout_secs: 30,
             signup: SignupMode::Open,
+            org_creation: OrgCreation::Open,
             smtp: SmtpConfig::default(),
         }
     }

@@ -6,7 +6,8 @@
 //! - `config`, `error`, `model` (the pure key and scope rules), `tokens`;
 //! - `db/` (all SQL) and `storage/` (package files);
 //! - `mail/`, then the services: `feed/` (the in-memory index readers are served from), `auth/` (keys,
-//!   sessions, throttling), `users`, `packages/` (push, listing, ownership);
+//!   sessions, throttling), `users`, `orgs` (organisations and their members), `packages/` (push,
+//!   listing, ownership, reserved prefixes);
 //! - `state` (what handlers share), then the HTTP layers `api/` (the NuGet protocol and its key guard)
 //!   and `web/` (pages), assembled by `app`; and `cli`.
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod feed;
 pub mod mail;
 pub mod model;
+pub mod orgs;
 pub mod packages;
 pub mod state;
 pub mod storage;

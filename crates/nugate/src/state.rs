@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::feed::FeedIndex;
 use crate::mail::MailContext;
+use crate::orgs::OrgService;
 use crate::packages::PackageService;
 use crate::storage::PackageStorage;
 use crate::users::UserService;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub keys: KeyService,
     pub packages: PackageService,
     pub users: UserService,
+    pub orgs: OrgService,
     pub sessions: SessionService,
 }
 
@@ -80,7 +82,13 @@ impl AppState {
                 )),
                 mail.clone(),
             ),
-            users: UserService::new(db.clone(), mail, throttle),
+            users: UserService::new(db.clone(), mail.clone(), throttle),
+            orgs: OrgService::new(
+                db.clone(),
+                mail,
+                config.org_creation,
+                config.max_key_lifetime_days,
+            ),
             sessions: SessionService::new(db.clone()),
             config: Arc::new(config),
             db,

@@ -11,6 +11,7 @@ use crate::auth::throttle::{Budget, Claim, Throttle};
 use crate::db::{self, users::User, Db};
 use crate::error::ApiError;
 use crate::mail::{self, messages, MailContext};
+use crate::model::account::AccountKind;
 use crate::tokens::{hash_token, random_token};
 
 /// How long a sign-up confirmation link works.
@@ -174,7 +175,8 @@ impl UserService {
                 return Ok(SignIn::Throttled { secs });
             }
         }
-        let Some(user) = user else {
+        // Organisations never sign in: they have no password, and answer like an unknown name.
+        let Some(user) = user.filter(|u| !u.is_organization()) else {
             // Spend the same time as a real check so timing does not reveal which names exist.
             hash_password(password.to_string()).await?;
             return Ok(SignIn::Refused);
@@ -234,6 +236,7 @@ impl UserService {
                 password_hash: Some(password_hash),
                 is_admin,
                 email_confirmed: confirmed,
+                kind: AccountKind::User,
             },
             now,
         )
@@ -362,7 +365,7 @@ impl UserService {
         let Some(user) = db::users::by_email(self.db.pool(), email.trim()).await? else {
             return Ok(());
         };
-        if user.locked {
+        if user.locked || user.is_organization() {
             return Ok(());
         }
         let (token, expires_at) = self
@@ -604,12 +607,7 @@ fn check_new_account<'a>(
     password: &str,
 ) -> Result<(&'a str, &'a str), UserError> {
     let username = username.trim();
-    if username.is_empty()
-        || username.len() > 64
-        || !username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    {
+    if !valid_account_name(username) {
         return Err(UserError::InvalidUsername);
     }
     let email = email.trim();
@@ -635,6 +633,15 @@ fn check_password_strength(password: &str) -> Result<(), UserError> {
         return Err(UserError::WeakPassword);
     }
     Ok(())
+}
+
+/// Whether a name can name an account (a person or an organisation: they share one namespace).
+pub fn valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 /// Checks an email address's basic shape.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules, lowest layer first. A new module must be placed here.
 const LAYERS: &[&str] = &[
-    "config", "error", "model", "tokens", "db", "storage", "mail", "feed", "auth", "users",
+    "config", "error", "model", "tokens", "db", "storage", "mail", "feed", "auth", "users", "orgs",
     "packages", "state", "api", "web", "app", "cli",
 ];
 

@@ -122,7 +122,7 @@ async fn verification_key(
     id: String,
 ) -> Result<Response, ApiError> {
     state.packages.may_mint_verification_key(&key, &id)?;
-    let (plaintext, expires) = state.keys.create_verification_key(&key.user, &id).await?;
+    let (plaintext, expires) = state.keys.create_verification_key(&key, &id).await?;
     let expires = chrono::DateTime::from_timestamp(expires, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
@@ -170,7 +170,7 @@ async fn check_verification_key(
     }
     state
         .packages
-        .verify_ownership(&key.user, &id, version.as_deref())
+        .verify_ownership(key.acting_account(), &id, version.as_deref())
         .await?;
     Ok(message_response(
         StatusCode::OK,

@@ -9,6 +9,7 @@ use super::throttle::Throttle;
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
 use crate::error::ApiError;
 use crate::mail::{messages, MailContext};
+use crate::model::account::OrgRole;
 use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
 use crate::model::scope::{subject_matches, validate_subject, SubjectError};
 
@@ -58,6 +59,8 @@ pub enum KeyError {
     WeakLegacyKey,
     #[error("You must confirm your email address before you can create API keys.")]
     Unconfirmed,
+    #[error("You are not a member of an organisation named '{0}'.")]
+    NotAMember(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -65,6 +68,8 @@ pub enum KeyError {
 /// What a new or edited key may act on.
 #[derive(Clone, Debug, Default)]
 pub struct KeyScope {
+    /// The organisation the key acts for, by name (`None`, or the user's own name: the user).
+    pub owner: Option<String>,
     /// Granted actions.
     pub actions: Vec<KeyAction>,
     /// Explicit package IDs.
@@ -78,8 +83,17 @@ pub struct KeyScope {
 pub struct AuthenticatedKey {
     pub key: ApiKeyRow,
     pub user: User,
+    /// For an organisation's key, the user's role in it now.
+    pub org_role: Option<OrgRole>,
     /// Whole days left when the key expires within [`crate::model::key::WARN_DAYS`].
     pub expires_in_days: Option<i64>,
+}
+
+impl AuthenticatedKey {
+    /// The account whose packages the key acts on: its organisation, or its user.
+    pub fn acting_account(&self) -> i64 {
+        self.key.acting_account()
+    }
 }
 
 /// Why a presented key was refused.
@@ -194,11 +208,11 @@ impl KeyService {
         let name = validate_name(name)?;
         let actions = normalize_actions(&scope.actions)?;
         let subjects = normalize_subjects(scope)?;
-        let days = expires_in_days.unwrap_or(self.default_lifetime_days());
-        if days == 0 || days > self.max_lifetime_days {
-            return Err(KeyError::InvalidLifetime {
-                max: self.max_lifetime_days,
-            });
+        let org = self.acting_for(user, scope.owner.as_deref()).await?;
+        let max = self.max_lifetime_for(org.as_ref());
+        let days = expires_in_days.unwrap_or(max.min(365));
+        if days == 0 || days > max {
+            return Err(KeyError::InvalidLifetime { max });
         }
         let lifetime = i64::from(days) * DAY;
         let now = db::now();
@@ -216,6 +230,7 @@ impl KeyService {
                 created_at: now,
                 expires_at: Some(now + lifetime),
                 lifetime_secs: Some(lifetime),
+                owner_id: org.as_ref().map(|o| o.id),
             },
         )
         .await;
@@ -229,7 +244,47 @@ impl KeyService {
         let row = self.get(user, name).await?;
         self.notify(messages::key_created(&self.mail, user, &row))
             .await;
+        if let Some(org) = &org {
+            // The organisation's administrators hear of every key made to act for it.
+            for (admin, role) in db::orgs::members(self.db.pool(), org.id).await? {
+                if role.manages() && admin.id != user.id {
+                    self.notify(messages::key_created(&self.mail, &admin, &row))
+                        .await;
+                }
+            }
+        }
         Ok((row, minted.plaintext))
+    }
+
+    /// The organisation a new key of `user` acts for: `None` for the user's own packages; an
+    /// organisation only when the user is a member of it.
+    async fn acting_for(&self, user: &User, owner: Option<&str>) -> Result<Option<User>, KeyError> {
+        let Some(owner) = owner.map(str::trim).filter(|o| !o.is_empty()) else {
+            return Ok(None);
+        };
+        if owner.eq_ignore_ascii_case(&user.username) {
+            return Ok(None);
+        }
+        let pool = self.db.pool();
+        let org = db::users::by_username(pool, owner)
+            .await?
+            .filter(User::is_organization)
+            .ok_or_else(|| KeyError::NotAMember(owner.to_string()))?;
+        if db::orgs::role_of(pool, org.id, user.id).await?.is_none() {
+            return Err(KeyError::NotAMember(org.username));
+        }
+        Ok(Some(org))
+    }
+
+    /// The longest lifetime, in days, of a key acting for `org` (or for its user): the server's cap,
+    /// lowered by the organisation's own.
+    pub fn max_lifetime_for(&self, org: Option<&User>) -> u32 {
+        let org_cap = org
+            .and_then(|o| o.max_key_lifetime_days)
+            .and_then(|d| u32::try_from(d).ok());
+        org_cap.map_or(self.max_lifetime_days, |cap| {
+            cap.min(self.max_lifetime_days)
+        })
     }
 
     /// Stores an existing plaintext key from another server, as a full-access legacy key.
@@ -268,6 +323,7 @@ impl KeyService {
                 created_at: db::now(),
                 expires_at: None,
                 lifetime_secs: None,
+                owner_id: None,
             },
         )
         .await;
@@ -309,6 +365,7 @@ impl KeyService {
             return Err(KeyError::LegacyImmutable);
         }
         let subjects = normalize_subjects(&KeyScope {
+            owner: None,
             actions: Vec::new(),
             packages: packages.to_vec(),
             globs: globs.to_vec(),
@@ -328,7 +385,11 @@ impl KeyService {
         if key.kind == KeyKind::Legacy {
             return Err(KeyError::LegacyImmutable);
         }
-        let max = i64::from(self.max_lifetime_days) * DAY;
+        let org = match key.owner_id {
+            Some(id) => db::users::by_id(self.db.pool(), id).await?,
+            None => None,
+        };
+        let max = i64::from(self.max_lifetime_for(org.as_ref())) * DAY;
         let lifetime = key.lifetime_secs.unwrap_or(max).clamp(DAY, max);
         let minted = api_key::mint();
         db::keys::replace_secret(
@@ -413,9 +474,15 @@ impl KeyService {
             } => (lookup_id, secret_hash),
         };
         let pool = self.db.pool();
-        let Some((key, user)) = db::keys::with_owner_by_lookup_id(pool, &lookup_id).await? else {
+        let Some((key, holder)) = db::keys::with_owner_by_lookup_id(pool, &lookup_id).await? else {
             return Err(AuthFailure::Invalid);
         };
+        // An organisation's key works only while its user is a member: leaving or being removed ends
+        // it at once, on every node, because membership is read with the key every time.
+        if key.owner_id.is_some() && holder.member_role.is_none() {
+            return Err(AuthFailure::Invalid);
+        }
+        let user = holder.user;
         if !api_key::hashes_match(&key.secret_hash, &secret_hash) {
             return Err(AuthFailure::Invalid);
         }
@@ -448,16 +515,20 @@ impl KeyService {
         Ok(AuthenticatedKey {
             key,
             user,
+            org_role: holder.member_role,
             expires_in_days,
         })
     }
 
-    /// Mints a one-day, single-use key that only proves ownership of `package_id`.
+    /// Mints a one-day, single-use key that only proves ownership of `package_id`, by the account
+    /// `key` acts for.
     pub async fn create_verification_key(
         &self,
-        user: &User,
+        key: &AuthenticatedKey,
         package_id: &str,
     ) -> Result<(String, i64), KeyError> {
+        let user = &key.user;
+        let owner_id = key.key.owner_id;
         let now = db::now();
         let minted = api_key::mint();
         db::keys::insert(
@@ -473,6 +544,7 @@ impl KeyService {
                 created_at: now,
                 expires_at: Some(now + DAY),
                 lifetime_secs: Some(DAY),
+                owner_id,
             },
         )
         .await?;

@@ -15,6 +15,8 @@ use super::{Backend, Db};
 /// Tables copied, parents before children so foreign keys hold at every insert.
 const COPIED_TABLES: &[&str] = &[
     "users",
+    "org_members",
+    "org_member_requests",
     "package_registrations",
     "package_owners",
     "packages",
@@ -24,6 +26,7 @@ const COPIED_TABLES: &[&str] = &[
     "outbox",
     "key_expiry_notices",
     "admin_bootstrap",
+    "reserved_prefixes",
 ];
 
 /// Tables deliberately left behind: their rows only matter to the running process that wrote them.

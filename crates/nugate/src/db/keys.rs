@@ -6,6 +6,7 @@ use sqlx::{AnyPool, Row};
 
 use super::encode::{decode_actions, encode_actions};
 use super::users::User;
+use crate::model::account::OrgRole;
 use crate::model::key::{KeyAction, KeyKind, KeyStatus};
 
 /// A stored key; never holds the plaintext, only `secret_hash`.
@@ -24,9 +25,18 @@ pub struct ApiKeyRow {
     pub lifetime_secs: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The organisation the key acts for (`None`: its user).
+    pub owner_id: Option<i64>,
+    /// That organisation's name.
+    pub owner_name: Option<String>,
 }
 
 impl ApiKeyRow {
+    /// The account whose packages the key acts on: the organisation, or the user.
+    pub fn acting_account(&self) -> i64 {
+        self.owner_id.unwrap_or(self.user_id)
+    }
+
     /// The key's status at `now`.
     pub fn status(&self, now: i64) -> KeyStatus {
         KeyStatus::at(self.expires_at, self.revoked_at, now)
@@ -76,6 +86,8 @@ fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
         lifetime_secs: row.try_get("lifetime_secs")?,
         revoked_at: row.try_get("revoked_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        owner_id: row.try_get("owner_id")?,
+        owner_name: row.try_get("owner_name")?,
     })
 }
 
@@ -91,13 +103,14 @@ pub struct NewApiKey<'a> {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub lifetime_secs: Option<i64>,
+    pub owner_id: Option<i64>,
 }
 
 /// Inserts a key; a duplicate name for the same user is a unique violation.
 pub async fn insert(pool: &AnyPool, key: &NewApiKey<'_>) -> sqlx::Result<i64> {
     let row = sqlx::query(
         "INSERT INTO api_keys (user_id, name, kind, lookup_id, secret_hash, actions, subjects, created_at, \
-         expires_at, lifetime_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         expires_at, lifetime_secs, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(key.user_id)
     .bind(key.name)
@@ -109,6 +122,7 @@ pub async fn insert(pool: &AnyPool, key: &NewApiKey<'_>) -> sqlx::Result<i64> {
     .bind(key.created_at)
     .bind(key.expires_at)
     .bind(key.lifetime_secs)
+    .bind(key.owner_id)
     .fetch_one(pool)
     .await?;
     row.try_get("id")
@@ -125,30 +139,55 @@ pub async fn lookup_id_exists(pool: &AnyPool, lookup_id: &str) -> sqlx::Result<b
     )
 }
 
-/// A key and its owner in one query: the API path checks a key on every write, so it costs one round trip.
+/// What a key check needs besides the key: its user, and for an organisation's key the organisation's
+/// name and the user's role in it *now* (`None` once they left or were removed).
+#[derive(Clone, Debug)]
+pub struct KeyHolder {
+    pub user: User,
+    pub org_name: Option<String>,
+    pub member_role: Option<OrgRole>,
+}
+
+/// A key, its user and (for an organisation's key) the user's membership, in one query: the API path
+/// checks a key on every write, so it costs one round trip.
 pub async fn with_owner_by_lookup_id(
     pool: &AnyPool,
     lookup_id: &str,
-) -> sqlx::Result<Option<(ApiKeyRow, User)>> {
+) -> sqlx::Result<Option<(ApiKeyRow, KeyHolder)>> {
     sqlx::query(
         "SELECT k.id, k.user_id, k.name, k.kind, k.lookup_id, k.secret_hash, k.actions, k.subjects, \
          k.created_at, k.expires_at, k.lifetime_secs, k.revoked_at, k.last_used_at, \
          u.username AS user_username, u.email AS user_email, \
          u.password_hash AS user_password_hash, u.is_admin AS user_is_admin, \
          u.email_confirmed AS user_email_confirmed, u.locked AS user_locked, \
-         u.created_at AS user_created_at \
-         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.lookup_id = $1",
+         u.created_at AS user_created_at, u.account_kind AS user_account_kind, \
+         u.max_key_lifetime_days AS user_max_key_lifetime_days, k.owner_id, \
+         o.username AS owner_name, m.role AS member_role \
+         FROM api_keys k JOIN users u ON u.id = k.user_id \
+         LEFT JOIN users o ON o.id = k.owner_id \
+         LEFT JOIN org_members m ON m.org_id = k.owner_id AND m.user_id = k.user_id \
+         WHERE k.lookup_id = $1",
     )
     .bind(lookup_id)
     .fetch_optional(pool)
     .await?
-    .map(|row| Ok((from_row(&row)?, super::users::from_row_prefixed(&row, "user_")?)))
+    .map(|row| {
+        let holder = KeyHolder {
+            user: super::users::from_row_prefixed(&row, "user_")?,
+            org_name: row.try_get("owner_name")?,
+            member_role: row.try_get("member_role")?,
+        };
+        Ok((from_row(&row)?, holder))
+    })
     .transpose()
 }
 
 /// A user's key by name (names are unique per user).
 pub async fn by_name(pool: &AnyPool, user_id: i64, name: &str) -> sqlx::Result<Option<ApiKeyRow>> {
-    sqlx::query("SELECT * FROM api_keys WHERE user_id = $1 AND name = $2")
+    sqlx::query(
+        "SELECT k.*, o.username AS owner_name FROM api_keys k LEFT JOIN users o ON o.id = k.owner_id \
+         WHERE k.user_id = $1 AND k.name = $2",
+    )
         .bind(user_id)
         .bind(name)
         .fetch_optional(pool)
@@ -161,7 +200,8 @@ pub async fn by_name(pool: &AnyPool, user_id: i64, name: &str) -> sqlx::Result<O
 /// A user's named keys (verification keys excluded), newest first.
 pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<ApiKeyRow>> {
     sqlx::query(
-        "SELECT * FROM api_keys WHERE user_id = $1 AND kind <> $2 ORDER BY created_at DESC, id DESC",
+        "SELECT k.*, o.username AS owner_name FROM api_keys k LEFT JOIN users o ON o.id = k.owner_id \
+         WHERE k.user_id = $1 AND k.kind <> $2 ORDER BY k.created_at DESC, k.id DESC",
     )
     .bind(user_id)
     .bind(KeyKind::Verify)
@@ -240,4 +280,37 @@ pub async fn touch_last_used(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Every named key acting for an organisation, with the name of the member who made it, newest first.
+pub async fn list_for_owner(
+    pool: &AnyPool,
+    owner_id: i64,
+) -> sqlx::Result<Vec<(ApiKeyRow, String)>> {
+    sqlx::query(
+        "SELECT k.*, u.username AS creator, o.username AS owner_name FROM api_keys k \
+         JOIN users u ON u.id = k.user_id JOIN users o ON o.id = k.owner_id \
+         WHERE k.owner_id = $1 AND k.kind <> $2 ORDER BY k.created_at DESC, k.id DESC",
+    )
+    .bind(owner_id)
+    .bind(KeyKind::Verify)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|row| Ok((from_row(row)?, row.try_get("creator")?)))
+    .collect()
+}
+
+/// One key by id.
+pub async fn by_id(pool: &AnyPool, id: i64) -> sqlx::Result<Option<ApiKeyRow>> {
+    sqlx::query(
+        "SELECT k.*, o.username AS owner_name FROM api_keys k LEFT JOIN users o ON o.id = k.owner_id \
+         WHERE k.id = $1",
+    )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }

@@ -10,8 +10,10 @@ pub mod invitations;
 pub mod keys;
 pub mod leases;
 pub mod notices;
+pub mod orgs;
 pub mod outbox;
 pub mod packages;
+pub mod prefixes;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
@@ -77,6 +79,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "hardening",
         include_str!("migrations/sqlite/0007_hardening.sql"),
     ),
+    (
+        8,
+        "organizations",
+        include_str!("migrations/sqlite/0008_organizations.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -113,6 +120,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "hardening",
         include_str!("migrations/postgres/0007_hardening.sql"),
+    ),
+    (
+        8,
+        "organizations",
+        include_str!("migrations/postgres/0008_organizations.sql"),
     ),
 ];
 

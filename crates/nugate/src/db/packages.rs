@@ -482,3 +482,31 @@ pub async fn emptied_registrations(pool: &AnyPool, since: i64) -> sqlx::Result<V
     .map(|r| r.try_get("package_id_lower"))
     .collect()
 }
+
+/// How `user_id` relates to a registration's owners: whether they own it themselves, and the roles
+/// they hold in organisations that own it (empty for neither).
+pub async fn management_of(
+    pool: &AnyPool,
+    registration_id: i64,
+    user_id: i64,
+) -> sqlx::Result<(bool, Vec<crate::model::account::OrgRole>)> {
+    let rows = sqlx::query(
+        "SELECT o.user_id AS owner_id, m.role AS member_role FROM package_owners o \
+         LEFT JOIN org_members m ON m.org_id = o.user_id AND m.user_id = $2 \
+         WHERE o.registration_id = $1 AND (o.user_id = $2 OR m.user_id IS NOT NULL)",
+    )
+    .bind(registration_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    let mut direct = false;
+    let mut roles = Vec::new();
+    for row in rows {
+        let owner: i64 = row.try_get("owner_id")?;
+        direct |= owner == user_id;
+        if let Some(role) = row.try_get("member_role")? {
+            roles.push(role);
+        }
+    }
+    Ok((direct, roles))
+}

@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::flag;
+use crate::model::account::AccountKind;
 
 /// A user account as stored.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -17,6 +18,17 @@ pub struct User {
     pub email_confirmed: bool,
     pub locked: bool,
     pub created_at: i64,
+    /// A person, or an organisation (which never signs in).
+    pub kind: AccountKind,
+    /// An organisation's cap on key lifetimes, in days (`None`: the server's).
+    pub max_key_lifetime_days: Option<i64>,
+}
+
+impl User {
+    /// Whether this account is an organisation.
+    pub fn is_organization(&self) -> bool {
+        self.kind == AccountKind::Organization
+    }
 }
 
 fn from_row(row: &AnyRow) -> sqlx::Result<User> {
@@ -35,6 +47,8 @@ pub(crate) fn from_row_prefixed(row: &AnyRow, prefix: &str) -> sqlx::Result<User
         email_confirmed: flag(row.try_get(column("email_confirmed").as_str())?),
         locked: flag(row.try_get(column("locked").as_str())?),
         created_at: row.try_get(column("created_at").as_str())?,
+        kind: row.try_get(column("account_kind").as_str())?,
+        max_key_lifetime_days: row.try_get(column("max_key_lifetime_days").as_str())?,
     })
 }
 
@@ -45,13 +59,15 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
     pub is_admin: bool,
     pub email_confirmed: bool,
+    pub kind: AccountKind,
 }
 
 /// Inserts a user; a duplicate name or email surfaces as a unique violation.
 pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>, now: i64) -> sqlx::Result<i64> {
     let row = sqlx::query(
         "INSERT INTO users (username, username_lower, email, email_lower, password_hash, is_admin, \
-         email_confirmed, locked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
+         email_confirmed, locked, created_at, account_kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) \
+         RETURNING id",
     )
     .bind(user.username)
     .bind(user.username.to_lowercase())
@@ -61,6 +77,7 @@ pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>, now: i64) -> s
     .bind(i64::from(user.is_admin))
     .bind(i64::from(user.email_confirmed))
     .bind(now)
+    .bind(user.kind)
     .fetch_one(&mut *conn)
     .await?;
     row.try_get("id")

@@ -60,7 +60,10 @@ fn expiry_line(key: &ApiKeyRow) -> String {
 fn key_details(user: &User, key: &ApiKeyRow) -> String {
     let mut lines = vec![
         format!("Key name: {}", key_name(key)),
-        format!("Package owner: {}", one_line(&user.username)),
+        format!(
+            "Package owner: {}",
+            one_line(key.owner_name.as_deref().unwrap_or(&user.username))
+        ),
         "Scopes:".to_string(),
     ];
     lines.extend(
@@ -294,6 +297,37 @@ pub fn ownership_invitation(
     }
 }
 
+/// Asks a user to join an organisation; they become a member only by accepting.
+pub fn organization_invitation(
+    ctx: &MailContext,
+    invitee: &User,
+    inviter_username: &str,
+    org: &str,
+    role: &str,
+    link: &str,
+) -> Email {
+    let inviter = one_line(inviter_username);
+    let org = one_line(org);
+    Email {
+        to: invitee.email.clone(),
+        subject: subject(
+            ctx,
+            &format!("The user '{inviter}' would like you to join the organization '{org}'"),
+        ),
+        body: format!(
+            "{}The user '{inviter}' would like you to join the organization '{org}' as {}.\n\n\
+             To accept or decline, visit:\n\n{link}\n\n\
+             If you do nothing, you will not become a member: the invitation lapses after \
+             {INVITATION_DAYS} days.\n\n{}",
+            greeting(invitee),
+            one_line(role),
+            signature(ctx),
+        ),
+        kind: MailKind::OwnershipInvitation,
+        expires_at: None,
+    }
+}
+
 /// Sent to the owner of an address someone tried to sign up with: the sign-up page answers the same
 /// whether or not an address is taken, and this tells the one person who should know.
 pub fn signup_address_in_use(ctx: &MailContext, existing: &User) -> Email {
@@ -359,6 +393,8 @@ mod tests {
             email_confirmed: true,
             locked: false,
             created_at: 0,
+            kind: crate::model::account::AccountKind::User,
+            max_key_lifetime_days: None,
         }
     }
 
@@ -382,6 +418,8 @@ mod tests {
             lifetime_secs: None,
             revoked_at: None,
             last_used_at: None,
+            owner_id: None,
+            owner_name: None,
         }
     }
 

@@ -20,7 +20,8 @@ impl PackageService {
     ) -> Result<PackageVersion, ApiError> {
         let target = self.find_version(id, version).await?;
         let mut conn = self.db.pool().acquire().await?;
-        let owns = db::packages::is_owner(&mut conn, target.registration_id, key.user.id).await?;
+        let owns =
+            db::packages::is_owner(&mut conn, target.registration_id, key.acting_account()).await?;
         drop(conn);
         authorize(
             key,
@@ -73,11 +74,11 @@ impl PackageService {
             .or_else(|_| authorize(key, PackageAction::PushVersion, id, Ownership::NewId))
     }
 
-    /// Whether the verification key's user owns `id` (at `version`, when given): 404 when there is no
-    /// such package, NuGet.org's 403 when the user does not own it.
+    /// Whether `account` (the verification key's user or organisation) owns `id` (at `version`, when
+    /// given): 404 when there is no such package, NuGet.org's 403 when it does not own it.
     pub async fn verify_ownership(
         &self,
-        user: &User,
+        account: i64,
         id: &str,
         version: Option<&str>,
     ) -> Result<(), ApiError> {
@@ -93,7 +94,7 @@ impl PackageService {
             }
         };
         let mut conn = self.db.pool().acquire().await?;
-        if db::packages::is_owner(&mut conn, registration_id, user.id).await? {
+        if db::packages::is_owner(&mut conn, registration_id, account).await? {
             Ok(())
         } else {
             Err(ApiError::invalid_key())

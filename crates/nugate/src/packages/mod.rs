@@ -4,6 +4,7 @@
 pub mod delete;
 mod listing;
 mod owners;
+mod prefixes;
 pub mod upload;
 
 pub use owners::AdminPackage;
@@ -173,16 +174,21 @@ impl PackageService {
         } else {
             PackageAction::PushVersion
         };
+        let account = key.acting_account();
         let ownership = if created {
             Ownership::NewId
         } else {
-            Ownership::Existing(
-                db::packages::is_owner(&mut tx, registration.id, key.user.id).await?,
-            )
+            Ownership::Existing(db::packages::is_owner(&mut tx, registration.id, account).await?)
         };
         authorize(key, action, &spec.id, ownership)?;
         if created {
-            db::packages::add_owner(&mut tx, registration.id, key.user.id, now).await?;
+            // A new ID under a reserved prefix is its owner's alone; a new ID pushed with an
+            // organisation's key belongs to the organisation.
+            let prefixes = db::prefixes::all(self.db.pool()).await?;
+            if reserved_for_another(&prefixes, &spec.id, account) {
+                return Err(ApiError::Conflict(RESERVED_MESSAGE.to_string()));
+            }
+            db::packages::add_owner(&mut tx, registration.id, account, now).await?;
         }
         let inserted = db::packages::insert_version(
             &mut tx,
@@ -289,6 +295,19 @@ impl PackageService {
     pub fn storage(&self) -> &PackageStorage {
         &self.storage
     }
+}
+
+/// NuGet.org's answer to a new ID under someone else's reserved prefix.
+pub const RESERVED_MESSAGE: &str =
+    "This package ID has been reserved. Please request access to use this prefix.";
+
+/// Whether `id` falls under a prefix reserved for an account other than `account` (and none of its own).
+fn reserved_for_another(prefixes: &[db::prefixes::Reservation], id: &str, account: i64) -> bool {
+    let matching: Vec<_> = prefixes
+        .iter()
+        .filter(|p| crate::model::scope::subject_matches(&p.pattern, id))
+        .collect();
+    !matching.is_empty() && !matching.iter().any(|p| p.owner_id == account)
 }
 
 /// The key-policy decision as the protocol answers it: NuGet.org's one message for every refusal.

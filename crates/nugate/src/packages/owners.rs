@@ -36,7 +36,8 @@ impl PackageService {
         Ok(db::packages::versions_of(self.db.pool(), id).await?)
     }
 
-    /// Whether `user` may manage the package: administrators and current owners.
+    /// Whether `user` may unlist and relist the package: server administrators, its owners, and every
+    /// member (any role) of an organisation that owns it.
     pub async fn can_manage(
         &self,
         user: Option<&User>,
@@ -46,8 +47,25 @@ impl PackageService {
         if user.is_admin {
             return Ok(true);
         }
-        let mut conn = self.db.pool().acquire().await?;
-        Ok(db::packages::is_owner(&mut conn, registration_id, user.id).await?)
+        let (direct, roles) =
+            db::packages::management_of(self.db.pool(), registration_id, user.id).await?;
+        Ok(direct || !roles.is_empty())
+    }
+
+    /// Whether `user` may manage the package's owners: server administrators, owners themselves, and
+    /// administrators of an organisation that owns it (collaborators may not).
+    pub async fn can_manage_owners(
+        &self,
+        user: Option<&User>,
+        registration_id: i64,
+    ) -> Result<bool, ApiError> {
+        let Some(user) = user else { return Ok(false) };
+        if user.is_admin {
+            return Ok(true);
+        }
+        let (direct, roles) =
+            db::packages::management_of(self.db.pool(), registration_id, user.id).await?;
+        Ok(direct || roles.iter().any(|r| r.manages()))
     }
 
     /// The owners' usernames, sorted.
@@ -96,64 +114,90 @@ impl PackageService {
             "{}/packages/{}/owners/accept",
             self.mail.base_url, registration.package_id
         );
-        let email = messages::ownership_invitation(
-            &self.mail,
-            &invited,
-            &actor.username,
-            &registration.package_id,
-            &link,
-        );
-        mail::enqueue(&self.db, &email).await?;
+        // An organisation accepts through any of its administrators, so each is told.
+        let recipients = if invited.is_organization() {
+            db::orgs::members(pool, invited.id)
+                .await?
+                .into_iter()
+                .filter(|(_, role)| role.manages())
+                .map(|(admin, _)| admin)
+                .collect()
+        } else {
+            vec![invited.clone()]
+        };
+        for recipient in recipients {
+            let email = messages::ownership_invitation(
+                &self.mail,
+                &recipient,
+                &actor.username,
+                &registration.package_id,
+                &link,
+            );
+            mail::enqueue(&self.db, &email).await?;
+        }
         Ok(registration)
     }
 
-    /// The invitation `user` holds for `id` and who sent it, if it still stands: an invitation lapses
-    /// after [`INVITATION_DAYS`] days, and dies with its inviter's right to manage the package (removed
-    /// as an owner, account deleted), so a removed owner cannot leave a way back in.
+    /// The invitation `user` may accept for `id` — their own, or one to an organisation they administer
+    /// — with who sent it and the account it makes an owner, if it still stands: an invitation lapses
+    /// after [`INVITATION_DAYS`] days, and dies with its inviter's right to manage the package's owners
+    /// (removed as an owner, account deleted), so a removed owner cannot leave a way back in.
     pub async fn invitation(
         &self,
         user: &User,
         id: &str,
-    ) -> Result<Option<(Registration, String)>, ApiError> {
+    ) -> Result<Option<(Registration, String, User)>, ApiError> {
         let Some(registration) = self.registration(id).await? else {
             return Ok(None);
         };
         let pool = self.db.pool();
-        let Some(invitation) = db::invitations::find(pool, registration.id, user.id).await? else {
-            return Ok(None);
-        };
-        if invitation.created_at < db::now() - INVITATION_DAYS * DAY {
-            return Ok(None);
+        let mut candidates = vec![user.clone()];
+        for (org, role) in db::orgs::of_user(pool, user.id).await? {
+            if role.manages() {
+                candidates.push(org);
+            }
         }
-        let inviter = match invitation.invited_by {
-            Some(inviter_id) => db::users::by_id(pool, inviter_id).await?,
-            None => None,
-        };
-        let Some(inviter) = inviter else {
-            return Ok(None);
-        };
-        if !self.can_manage(Some(&inviter), registration.id).await? || inviter.locked {
-            return Ok(None);
+        for invitee in candidates {
+            let Some(invitation) = db::invitations::find(pool, registration.id, invitee.id).await?
+            else {
+                continue;
+            };
+            if invitation.created_at < db::now() - INVITATION_DAYS * DAY {
+                continue;
+            }
+            let inviter = match invitation.invited_by {
+                Some(inviter_id) => db::users::by_id(pool, inviter_id).await?,
+                None => None,
+            };
+            let Some(inviter) = inviter else { continue };
+            if inviter.locked
+                || !self
+                    .can_manage_owners(Some(&inviter), registration.id)
+                    .await?
+            {
+                continue;
+            }
+            return Ok(Some((registration, inviter.username, invitee)));
         }
-        Ok(Some((registration, inviter.username)))
+        Ok(None)
     }
 
-    /// Accepts an invitation that still stands: the user becomes an owner and the invitation goes, in
-    /// one transaction.
+    /// Accepts an invitation that still stands: its invitee (the user, or their organisation) becomes
+    /// an owner and the invitation goes, in one transaction.
     pub async fn accept_invitation(&self, user: &User, id: &str) -> Result<Registration, ApiError> {
-        let Some((registration, _)) = self.invitation(user, id).await? else {
+        let Some((registration, _, invitee)) = self.invitation(user, id).await? else {
             return Err(ApiError::NotFound(format!(
                 "You have no invitation to own '{id}', or it has lapsed."
             )));
         };
         let mut tx = self.db.begin_write().await?;
-        if !db::invitations::delete(&mut tx, registration.id, user.id).await? {
+        if !db::invitations::delete(&mut tx, registration.id, invitee.id).await? {
             return Err(ApiError::NotFound(format!(
                 "You have no invitation to own '{}'.",
                 registration.package_id
             )));
         }
-        db::packages::add_owner(&mut tx, registration.id, user.id, db::now()).await?;
+        db::packages::add_owner(&mut tx, registration.id, invitee.id, db::now()).await?;
         db::packages::mark_changed(&mut tx, registration.id).await?;
         tx.commit().await?;
         self.feed.changed();
@@ -194,10 +238,10 @@ impl PackageService {
         Ok(registration)
     }
 
-    /// The registration, when `actor` may manage it; to anyone else it does not exist.
+    /// The registration, when `actor` may manage its owners; to anyone else it does not exist.
     async fn managed_registration(&self, actor: &User, id: &str) -> Result<Registration, ApiError> {
         match self.registration(id).await? {
-            Some(registration) if self.can_manage(Some(actor), registration.id).await? => {
+            Some(registration) if self.can_manage_owners(Some(actor), registration.id).await? => {
                 Ok(registration)
             }
             _ => Err(no_package(id)),

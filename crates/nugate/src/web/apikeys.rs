@@ -149,6 +149,9 @@ struct DeletePage {
 pub struct CreateForm {
     #[serde(default)]
     pub name: String,
+    /// The account the key acts for: the user's name or an organisation's.
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub expires_in: Option<u32>,
     #[serde(default)]
@@ -272,6 +275,7 @@ pub async fn create(
         Err(e) => return keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
     };
     let scope = KeyScope {
+        owner: form.owner.clone(),
         actions,
         packages: form.packages.clone(),
         globs: split_globs(&form.globs),

@@ -23,6 +23,8 @@ struct InvitationPage {
     page: Page,
     id: String,
     inviter: String,
+    /// The organisation that becomes an owner, when the invitation is to one the user administers.
+    for_org: Option<String>,
 }
 
 fn package_page(id: &str) -> Response {
@@ -147,10 +149,11 @@ pub async fn invitation(
     Path(id): Path<String>,
 ) -> PageResult {
     Ok(match state.packages.invitation(&user, &id).await? {
-        Some((registration, inviter)) => render(InvitationPage {
+        Some((registration, inviter, invitee)) => render(InvitationPage {
             page: visitor.page(),
             id: registration.package_id,
             inviter,
+            for_org: invitee.is_organization().then_some(invitee.username),
         }),
         None => not_found(&visitor),
     })

@@ -139,6 +139,7 @@ impl TestApp {
             .map(|s| s.to_string())
             .partition(|s| s.contains('*'));
         let scope = KeyScope {
+            owner: None,
             actions: actions.to_vec(),
             packages,
             globs,

@@ -240,6 +240,7 @@ async fn key_lifecycle_expired_revoked_regenerated_deleted() {
             &alice,
             "edited",
             &nugate::auth::keys::KeyScope {
+                owner: None,
                 actions: vec![Push],
                 packages: vec!["X".into()],
                 globs: vec![],
@@ -257,6 +258,7 @@ async fn key_lifecycle_expired_revoked_regenerated_deleted() {
             &alice,
             "x",
             &nugate::auth::keys::KeyScope {
+                owner: None,
                 actions: vec![],
                 packages: vec!["X".into()],
                 globs: vec![],
@@ -271,6 +273,7 @@ async fn key_lifecycle_expired_revoked_regenerated_deleted() {
             &alice,
             "x",
             &nugate::auth::keys::KeyScope {
+                owner: None,
                 actions: vec![Push],
                 packages: vec![],
                 globs: vec![],
@@ -288,6 +291,7 @@ async fn key_lifecycle_expired_revoked_regenerated_deleted() {
             &alice,
             "x",
             &nugate::auth::keys::KeyScope {
+                owner: None,
                 actions: vec![Push],
                 packages: vec!["X".into()],
                 globs: vec![],
@@ -542,6 +546,7 @@ async fn unconfirmed_and_locked_users_cannot_use_keys() {
             &alice,
             "new",
             &nugate::auth::keys::KeyScope {
+                owner: None,
                 actions: vec![Push],
                 packages: vec!["X".into()],
                 globs: vec![],

@@ -498,6 +498,7 @@ async fn db_copy_moves_a_live_install_and_the_copy_serves() {
         .unwrap();
     assert!(carol.id > old_max_user, "{} <= {old_max_user}", carol.id);
     let scope = KeyScope {
+        owner: None,
         actions: vec![Push],
         packages: Vec::new(),
         globs: vec!["*".to_string()],

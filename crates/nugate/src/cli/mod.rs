@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+mod orgs;
+
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -13,6 +15,7 @@ use crate::config::{Config, ConfigFlags};
 use crate::db::{self, keys::ApiKeyRow, Db};
 use crate::model::key::status_label;
 use crate::storage::{migrate, PackageStorage};
+use orgs::{OrgCommand, PrefixCommand};
 
 /// A NuGet feed server with scoped, hashed, expiring API keys.
 #[derive(Debug, Parser)]
@@ -43,6 +46,12 @@ pub enum Command {
     /// Manage packages and their owners.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Manage organisations, their members and keys.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Reserve package ID prefixes for an owner.
+    #[command(subcommand)]
+    Prefix(PrefixCommand),
     /// Move package files between storages.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -92,6 +101,9 @@ pub enum KeyCommand {
         globs: Vec<String>,
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// The organisation the key acts for (default: the user's own packages)
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// List a user's keys (never their secrets).
     List {
@@ -144,7 +156,7 @@ pub enum KeyCommand {
 /// `nugate package …`
 #[derive(Debug, Subcommand)]
 pub enum PackageCommand {
-    /// Add an owner to a package ID.
+    /// Add an owner (a user or an organisation) to a package ID.
     AddOwner { id: String, user: String },
     /// Remove an owner (never the last one).
     RemoveOwner { id: String, user: String },
@@ -216,6 +228,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user_command(AppState::open(config).await?, cmd).await,
         Command::Key(cmd) => key_command(AppState::open(config).await?, cmd).await,
         Command::Package(cmd) => package_command(AppState::open(config).await?, cmd).await,
+        Command::Org(cmd) => orgs::org_command(AppState::open(config).await?, cmd).await,
+        Command::Prefix(cmd) => orgs::prefix_command(AppState::open(config).await?, cmd).await,
         // These name both ends explicitly; the configuration is parsed (so a broken file still reports)
         // but never opened, so they cannot create a data folder by accident.
         Command::Storage(cmd) => storage_command(cmd).await,
@@ -314,9 +328,11 @@ async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
             packages,
             globs,
             expires_in_days,
+            owner,
         } => {
             let user = users.get(&user).await?;
             let scope = KeyScope {
+                owner,
                 actions: keys::parse_actions(&scopes)?,
                 packages,
                 globs,
@@ -377,14 +393,18 @@ async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Unix seconds as RFC 3339 for JSON output.
+fn timestamp(t: Option<i64>) -> Option<String> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
 fn key_json(k: &ApiKeyRow, now: i64) -> serde_json::Value {
-    let ts = |t: Option<i64>| {
-        t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    };
+    let ts = timestamp;
     json!({
         "name": k.name,
         "kind": k.kind,
+        "owner": k.owner_name,
         "status": status_label(k.kind, k.status(now)),
         "scopes": k.actions,
         "packages": k.packages().collect::<Vec<_>>(),
