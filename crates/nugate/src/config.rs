@@ -48,6 +48,10 @@ pub struct Config {
     pub storage_timeout_secs: u64,
     /// Whether anyone may register (`open`) or only administrators create users (`closed`).
     pub signup: SignupMode,
+    /// When set, `/metrics` answers only requests carrying `Authorization: Bearer` with this token.
+    pub metrics_token: Option<String>,
+    /// How log lines are written: `text` for people, `json` (one object a line) for log pipelines.
+    pub log_format: LogFormat,
     /// Who may create organisations: any confirmed user (`open`) or only administrators (`admin`).
     pub org_creation: OrgCreation,
     /// Outgoing mail; without a host, mail is written as `.eml` files under `data_dir/mail/`.
@@ -63,6 +67,15 @@ pub enum SignupMode {
     Open,
     /// Only administrators create users.
     Closed,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Who may create organisations.
@@ -137,6 +150,8 @@ impl Default for Config {
             document_cache_mb: 32,
             storage_timeout_secs: 30,
             signup: SignupMode::Open,
+            metrics_token: None,
+            log_format: LogFormat::Text,
             org_creation: OrgCreation::Open,
             smtp: SmtpConfig::default(),
         }

@@ -14,12 +14,14 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod feed;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod orgs;
 pub mod packages;

@@ -80,6 +80,16 @@ pub struct Member {
     pub role: OrgRole,
 }
 
+/// What a signed-in user is to an organisation whose pages they see.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub org: User,
+    /// Their role; `None` for a server administrator who is no member.
+    pub role: Option<OrgRole>,
+    /// Whether they manage the organisation: members, keys, settings.
+    pub manages: bool,
+}
+
 /// The organisation service.
 #[derive(Clone)]
 pub struct OrgService {
@@ -120,14 +130,10 @@ impl OrgService {
         if !valid_account_name(name) {
             return Err(OrgError::InvalidName);
         }
-        if !by_cli && self.creation == OrgCreation::Admin && !creator.is_admin {
-            return Err(OrgError::CreationClosed);
-        }
-        if creator.is_organization() {
+        if !by_cli {
+            self.may_create(creator)?;
+        } else if creator.is_organization() {
             return Err(OrgError::OrgAsMember(creator.username.clone()));
-        }
-        if !by_cli && !creator.email_confirmed {
-            return Err(OrgError::Unconfirmed);
         }
         let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
             Some(e) if valid_email(e) => e.to_string(),
@@ -160,6 +166,36 @@ impl OrgService {
         tx.commit().await?;
         tracing::info!(org = name, admin = %creator.username, "organisation created");
         self.org(name).await
+    }
+
+    /// Whether `creator` may create an organisation from the web (the command line always may): the
+    /// `org_creation` setting lets them, they are a person, and their address is confirmed.
+    pub fn may_create(&self, creator: &User) -> Result<(), OrgError> {
+        if self.creation == OrgCreation::Admin && !creator.is_admin {
+            return Err(OrgError::CreationClosed);
+        }
+        if creator.is_organization() {
+            return Err(OrgError::OrgAsMember(creator.username.clone()));
+        }
+        if !creator.email_confirmed {
+            return Err(OrgError::Unconfirmed);
+        }
+        Ok(())
+    }
+
+    /// The organisation as `actor` may see it: its members see it with their role, server
+    /// administrators as managers; to anyone else it does not exist ([`OrgError::NoSuchOrg`]).
+    pub async fn membership(&self, actor: &User, org: &str) -> Result<Membership, OrgError> {
+        let org = self.org(org).await?;
+        let role = self.role(&org, actor).await?;
+        if role.is_none() && !actor.is_admin {
+            return Err(OrgError::NoSuchOrg(org.username));
+        }
+        Ok(Membership {
+            manages: actor.is_admin || role.is_some_and(OrgRole::manages),
+            org,
+            role,
+        })
     }
 
     /// An organisation by name.
@@ -206,8 +242,8 @@ impl OrgService {
     ) -> Result<(), OrgError> {
         let org = self.org(org).await?;
         let user = self.user(username).await?;
-        let mut tx = self.db.begin_write().await?;
         let was = db::orgs::role_of(self.db.pool(), org.id, user.id).await?;
+        let mut tx = self.db.begin_write().await?;
         db::orgs::set_member(&mut tx, org.id, user.id, role, db::now()).await?;
         if was == Some(OrgRole::Administrator)
             && db::orgs::administrators(&mut tx, org.id).await? == 0

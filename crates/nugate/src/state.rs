@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::feed::FeedIndex;
 use crate::mail::MailContext;
+use crate::metrics::Metrics;
 use crate::orgs::OrgService;
 use crate::packages::PackageService;
 use crate::storage::PackageStorage;
@@ -25,6 +26,8 @@ use crate::users::UserService;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// What `/metrics` reports for this server.
+    pub metrics: Arc<Metrics>,
     pub db: Db,
     pub keys: KeyService,
     pub packages: PackageService,
@@ -62,6 +65,7 @@ impl AppState {
             )?,
         };
         let mail = MailContext::from_config(&config);
+        let metrics = Arc::new(Metrics::new());
         let throttle = Throttle::new(db.clone());
         Ok(AppState {
             keys: KeyService::new(
@@ -69,6 +73,7 @@ impl AppState {
                 config.max_key_lifetime_days,
                 mail.clone(),
                 throttle.clone(),
+                metrics.clone(),
             ),
             packages: PackageService::new(
                 db.clone(),
@@ -79,8 +84,10 @@ impl AppState {
                     Duration::from_millis(config.cache_ttl_ms),
                     usize::try_from(config.document_cache_mb.saturating_mul(1024 * 1024))
                         .unwrap_or(usize::MAX),
+                    metrics.clone(),
                 )),
                 mail.clone(),
+                metrics.clone(),
             ),
             users: UserService::new(db.clone(), mail.clone(), throttle),
             orgs: OrgService::new(
@@ -91,6 +98,7 @@ impl AppState {
             ),
             sessions: SessionService::new(db.clone()),
             config: Arc::new(config),
+            metrics,
             db,
         })
     }

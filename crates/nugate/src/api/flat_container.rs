@@ -129,7 +129,7 @@ async fn serve(
             };
             let download = match opened {
                 Ok(d) => d,
-                Err(e) => return Ok(storage_unavailable(target, &e)),
+                Err(e) => return Ok(storage_unavailable(state, target, &e)),
             };
             if download.size <= MAX_CACHED_FILE {
                 match download.stream.try_collect::<Vec<Bytes>>().await {
@@ -138,7 +138,7 @@ async fn serve(
                         feed.documents.put(key, bytes.clone());
                         (Body::from(bytes), None)
                     }
-                    Err(e) => return Ok(storage_unavailable(target, &e)),
+                    Err(e) => return Ok(storage_unavailable(state, target, &e)),
                 }
             } else {
                 (Body::from_stream(download.stream), Some(download.size))
@@ -168,7 +168,12 @@ async fn serve(
 /// Files up to this size are cached in memory after their first download.
 const MAX_CACHED_FILE: u64 = 1024 * 1024;
 
-fn storage_unavailable(target: &PackageVersion, error: &dyn std::fmt::Display) -> Response {
+fn storage_unavailable(
+    state: &AppState,
+    target: &PackageVersion,
+    error: &dyn std::fmt::Display,
+) -> Response {
+    state.metrics.storage_errors.inc();
     tracing::error!(id = %target.package_id, version = %target.version, error = %error, "package file unreadable");
     message_response(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -57,6 +57,9 @@ pub async fn require_api_key(
             if days == 1 { "" } else { "s" }
         )
     });
+    let span = tracing::Span::current();
+    span.record("key", key.key.name());
+    span.record("key_id", key.key.lookup_id.as_str());
     request.extensions_mut().insert(key);
     let mut response = next.run(request).await;
     if let Some(warning) = warning.and_then(|w| HeaderValue::from_str(&w).ok()) {

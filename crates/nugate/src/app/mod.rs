@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -13,6 +14,7 @@ use crate::error::message_response;
 pub use crate::state::AppState;
 
 mod connections;
+mod metrics;
 
 /// Removes stored files no committed version refers to (pushes cut short by a crash or a storage outage)
 /// and sign-ups never confirmed, at start-up and then hourly, in the background so neither start-up nor
@@ -64,7 +66,21 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes(state.clone()))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
-        .fallback(|| async { message_response(StatusCode::NOT_FOUND, "Not found.") })
+        .route("/metrics", get(metrics::serve_metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .fallback(|State(state): State<AppState>| async move {
+            let now = std::time::Instant::now();
+            metrics::record(
+                &state.metrics,
+                "unmatched".into(),
+                StatusCode::NOT_FOUND,
+                now,
+            );
+            message_response(StatusCode::NOT_FOUND, "Not found.")
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::web::security_headers,
@@ -80,13 +96,35 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
-                    // The path only: queries and headers (where keys travel) never reach the log.
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                    // The path only: queries and headers (where keys travel) never reach the log. The
+                    // route template and, for keyed requests, the key's name and lookup id (never its
+                    // secret) are filled in once known.
+                    let client = request
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                        .map(|c| c.0.ip().to_string())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        id = %&crate::tokens::random_token()[..12],
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        client = %client,
+                        route = tracing::field::Empty,
+                        key = tracing::field::Empty,
+                        key_id = tracing::field::Empty,
+                    )
                 })
                 .on_request(())
                 .on_response(
-                    |response: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
-                        tracing::info!(status = response.status().as_u16(), ms = latency.as_millis() as u64, "served");
+                    |response: &axum::response::Response,
+                     latency: Duration,
+                     _span: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            ms = latency.as_millis() as u64,
+                            "served"
+                        );
                     },
                 ),
         )
@@ -127,6 +165,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         state.db.clone(),
         mailer,
         crate::mail::MailContext::from_config(&state.config),
+        state.metrics.clone(),
     );
     // Load the in-memory feed now rather than on the first restore or search; requests that arrive
     // meanwhile wait for it.

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::api_key::{self, PresentedKey};
 use super::throttle::Throttle;
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
 use crate::error::ApiError;
 use crate::mail::{messages, MailContext};
+use crate::metrics::{KeyOutcome, Metrics};
 use crate::model::account::OrgRole;
 use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
 use crate::model::scope::{subject_matches, validate_subject, SubjectError};
@@ -61,6 +63,8 @@ pub enum KeyError {
     Unconfirmed,
     #[error("You are not a member of an organisation named '{0}'.")]
     NotAMember(String),
+    #[error("'{0}' is an organisation: it holds no keys itself; its members create keys that act for it.")]
+    OrganizationHolder(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -101,6 +105,9 @@ impl AuthenticatedKey {
 pub enum AuthFailure {
     #[error("{}", crate::error::INVALID_KEY_MESSAGE)]
     Invalid,
+    /// Expired or revoked: the same answer as a wrong key, counted apart in the metrics.
+    #[error("{}", crate::error::INVALID_KEY_MESSAGE)]
+    Expired,
     #[error("The specified API key is scoped to an owner that is unconfirmed. You must confirm the owner that this API key is scoped to before you can use it.")]
     Unconfirmed,
     #[error("The specified API key is scoped to an owner that is locked. Please contact the feed administrator.")]
@@ -114,7 +121,7 @@ pub enum AuthFailure {
 impl From<AuthFailure> for ApiError {
     fn from(failure: AuthFailure) -> ApiError {
         match failure {
-            AuthFailure::Invalid => ApiError::invalid_key(),
+            AuthFailure::Invalid | AuthFailure::Expired => ApiError::invalid_key(),
             AuthFailure::TooManyAttempts => ApiError::TooManyAttempts,
             AuthFailure::Database(e) => e.into(),
             refused @ (AuthFailure::Unconfirmed | AuthFailure::Locked) => {
@@ -158,6 +165,7 @@ pub struct KeyService {
     max_lifetime_days: u32,
     mail: MailContext,
     throttle: Throttle,
+    metrics: Arc<Metrics>,
 }
 
 impl KeyService {
@@ -168,12 +176,14 @@ impl KeyService {
         max_lifetime_days: u32,
         mail: MailContext,
         throttle: Throttle,
+        metrics: Arc<Metrics>,
     ) -> KeyService {
         KeyService {
             db,
             max_lifetime_days,
             mail,
             throttle,
+            metrics,
         }
     }
 
@@ -205,6 +215,7 @@ impl KeyService {
         if !user.email_confirmed {
             return Err(KeyError::Unconfirmed);
         }
+        refuse_organization(user)?;
         let name = validate_name(name)?;
         let actions = normalize_actions(&scope.actions)?;
         let subjects = normalize_subjects(scope)?;
@@ -294,6 +305,7 @@ impl KeyService {
         name: &str,
         plaintext: &str,
     ) -> Result<ApiKeyRow, KeyError> {
+        refuse_organization(user)?;
         let name = validate_name(name)?;
         let plaintext = plaintext.trim();
         let distinct: BTreeSet<char> = plaintext.chars().collect();
@@ -444,19 +456,35 @@ impl KeyService {
         if let Some(id) = api_key::lookup_id_of(presented) {
             subjects.push(format!("key-id:{id}"));
         }
+        let m = &self.metrics;
         if self.throttle.blocked(&subjects, MAX_KEY_FAILURES).await? {
+            m.key_check(KeyOutcome::Throttled);
             return Err(AuthFailure::TooManyAttempts);
         }
         let wanted = |key: &AuthenticatedKey| {
             (key.key.kind == KeyKind::Verify) == (purpose == KeyUse::Verification)
         };
         match self.authenticate(presented).await {
-            Ok(key) if wanted(&key) => Ok(key),
+            Ok(key) if wanted(&key) => {
+                m.key_check(KeyOutcome::Ok);
+                Ok(key)
+            }
+            // Expired and wrong keys get one answer; only the metrics tell them apart.
             Ok(_) | Err(AuthFailure::Invalid) => {
+                m.key_check(KeyOutcome::Wrong);
                 self.throttle.record_failure(&subjects).await?;
                 Err(AuthFailure::Invalid)
             }
-            Err(other) => Err(other),
+            Err(AuthFailure::Expired) => {
+                m.key_check(KeyOutcome::Expired);
+                self.throttle.record_failure(&subjects).await?;
+                Err(AuthFailure::Invalid)
+            }
+            Err(AuthFailure::Database(e)) => Err(AuthFailure::Database(e)),
+            Err(other) => {
+                m.key_check(KeyOutcome::Refused);
+                Err(other)
+            }
         }
     }
 
@@ -483,6 +511,11 @@ impl KeyService {
             return Err(AuthFailure::Invalid);
         }
         let user = holder.user;
+        // An organisation acts only through its members' keys: a key held by one itself (which
+        // `create` refuses) would answer to no membership, so it never works.
+        if user.is_organization() {
+            return Err(AuthFailure::Invalid);
+        }
         if !api_key::hashes_match(&key.secret_hash, &secret_hash) {
             return Err(AuthFailure::Invalid);
         }
@@ -491,12 +524,12 @@ impl KeyService {
             let last = key.last_used_at.unwrap_or(key.created_at);
             if key.expires_at.is_none() && now - last > LEGACY_IDLE_DAYS * DAY {
                 db::keys::expire_now(pool, key.id, now, false).await?;
-                return Err(AuthFailure::Invalid);
+                return Err(AuthFailure::Expired);
             }
         }
         let status = key.status(now);
         if !status.is_active() {
-            return Err(AuthFailure::Invalid);
+            return Err(AuthFailure::Expired);
         }
         let expires_in_days = status.expiring_soon();
         if user.locked {
@@ -565,6 +598,15 @@ impl KeyService {
             .iter()
             .any(|s| subject_matches(s, package_id)))
     }
+}
+
+/// Organisations never hold keys: their members make keys that act for them (and stop with their
+/// membership).
+fn refuse_organization(user: &User) -> Result<(), KeyError> {
+    if user.is_organization() {
+        return Err(KeyError::OrganizationHolder(user.username.clone()));
+    }
+    Ok(())
 }
 
 fn validate_name(name: &str) -> Result<&str, KeyError> {

@@ -17,9 +17,12 @@ use crate::model::key::status_label;
 use crate::storage::{migrate, PackageStorage};
 use orgs::{OrgCommand, PrefixCommand};
 
+/// `nugate --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NUGATE_COMMIT"), ")");
+
 /// A NuGet feed server with scoped, hashed, expiring API keys.
 #[derive(Debug, Parser)]
-#[command(name = "nugate", version, about)]
+#[command(name = "nugate", version = VERSION, about)]
 pub struct Cli {
     /// Configuration file [default: ./nugate.toml when present]
     #[arg(long, global = true)]
@@ -52,6 +55,23 @@ pub enum Command {
     /// Reserve package ID prefixes for an owner.
     #[command(subcommand)]
     Prefix(PrefixCommand),
+    /// Take a consistent backup while the server runs (incremental: unchanged files are not copied).
+    Backup {
+        /// The backup folder (created if missing; an earlier backup there is updated).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty installation (the configured data folder, database, storage).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Check a live installation: every version's files present with their recorded size and hash, and
+    /// no stray files (reported; deleted only with --fix). Exits non-zero when anything is wrong.
+    Check {
+        #[arg(long)]
+        fix: bool,
+    },
     /// Move package files between storages.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -228,6 +248,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user_command(AppState::open(config).await?, cmd).await,
         Command::Key(cmd) => key_command(AppState::open(config).await?, cmd).await,
         Command::Package(cmd) => package_command(AppState::open(config).await?, cmd).await,
+        Command::Backup { out } => {
+            let state = AppState::open(config).await?;
+            let report = crate::backup::backup(&state.db, state.packages.storage(), &out).await?;
+            eprintln!("{report} into {}", out.display());
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let files = crate::backup::restore(&from, &config).await?;
+            eprintln!(
+                "restored the database and {files} files from {} into {}",
+                from.display(),
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Check { fix } => {
+            let state = AppState::open(config).await?;
+            let report = crate::backup::check(&state.db, state.packages.storage(), fix).await?;
+            for path in &report.missing {
+                println!("missing\t{path}");
+            }
+            for path in &report.corrupt {
+                println!("corrupt\t{path}");
+            }
+            for path in &report.orphans {
+                println!("orphan\t{path}");
+            }
+            eprintln!(
+                "checked {} versions: {} missing, {} corrupt, {} orphaned files{}",
+                report.versions,
+                report.missing.len(),
+                report.corrupt.len(),
+                report.orphans.len(),
+                if fix {
+                    format!(" ({} removed)", report.removed)
+                } else {
+                    String::new()
+                }
+            );
+            let fixed = fix && report.missing.is_empty() && report.corrupt.is_empty();
+            if report.healthy() || fixed {
+                Ok(())
+            } else {
+                anyhow::bail!("the installation is not consistent")
+            }
+        }
         Command::Org(cmd) => orgs::org_command(AppState::open(config).await?, cmd).await,
         Command::Prefix(cmd) => orgs::prefix_command(AppState::open(config).await?, cmd).await,
         // These name both ends explicitly; the configuration is parsed (so a broken file still reports)

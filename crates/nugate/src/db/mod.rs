@@ -217,6 +217,16 @@ impl Db {
         }
     }
 
+    /// Writes a consistent copy of an SQLite database to the file `path` (which must not exist) while it
+    /// is in use: SQLite's `VACUUM INTO` reads one snapshot.
+    pub async fn snapshot_sqlite(&self, path: &str) -> sqlx::Result<()> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Cheap liveness probe for readiness checks.
     pub async fn ping(&self) -> sqlx::Result<()> {
         sqlx::query("SELECT 1")

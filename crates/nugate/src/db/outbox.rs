@@ -156,3 +156,12 @@ pub async fn mark_failed(
     .await?;
     Ok(())
 }
+
+/// Unsent messages still being tried.
+pub async fn backlog(pool: &AnyPool, max_attempts: i64) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COUNT(*) AS waiting FROM outbox WHERE sent_at IS NULL AND attempts < $1")
+        .bind(max_attempts)
+        .fetch_one(pool)
+        .await?
+        .try_get("waiting")
+}

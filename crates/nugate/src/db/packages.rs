@@ -510,3 +510,24 @@ pub async fn management_of(
     }
     Ok((direct, roles))
 }
+
+/// Every version's files and recorded .nupkg size and SHA-512 (base64): (lower id, lower version, size,
+/// hash), for backups and `nugate check`.
+pub async fn stored_files(pool: &AnyPool) -> sqlx::Result<Vec<(String, String, i64, String)>> {
+    sqlx::query(
+        "SELECT r.package_id_lower, p.version_lower, p.package_size, p.package_hash FROM packages p \
+         JOIN package_registrations r ON r.id = p.registration_id ORDER BY r.package_id_lower, p.version_lower",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("package_id_lower")?,
+            r.try_get("version_lower")?,
+            r.try_get("package_size")?,
+            r.try_get("package_hash")?,
+        ))
+    })
+    .collect()
+}

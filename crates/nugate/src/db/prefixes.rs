@@ -25,13 +25,16 @@ pub async fn insert(pool: &AnyPool, pattern: &str, owner_id: i64, now: i64) -> s
     Ok(())
 }
 
-/// Every reservation, by pattern.
-pub async fn all(pool: &AnyPool) -> sqlx::Result<Vec<Reservation>> {
+/// Every reservation, by pattern (on any executor: a push reads them inside its transaction).
+pub async fn all<'e, E>(executor: E) -> sqlx::Result<Vec<Reservation>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query(
         "SELECT p.pattern, p.owner_id, u.username AS owner_name, p.created_at FROM reserved_prefixes p \
          JOIN users u ON u.id = p.owner_id ORDER BY p.pattern_lower",
     )
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?
     .iter()
     .map(|r| {

@@ -1,7 +1,9 @@
 //! Rendered protocol documents, so a restore storm serialises each registration page once per change.
 
+use crate::metrics::{CacheKind, Metrics};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -29,15 +31,17 @@ struct Entries {
 /// A byte-bounded map of rendered documents; the least recently used half goes when the budget is hit.
 pub struct DocumentCache {
     budget: usize,
+    metrics: Arc<Metrics>,
     clock: AtomicU64,
     entries: Mutex<Entries>,
 }
 
 impl DocumentCache {
     /// A cache holding at most `budget` bytes of documents (0 turns caching off).
-    pub fn new(budget: usize) -> DocumentCache {
+    pub fn new(budget: usize, metrics: Arc<Metrics>) -> DocumentCache {
         DocumentCache {
             budget,
+            metrics,
             clock: AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
         }
@@ -52,10 +56,20 @@ impl DocumentCache {
     /// The cached body, if this exact document was rendered at this change stamp.
     pub fn get(&self, key: &DocumentKey) -> Option<Bytes> {
         let tick = self.clock.fetch_add(1, Ordering::Relaxed);
-        let mut entries = self.lock();
-        let entry = entries.map.get_mut(key)?;
-        entry.last_used = tick;
-        Some(entry.body.clone())
+        let found = {
+            let mut entries = self.lock();
+            entries.map.get_mut(key).map(|entry| {
+                entry.last_used = tick;
+                entry.body.clone()
+            })
+        };
+        let kind = if key.what.starts_with("file ") {
+            CacheKind::File
+        } else {
+            CacheKind::Document
+        };
+        self.metrics.cache_lookup(kind, found.is_some());
+        found
     }
 
     /// Keeps a rendered body; documents larger than a quarter of the budget are not kept.
@@ -114,7 +128,7 @@ mod tests {
 
     #[test]
     fn stays_within_budget_and_keeps_recent_documents() {
-        let cache = DocumentCache::new(1000);
+        let cache = DocumentCache::new(1000, Default::default());
         for i in 0..50 {
             cache.put(key(&format!("p{i}"), "index"), Bytes::from(vec![b'x'; 100]));
             // p0 is read every time, so it is always among the recently used.
@@ -128,7 +142,7 @@ mod tests {
 
     #[test]
     fn oversized_documents_are_not_kept() {
-        let cache = DocumentCache::new(1000);
+        let cache = DocumentCache::new(1000, Default::default());
         cache.put(key("big", "index"), Bytes::from(vec![b'x'; 300]));
         assert!(cache.get(&key("big", "index")).is_none());
         assert_eq!(cache.bytes(), 0);

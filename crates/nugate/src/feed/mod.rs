@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use nuget_formats::NuGetVersion;
 
 use crate::db::{self, packages::PackageVersion, Db};
+use crate::metrics::Metrics;
 
 /// One version as search and the version lists need it, with its text pre-lowered for matching.
 #[derive(Debug)]
@@ -90,6 +91,7 @@ pub struct FeedIndex {
     refresh: tokio::sync::Mutex<()>,
     /// Rendered documents, dropped per package when its change stamp moves.
     pub documents: DocumentCache,
+    metrics: Arc<Metrics>,
 }
 
 /// A read view of the index; hold it only while computing an answer (no `.await` while held).
@@ -120,7 +122,12 @@ impl FeedIndex {
     }
 
     /// An empty index that loads itself on first use.
-    pub fn new(db: Db, ttl: Duration, document_budget_bytes: usize) -> FeedIndex {
+    pub fn new(
+        db: Db,
+        ttl: Duration,
+        document_budget_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> FeedIndex {
         FeedIndex {
             db,
             ttl,
@@ -129,7 +136,8 @@ impl FeedIndex {
             checked_at: AtomicU64::new(0),
             dirty: AtomicBool::new(true),
             refresh: tokio::sync::Mutex::new(()),
-            documents: DocumentCache::new(document_budget_bytes),
+            documents: DocumentCache::new(document_budget_bytes, metrics.clone()),
+            metrics,
         }
     }
 
@@ -317,6 +325,12 @@ impl FeedIndex {
         }
         state.seq = seq;
         state.loaded = true;
+        let m = &self.metrics;
+        m.feed_packages
+            .set(i64::try_from(state.packages.len()).unwrap_or(i64::MAX));
+        let versions: usize = state.packages.values().map(|p| p.versions.len()).sum();
+        m.feed_versions
+            .set(i64::try_from(versions).unwrap_or(i64::MAX));
         Ok(())
     }
 }

@@ -10,13 +10,15 @@ mod outbox;
 mod transport;
 
 pub use notices::queue_expiry_notices;
-pub use outbox::{backoff_secs, deliver_due, enqueue, enqueue_with, BATCH_SIZE, MAX_ATTEMPTS};
+pub use outbox::{
+    backoff_secs, deliver_due, enqueue, enqueue_with, Delivery, BATCH_SIZE, MAX_ATTEMPTS,
+};
 pub use transport::Mailer;
 
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{self, Db};
 
 /// One plain-text message, as stored in the outbox: enough to rebuild the exact MIME message later.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +102,11 @@ impl MailContext {
     }
 }
 
+/// Emails not yet sent and not given up on.
+pub async fn backlog(db: &Db) -> sqlx::Result<i64> {
+    db::outbox::backlog(db.pool(), MAX_ATTEMPTS).await
+}
+
 /// How often the background task looks for due mail.
 const DELIVERY_INTERVAL: Duration = Duration::from_secs(2);
 /// How often the background task queues expiry notices (notices are deduplicated per day anyway).
@@ -107,7 +114,12 @@ const NOTICE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts the mail loop: delivers due outbox rows every ~2 s and queues key-expiry notices at start and
 /// then hourly. Errors are logged, never fatal, so a database hiccup or a down relay only delays mail.
-pub fn spawn_background(db: Db, mailer: Mailer, ctx: MailContext) -> tokio::task::JoinHandle<()> {
+pub fn spawn_background(
+    db: Db,
+    mailer: Mailer,
+    ctx: MailContext,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_notices: Option<Instant> = None;
         loop {
@@ -136,8 +148,11 @@ pub fn spawn_background(db: Db, mailer: Mailer, ctx: MailContext) -> tokio::task
                     Err(e) => tracing::warn!(error = %e, "queueing API key expiry notices failed"),
                 }
             }
-            if let Err(e) = deliver_due(&db, &mailer).await {
-                tracing::warn!(error = %e, "mail delivery pass failed");
+            match deliver_due(&db, &mailer).await {
+                Ok(delivery) => {
+                    metrics.mail_failures.inc_by(delivery.failed);
+                }
+                Err(e) => tracing::warn!(error = %e, "mail delivery pass failed"),
             }
             tokio::time::sleep(DELIVERY_INTERVAL).await;
         }

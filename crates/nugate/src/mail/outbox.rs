@@ -65,12 +65,13 @@ pub fn backoff_secs(attempts: i64) -> i64 {
         .min(BACKOFF_CAP_SECS)
 }
 
-/// Sends every due, unsent message (oldest first, at most [`BATCH_SIZE`]) and returns how many went out.
+/// Sends every due, unsent message (oldest first, at most [`BATCH_SIZE`]) and says how many went out
+/// and how many failed.
 ///
 /// Each row is claimed with a compare-and-set on `next_attempt_at` before sending, so two passes running
 /// at once never send the same row twice. A failed send is recorded on the row and retried later; only
 /// database errors make the whole pass fail.
-pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
+pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<Delivery> {
     let pool = db.pool();
     let dropped = db::outbox::expire_undelivered(pool, db::now(), MAX_ATTEMPTS).await?;
     if dropped > 0 {
@@ -80,7 +81,7 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
         );
     }
     let rows = db::outbox::due(pool, db::now(), MAX_ATTEMPTS, BATCH_SIZE).await?;
-    let mut sent = 0;
+    let (mut sent, mut failed) = (0, 0);
     for row in rows {
         if !db::outbox::claim(pool, row.id, row.next_attempt_at, db::now() + CLAIM_SECS).await? {
             continue;
@@ -103,6 +104,7 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
                 sent += 1;
             }
             Err((e, permanent)) => {
+                failed += 1;
                 let attempts = if permanent {
                     MAX_ATTEMPTS
                 } else {
@@ -121,7 +123,14 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer) -> anyhow::Result<usize> {
             }
         }
     }
-    Ok(sent)
+    Ok(Delivery { sent, failed })
+}
+
+/// What one delivery pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: usize,
+    pub failed: u64,
 }
 
 #[cfg(test)]

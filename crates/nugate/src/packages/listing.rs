@@ -24,6 +24,7 @@ impl PackageService {
             db::packages::is_owner(&mut conn, target.registration_id, key.acting_account()).await?;
         drop(conn);
         authorize(
+            &self.metrics,
             key,
             PackageAction::Unlist,
             &target.package_id,
@@ -58,6 +59,12 @@ impl PackageService {
         db::packages::mark_changed(&mut tx, version.registration_id).await?;
         tx.commit().await?;
         self.feed.changed();
+        let m = &self.metrics;
+        if listed {
+            m.relists.inc()
+        } else {
+            m.unlists.inc()
+        };
         tracing::info!(id = %version.package_id, version = %version.version, listed, "listing changed");
         Ok(())
     }
@@ -70,8 +77,25 @@ impl PackageService {
         id: &str,
     ) -> Result<(), ApiError> {
         nuget_formats::validate_id(id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        authorize(key, PackageAction::PushNew, id, Ownership::NewId)
-            .or_else(|_| authorize(key, PackageAction::PushVersion, id, Ownership::NewId))
+        let policy = |action| {
+            crate::model::policy::authorize(
+                &key.key.actions,
+                &key.key.subjects,
+                action,
+                id,
+                Ownership::NewId,
+            )
+        };
+        if policy(PackageAction::PushNew).is_ok() || policy(PackageAction::PushVersion).is_ok() {
+            return Ok(());
+        }
+        authorize(
+            &self.metrics,
+            key,
+            PackageAction::PushVersion,
+            id,
+            Ownership::NewId,
+        )
     }
 
     /// Whether `account` (the verification key's user or organisation) owns `id` (at `version`, when

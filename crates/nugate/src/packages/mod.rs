@@ -21,6 +21,7 @@ use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::feed::FeedIndex;
 use crate::mail::MailContext;
+use crate::metrics::{KeyOutcome, Metrics};
 use crate::model::policy::{self, Ownership};
 use crate::model::scope::PackageAction;
 use crate::storage::{PackageStorage, Staged};
@@ -34,6 +35,7 @@ pub struct PackageService {
     tmp_dir: PathBuf,
     feed: Arc<FeedIndex>,
     mail: MailContext,
+    metrics: Arc<Metrics>,
 }
 
 /// A successful push.
@@ -52,6 +54,7 @@ impl PackageService {
         tmp_dir: PathBuf,
         feed: Arc<FeedIndex>,
         mail: MailContext,
+        metrics: Arc<Metrics>,
     ) -> PackageService {
         PackageService {
             db,
@@ -59,7 +62,13 @@ impl PackageService {
             tmp_dir,
             feed,
             mail,
+            metrics,
         }
+    }
+
+    /// What this server counts (storage errors on downloads are counted by their handler).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The in-memory view of the feed the read endpoints serve from.
@@ -117,7 +126,7 @@ impl PackageService {
             .storage
             .stage(package.file.path())
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| storage_error(&self.metrics, e))?;
         let published = self
             .publish(
                 key,
@@ -140,6 +149,9 @@ impl PackageService {
         }
         published?;
         self.feed.changed();
+        let m = &self.metrics;
+        m.pushes.inc();
+        m.bytes_stored.inc_by(package.size);
         tracing::info!(id = %spec.id, version = %version, user = %key.user.username, "package pushed");
         Ok(Pushed {
             id: spec.id.clone(),
@@ -180,11 +192,13 @@ impl PackageService {
         } else {
             Ownership::Existing(db::packages::is_owner(&mut tx, registration.id, account).await?)
         };
-        authorize(key, action, &spec.id, ownership)?;
+        authorize(&self.metrics, key, action, &spec.id, ownership)?;
         if created {
             // A new ID under a reserved prefix is its owner's alone; a new ID pushed with an
             // organisation's key belongs to the organisation.
-            let prefixes = db::prefixes::all(self.db.pool()).await?;
+            // Read on the transaction's own connection: asking the pool for another while holding the
+            // write lock could wait on connections that wait on this one.
+            let prefixes = db::prefixes::all(&mut *tx).await?;
             if reserved_for_another(&prefixes, &spec.id, account) {
                 return Err(ApiError::Conflict(RESERVED_MESSAGE.to_string()));
             }
@@ -233,7 +247,7 @@ impl PackageService {
             .await
         {
             self.storage.delete_package(lower_id, lower_version).await;
-            return Err(storage_error(e));
+            return Err(storage_error(&self.metrics, e));
         }
         if let Err(e) = db::packages::mark_changed(&mut tx, registration.id).await {
             self.storage.delete_package(lower_id, lower_version).await;
@@ -312,6 +326,7 @@ fn reserved_for_another(prefixes: &[db::prefixes::Reservation], id: &str, accoun
 
 /// The key-policy decision as the protocol answers it: NuGet.org's one message for every refusal.
 fn authorize(
+    metrics: &Metrics,
     key: &AuthenticatedKey,
     action: PackageAction,
     package_id: &str,
@@ -324,7 +339,10 @@ fn authorize(
         package_id,
         ownership,
     )
-    .map_err(|_| ApiError::invalid_key())
+    .map_err(|_| {
+        metrics.key_check(KeyOutcome::OutOfScope);
+        ApiError::invalid_key()
+    })
 }
 
 fn version_not_found(id: &str, version: &str) -> ApiError {
@@ -353,7 +371,8 @@ struct PublishNames<'a> {
 
 /// A storage failure as the client sees it: 507 for a full disk, otherwise a 503 (an unreachable S3, a
 /// read-only folder…) whose details go to the log, not to the client.
-fn storage_error(err: anyhow::Error) -> ApiError {
+fn storage_error(metrics: &Metrics, err: anyhow::Error) -> ApiError {
+    metrics.storage_errors.inc();
     if crate::error::is_disk_full(err.as_ref()) {
         tracing::error!(
             error = format!("{err:#}"),

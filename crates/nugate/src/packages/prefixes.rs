@@ -68,9 +68,28 @@ impl PackageService {
 
     /// Whether `id` is verified: it falls under a prefix reserved for one of `owners` (names).
     pub async fn is_verified(&self, id: &str, owners: &[String]) -> Result<bool, ApiError> {
-        Ok(self.prefixes().await?.iter().any(|p| {
-            subject_matches(&p.pattern, id)
-                && owners.iter().any(|o| o.eq_ignore_ascii_case(&p.owner_name))
-        }))
+        Ok(self.verifier().await?.reserved_by(id, owners).is_some())
+    }
+
+    /// The reservations as they stand, to tell whether many packages are verified with one query.
+    pub async fn verifier(&self) -> Result<Verifier, ApiError> {
+        Ok(Verifier(self.prefixes().await?))
+    }
+}
+
+/// Tells which packages are verified, from the reservations read once.
+pub struct Verifier(Vec<Reservation>);
+
+impl Verifier {
+    /// The owner (one of `owners`, by name) a prefix covering `id` is reserved for: the package is
+    /// verified. `None`: it is not.
+    pub fn reserved_by(&self, id: &str, owners: &[String]) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|p| {
+                subject_matches(&p.pattern, id)
+                    && owners.iter().any(|o| o.eq_ignore_ascii_case(&p.owner_name))
+            })
+            .map(|p| p.owner_name.as_str())
     }
 }

@@ -138,7 +138,7 @@ async fn needs_copy(
 }
 
 /// Streams one object across, returning the byte count and SHA-256 of what was read from the source.
-async fn copy_object(
+pub(crate) async fn copy_object(
     source: &Arc<dyn ObjectStore>,
     destination: &Arc<dyn ObjectStore>,
     path: &Path,

@@ -54,7 +54,7 @@ pub struct PackageStorage {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Staging keys live under this folder; package IDs cannot start with a dot, so it never names a package.
-const STAGING: &str = ".uploads";
+pub(crate) const STAGING: &str = ".uploads";
 
 /// A .nupkg uploaded to its staging key, waiting for [`PackageStorage::publish`] or
 /// [`PackageStorage::discard`].
@@ -165,7 +165,7 @@ impl PackageStorage {
         })
     }
 
-    fn nupkg_path(lower_id: &str, lower_version: &str) -> Path {
+    pub(crate) fn nupkg_path(lower_id: &str, lower_version: &str) -> Path {
         Path::from_iter([
             lower_id,
             lower_version,
@@ -173,7 +173,7 @@ impl PackageStorage {
         ])
     }
 
-    fn nuspec_path(lower_id: &str, lower_version: &str) -> Path {
+    pub(crate) fn nuspec_path(lower_id: &str, lower_version: &str) -> Path {
         Path::from_iter([lower_id, lower_version, &format!("{lower_id}.nuspec")])
     }
 

@@ -1,5 +1,5 @@
-//! The account page (Account Details, with its API keys section as the seed describes), changing the
-//! address, and deleting the account.
+//! The account page (Account Details, with its API keys section as the seed describes, and the
+//! organisations the user belongs to), changing the address, and deleting the account.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -10,6 +10,7 @@ use super::signin::clear_session;
 use super::signup::TokenQuery;
 use super::{message, render, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor};
 use crate::db::users::User;
+use crate::model::account::OrgRole;
 use crate::model::key::{days, KeyKind};
 use crate::state::AppState;
 use crate::users::UserError;
@@ -19,6 +20,8 @@ use crate::users::UserError;
 struct Account {
     page: Page,
     keys: KeysSummary,
+    /// The organisations the user belongs to, with their role, by name.
+    orgs: Vec<(String, OrgRole)>,
 }
 
 /// The API keys section of the account page.
@@ -47,6 +50,13 @@ pub async fn account_with(
             Some((k.name().to_string(), days(left)))
         })
         .collect();
+    let orgs = state
+        .orgs
+        .of_user(user)
+        .await?
+        .into_iter()
+        .map(|(org, role)| (org.username, role))
+        .collect();
     let mut page = visitor.page();
     page.notice = notice;
     let failed = error.is_some();
@@ -57,6 +67,7 @@ pub async fn account_with(
             count: keys.len(),
             expiring,
         },
+        orgs,
     });
     Ok(if failed {
         with_status(response, StatusCode::BAD_REQUEST)

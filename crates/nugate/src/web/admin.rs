@@ -1,4 +1,5 @@
-//! Administration: users (create, lock, unlock, make admin), packages (owners, unlist), settings.
+//! Administration: users (create, lock, unlock, make admin), packages (owners, unlist), reserved ID
+//! prefixes, settings.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use super::{not_found, render, with_status, Admin, Page, PageResult, VerifiedForm, Visitor};
 use crate::db::users::User;
+use crate::error::ApiError;
 use crate::packages::AdminPackage;
 use crate::state::AppState;
 use crate::users::AdminAction;
@@ -18,12 +20,33 @@ struct AdminPage {
     page: Page,
     users: Vec<User>,
     packages: Vec<AdminPackage>,
+    prefixes: Vec<PrefixView>,
     settings: Vec<(&'static str, String)>,
+}
+
+/// One reserved prefix as the page lists it.
+pub struct PrefixView {
+    pub pattern: String,
+    pub owner: String,
+    pub reserved: String,
 }
 
 async fn page(state: &AppState, visitor: &Visitor, error: Option<String>) -> PageResult {
     let users = state.users.list().await?;
     let packages = state.packages.admin_overview().await?;
+    let prefixes = state
+        .packages
+        .prefixes()
+        .await?
+        .into_iter()
+        .map(|p| PrefixView {
+            reserved: chrono::DateTime::from_timestamp(p.created_at, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            pattern: p.pattern,
+            owner: p.owner_name,
+        })
+        .collect();
     let c = &state.config;
     let settings = vec![
         ("listen", c.listen.to_string()),
@@ -33,6 +56,10 @@ async fn page(state: &AppState, visitor: &Visitor, error: Option<String>) -> Pag
         ("max_package_size", c.max_package_size.to_string()),
         ("max_key_lifetime_days", c.max_key_lifetime_days.to_string()),
         ("signup", format!("{:?}", c.signup).to_lowercase()),
+        (
+            "org_creation",
+            format!("{:?}", c.org_creation).to_lowercase(),
+        ),
         (
             "smtp.host",
             c.smtp
@@ -59,6 +86,7 @@ async fn page(state: &AppState, visitor: &Visitor, error: Option<String>) -> Pag
         page: p,
         users,
         packages,
+        prefixes,
         settings,
     });
     Ok(if failed {
@@ -129,4 +157,57 @@ pub async fn update_user(
         Err(e) if e.is_outage() => Err(e.into()),
         Err(e) => page(&state, &visitor, Some(e.to_string())).await,
     }
+}
+
+#[derive(Deserialize)]
+pub struct PrefixForm {
+    #[serde(default)]
+    pattern: String,
+    #[serde(default)]
+    owner: String,
+}
+
+/// After a prefix change: back to the list, or the refusal on the administration page.
+async fn after_prefix_change(
+    state: &AppState,
+    visitor: &Visitor,
+    done: Result<(), ApiError>,
+) -> PageResult {
+    match done {
+        Ok(()) => Ok(Redirect::to("/admin#prefixes").into_response()),
+        Err(
+            refused @ (ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Conflict(_)),
+        ) => page(state, visitor, Some(refused.to_string())).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /admin/prefixes`: reserves a prefix (such as `Contoso.*`) for a user or an organisation.
+pub async fn reserve_prefix(
+    State(state): State<AppState>,
+    Admin { visitor, .. }: Admin,
+    VerifiedForm(form): VerifiedForm<PrefixForm>,
+) -> PageResult {
+    let done = state
+        .packages
+        .reserve_prefix(&form.pattern, &form.owner)
+        .await
+        .map(|_| ());
+    after_prefix_change(&state, &visitor, done).await
+}
+
+#[derive(Deserialize)]
+pub struct ReleaseForm {
+    #[serde(default)]
+    pattern: String,
+}
+
+/// `POST /admin/prefixes/release`.
+pub async fn release_prefix(
+    State(state): State<AppState>,
+    Admin { visitor, .. }: Admin,
+    VerifiedForm(form): VerifiedForm<ReleaseForm>,
+) -> PageResult {
+    let done = state.packages.release_prefix(&form.pattern).await;
+    after_prefix_change(&state, &visitor, done).await
 }

@@ -2,14 +2,18 @@
 //! edit the package scope, regenerate, revoke, delete. Every rule lives in the key engine; these
 //! handlers only translate forms.
 
+use std::collections::BTreeSet;
+
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::usage::Usage;
-use super::{not_found, render, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor};
+use super::{
+    not_found, render, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor, WebError,
+};
 use crate::auth::keys::{self, KeyError, KeyScope};
 use crate::db::{self, keys::ApiKeyRow, users::User};
 use crate::model::key::{days, status_label, KeyKind, KeyStatus};
@@ -31,7 +35,10 @@ pub struct KeyView {
     pub packages: Vec<String>,
     pub more_packages: usize,
     pub globs: Vec<String>,
+    /// The organisation the key acts for (`None`: its user).
+    pub org: Option<String>,
     pub created: String,
+    pub expires: String,
     pub last_used: String,
 }
 
@@ -41,7 +48,8 @@ fn date(t: Option<i64>) -> String {
         .unwrap_or_else(|| "Never".into())
 }
 
-fn view(key: &ApiKeyRow, now: i64) -> KeyView {
+/// A key as the pages show it (never its secret).
+pub fn view(key: &ApiKeyRow, now: i64) -> KeyView {
     let legacy = key.kind == KeyKind::Legacy;
     let status = key.status(now);
     let packages: Vec<String> = key.packages().map(str::to_string).collect();
@@ -60,7 +68,9 @@ fn view(key: &ApiKeyRow, now: i64) -> KeyView {
         } else {
             key.globs().map(str::to_string).collect()
         },
+        org: key.owner_name.clone(),
         created: date(Some(key.created_at)),
+        expires: date(key.expires_at),
         last_used: date(key.last_used_at),
     }
 }
@@ -74,11 +84,41 @@ struct KeysPage {
     banner: Vec<String>,
     new_key: Option<(String, String)>,
     usage: Usage,
+    /// The accounts a new key may act for: the user, then their organisations.
+    owners: Vec<OwnerChoice>,
+    /// The chosen owner's packages: the checkboxes.
     owned: Vec<String>,
-    lifetimes: Vec<u32>,
-    default_lifetime: u32,
+    /// The chosen owner's name.
+    owner: String,
+    owner_is_org: bool,
+    lifetimes: Vec<LifetimeChoice>,
     form: CreateForm,
     confirmed: bool,
+}
+
+/// One account of the "Package owner" list, with what the page needs to switch to it in place.
+pub struct OwnerChoice {
+    pub name: String,
+    pub is_org: bool,
+    pub packages: Vec<String>,
+    /// The longest lifetime a key acting for it may have.
+    pub max_days: u32,
+    pub selected: bool,
+}
+
+impl OwnerChoice {
+    /// The packages as one attribute value (IDs have no spaces).
+    pub fn packages_attr(&self) -> String {
+        self.packages.join(" ")
+    }
+}
+
+/// One option of the "Expires in" list.
+pub struct LifetimeChoice {
+    pub days: u32,
+    /// Longer than the chosen owner allows.
+    pub disabled: bool,
+    pub selected: bool,
 }
 
 #[derive(Template)]
@@ -160,6 +200,13 @@ pub struct CreateForm {
     pub packages: Vec<String>,
     #[serde(default)]
     pub globs: String,
+    /// The owner whose packages the form showed when it was sent (a page without JavaScript shows the
+    /// chosen owner's packages only after a reload).
+    #[serde(default)]
+    pub shown_owner: Option<String>,
+    /// Set by the "Show packages" button: show the chosen owner's packages, create nothing.
+    #[serde(default)]
+    pub show: Option<String>,
 }
 
 impl CreateForm {
@@ -179,16 +226,96 @@ fn split_globs(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether two owner fields name the same account (empty or missing: the user).
+fn same_owner(user: &User, a: Option<&str>, b: Option<&str>) -> bool {
+    let name = |o: Option<&str>| {
+        o.map(str::trim)
+            .filter(|o| !o.is_empty())
+            .unwrap_or(&user.username)
+            .to_lowercase()
+    };
+    name(a) == name(b)
+}
+
+/// The accounts a new key of `user` may act for, the one `wanted` names (or the user) selected.
+async fn owner_choices(
+    state: &AppState,
+    user: &User,
+    wanted: Option<&str>,
+) -> Result<Vec<OwnerChoice>, WebError> {
+    let mut choices = vec![OwnerChoice {
+        name: user.username.clone(),
+        is_org: false,
+        packages: state.packages.owned_ids(user).await?,
+        max_days: state.keys.max_lifetime_for(None),
+        selected: false,
+    }];
+    for (org, _) in state.orgs.of_user(user).await? {
+        choices.push(OwnerChoice {
+            packages: state.packages.owned_ids(&org).await?,
+            max_days: state.keys.max_lifetime_for(Some(&org)),
+            name: org.username,
+            is_org: true,
+            selected: false,
+        });
+    }
+    let at = choices
+        .iter()
+        .position(|c| same_owner(user, Some(&c.name), wanted))
+        .unwrap_or(0);
+    choices[at].selected = true;
+    Ok(choices)
+}
+
+/// The lifetimes offered: NuGet.org's, capped by the server, and each owner's own cap; those longer
+/// than the chosen owner allows are shown disabled (the page's script switches them with the owner).
+fn lifetime_choices(
+    server_max: u32,
+    owners: &[OwnerChoice],
+    chosen: &OwnerChoice,
+    requested: Option<u32>,
+) -> Vec<LifetimeChoice> {
+    let mut days: BTreeSet<u32> = LIFETIMES
+        .iter()
+        .copied()
+        .filter(|d| *d <= server_max)
+        .collect();
+    days.insert(server_max.min(365));
+    days.extend(owners.iter().map(|o| o.max_days.min(365)));
+    let selected = requested
+        .filter(|d| (1..=chosen.max_days).contains(d) && days.contains(d))
+        .unwrap_or(chosen.max_days.min(365));
+    days.into_iter()
+        .map(|d| LifetimeChoice {
+            days: d,
+            disabled: d > chosen.max_days,
+            selected: d == selected,
+        })
+        .collect()
+}
+
 async fn keys_page(
     state: &AppState,
     visitor: &Visitor,
     user: &User,
     new_key: Option<(String, String)>,
     form: CreateForm,
+    notice: Option<String>,
     error: Option<String>,
 ) -> PageResult {
     let list = state.keys.list(user).await?;
-    let owned = state.packages.owned_ids(user).await?;
+    let owners = owner_choices(state, user, form.owner.as_deref()).await?;
+    // The user is always a choice, and exactly one choice is selected.
+    let chosen = &owners[owners.iter().position(|o| o.selected).unwrap_or(0)];
+    let lifetimes = lifetime_choices(
+        state.keys.max_lifetime_days(),
+        &owners,
+        chosen,
+        form.expires_in,
+    );
+    let owned = chosen.packages.clone();
+    let owner = chosen.name.clone();
+    let owner_is_org = chosen.is_org;
     let now = db::now();
     let banner = list
         .iter()
@@ -200,13 +327,9 @@ async fn keys_page(
                 .map(|d| format!("'{}' expires in {}", k.name(), days(d))),
         })
         .collect();
-    let max = state.keys.max_lifetime_days();
-    let mut lifetimes: Vec<u32> = LIFETIMES.iter().copied().filter(|d| *d <= max).collect();
-    if !lifetimes.contains(&max.min(365)) {
-        lifetimes.push(max.min(365));
-    }
     let mut page = visitor.page();
     let failed = error.is_some();
+    page.notice = notice;
     page.error = error;
     let usage = Usage::new(
         &state.config.base_url(),
@@ -219,9 +342,11 @@ async fn keys_page(
         banner,
         new_key,
         usage,
+        owners,
         owned,
+        owner,
+        owner_is_org,
         lifetimes,
-        default_lifetime: state.keys.default_lifetime_days(),
         form,
         confirmed: user.email_confirmed,
     });
@@ -232,24 +357,29 @@ async fn keys_page(
     })
 }
 
-/// `GET /account/apikeys`: shows a just-created key once (waiting in this session), then never again.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// The "Package owner" to show the create form for (the user when missing).
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+/// `GET /account/apikeys[?owner=NAME]`: shows a just-created key once (waiting in this session), then
+/// never again; the create form lists the packages of the chosen owner.
 pub async fn list(
     State(state): State<AppState>,
     SignedIn { visitor, user }: SignedIn,
+    Query(query): Query<ListQuery>,
 ) -> PageResult {
     let new_key = match &visitor.session {
         Some(session) => state.sessions.take_new_key(session).await?,
         None => None,
     };
-    keys_page(
-        &state,
-        &visitor,
-        &user,
-        new_key,
-        CreateForm::default(),
-        None,
-    )
-    .await
+    let form = CreateForm {
+        owner: query.owner,
+        ..CreateForm::default()
+    };
+    keys_page(&state, &visitor, &user, new_key, form, None, None).await
 }
 
 /// Leaves the new key in the session for the next view of the list, and goes there: a reload shows
@@ -270,9 +400,40 @@ pub async fn create(
     SignedIn { visitor, user }: SignedIn,
     VerifiedForm(form): VerifiedForm<CreateForm>,
 ) -> PageResult {
+    // Without JavaScript the package list follows a new owner only after a reload: the form shows
+    // that owner's packages (everything typed kept) instead of creating a key from a stale list.
+    let stale = form
+        .shown_owner
+        .as_deref()
+        .is_some_and(|shown| !same_owner(&user, Some(shown), form.owner.as_deref()));
+    if form.show.is_some() || stale {
+        let notice = "Showing the packages of the chosen owner: choose them, then press Create.";
+        let form = CreateForm { show: None, ..form };
+        return keys_page(
+            &state,
+            &visitor,
+            &user,
+            None,
+            form,
+            Some(notice.into()),
+            None,
+        )
+        .await;
+    }
     let actions = match keys::parse_actions(&form.scopes) {
         Ok(a) => a,
-        Err(e) => return keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
+        Err(e) => {
+            return keys_page(
+                &state,
+                &visitor,
+                &user,
+                None,
+                form,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
     };
     let scope = KeyScope {
         owner: form.owner.clone(),
@@ -288,7 +449,18 @@ pub async fn create(
     {
         Ok((row, plaintext)) => show_once(&state, &visitor, row.name(), &plaintext).await,
         Err(e) if e.is_outage() => Err(e.into()),
-        Err(e) => keys_page(&state, &visitor, &user, None, form, Some(e.to_string())).await,
+        Err(e) => {
+            keys_page(
+                &state,
+                &visitor,
+                &user,
+                None,
+                form,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
     }
 }
 
@@ -305,6 +477,22 @@ async fn own_key(state: &AppState, user: &User, id: &str) -> Result<Option<ApiKe
         .find(|k| k.id == id))
 }
 
+/// The IDs the account a key acts for owns: its organisation's, or the user's.
+async fn owned_by_key_owner(
+    state: &AppState,
+    user: &User,
+    key: &ApiKeyRow,
+) -> Result<Vec<String>, WebError> {
+    let Some(org) = &key.owner_name else {
+        return Ok(state.packages.owned_ids(user).await?);
+    };
+    match state.orgs.org(org).await {
+        Ok(org) => Ok(state.packages.owned_ids(&org).await?),
+        Err(e) if e.is_outage() => Err(e.into()),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
 /// `GET /account/apikeys/{id}/edit`.
 pub async fn edit_page(
     State(state): State<AppState>,
@@ -317,7 +505,7 @@ pub async fn edit_page(
     else {
         return Ok(not_found(&visitor));
     };
-    let owned = state.packages.owned_ids(&user).await?;
+    let owned = owned_by_key_owner(&state, &user, &key).await?;
     let selected: Vec<String> = key.packages().map(str::to_string).collect();
     Ok(render(EditPage::new(
         visitor.page(),
@@ -353,7 +541,7 @@ pub async fn edit(
         Ok(_) => Ok(Redirect::to(HERE).into_response()),
         Err(e) if e.is_outage() => Err(e.into()),
         Err(e) => {
-            let owned = state.packages.owned_ids(&user).await?;
+            let owned = owned_by_key_owner(&state, &user, &key).await?;
             let mut page = visitor.page();
             page.error = Some(e.to_string());
             let response = render(EditPage::new(
@@ -408,6 +596,7 @@ async fn act_on_key(
                 user,
                 None,
                 CreateForm::default(),
+                None,
                 Some(refused.to_string()),
             )
             .await
@@ -466,7 +655,47 @@ pub async fn delete(
 
 #[cfg(test)]
 mod tests {
-    use super::{package_choices, split_globs};
+    use super::{lifetime_choices, package_choices, split_globs, OwnerChoice};
+
+    #[test]
+    fn lifetimes_past_the_chosen_owners_cap_are_offered_disabled() {
+        let owner = |name: &str, max_days: u32| OwnerChoice {
+            name: name.into(),
+            is_org: false,
+            packages: Vec::new(),
+            max_days,
+            selected: false,
+        };
+        let owners = [owner("alice", 400), owner("Contoso", 30)];
+        let summary = |chosen: &OwnerChoice, requested: Option<u32>| {
+            lifetime_choices(400, &owners, chosen, requested)
+                .iter()
+                .map(|l| (l.days, l.disabled, l.selected))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            summary(&owners[1], None),
+            [
+                (1, false, false),
+                (30, false, true),
+                (90, true, false),
+                (180, true, false),
+                (270, true, false),
+                (365, true, false)
+            ]
+        );
+        let alice = summary(&owners[0], Some(90));
+        assert!(alice.iter().all(|(_, disabled, _)| !disabled));
+        assert_eq!(alice.iter().find(|l| l.2).map(|l| l.0), Some(90));
+        // A requested lifetime the owner does not allow falls back to its longest.
+        assert_eq!(
+            summary(&owners[1], Some(365))
+                .iter()
+                .find(|l| l.2)
+                .map(|l| l.0),
+            Some(30)
+        );
+    }
 
     #[test]
     fn several_globs_in_one_field() {

@@ -9,6 +9,7 @@ use super::templates::Message;
 use super::{render, Page};
 use crate::auth::keys::KeyError;
 use crate::error::ApiError;
+use crate::orgs::OrgError;
 use crate::users::UserError;
 
 /// A page request that failed.
@@ -35,6 +36,12 @@ impl From<KeyError> for WebError {
 
 impl From<UserError> for WebError {
     fn from(error: UserError) -> WebError {
+        WebError(error.into())
+    }
+}
+
+impl From<OrgError> for WebError {
+    fn from(error: OrgError) -> WebError {
         WebError(error.into())
     }
 }

@@ -20,6 +20,8 @@ pub struct PackageSummary {
     pub version: String,
     pub description: String,
     pub authors: String,
+    /// Under a prefix reserved for one of its owners.
+    pub verified: bool,
 }
 
 #[derive(Template)]
@@ -68,8 +70,14 @@ struct PackagePage {
     versions: Vec<VersionRow>,
     dependencies: Vec<DependencyView>,
     owners: Vec<String>,
+    /// May unlist and relist (owners, members of an owning organisation, administrators).
     is_owner: bool,
+    /// May invite and remove owners (owners, administrators of an owning organisation, server
+    /// administrators).
+    manages_owners: bool,
     pending: Vec<String>,
+    /// The owner a reserved prefix covering the ID belongs to: the package is verified.
+    verified_by: Option<String>,
     download: String,
     license: Option<String>,
     /// `projectUrl`, only when it is safe to link ([`web_link`]).
@@ -83,6 +91,7 @@ struct PackagePage {
 struct ProfilePage {
     page: Page,
     username: String,
+    is_org: bool,
     packages: Vec<PackageSummary>,
 }
 
@@ -94,12 +103,13 @@ fn latest_listed(versions: &[PackageVersion]) -> Option<&PackageVersion> {
 }
 
 impl PackageSummary {
-    fn of(v: &PackageVersion) -> PackageSummary {
+    fn of(v: &PackageVersion, verified: bool) -> PackageSummary {
         PackageSummary {
             id: v.package_id.clone(),
             version: v.version.clone(),
             description: v.description.clone(),
             authors: v.authors.clone(),
+            verified,
         }
     }
 }
@@ -107,10 +117,11 @@ impl PackageSummary {
 /// `GET /`.
 pub async fn home(State(state): State<AppState>, visitor: Visitor) -> PageResult {
     const RECENT: usize = 10;
+    let verifier = state.packages.verifier().await?;
     let view = state.packages.feed().view().await?;
     let mut count = 0;
     // Per package, its most recently published listed version; the ten newest of those.
-    let mut recent: Vec<&PackageVersion> = Vec::with_capacity(RECENT + 1);
+    let mut recent: Vec<(&PackageVersion, &[String])> = Vec::with_capacity(RECENT + 1);
     for package in view.packages() {
         let newest = package
             .versions
@@ -122,14 +133,19 @@ pub async fn home(State(state): State<AppState>, visitor: Visitor) -> PageResult
         if recent.len() < RECENT
             || recent
                 .last()
-                .is_some_and(|r| r.published_at < newest.row.published_at)
+                .is_some_and(|(r, _)| r.published_at < newest.row.published_at)
         {
-            let at = recent.partition_point(|r| r.published_at >= newest.row.published_at);
-            recent.insert(at, &newest.row);
+            let at = recent.partition_point(|(r, _)| r.published_at >= newest.row.published_at);
+            recent.insert(at, (&newest.row, &package.owners));
             recent.truncate(RECENT);
         }
     }
-    let recent = recent.into_iter().map(PackageSummary::of).collect();
+    let recent = recent
+        .into_iter()
+        .map(|(v, owners)| {
+            PackageSummary::of(v, verifier.reserved_by(&v.package_id, owners).is_some())
+        })
+        .collect();
     drop(view);
     Ok(render(Home {
         page: visitor.page(),
@@ -155,6 +171,7 @@ pub async fn search(
 ) -> PageResult {
     const PAGE: usize = 20;
     let request = SearchRequest::everything(&query.q);
+    let verifier = state.packages.verifier().await?;
     let (total, hits) = find(&state, &request, query.skip, PAGE).await?;
     let skip = query.skip.min(total);
     Ok(render(SearchPage {
@@ -164,7 +181,12 @@ pub async fn search(
         prev: (skip > 0).then(|| skip.saturating_sub(PAGE)),
         results: hits
             .iter()
-            .map(|h| PackageSummary::of(h.latest()))
+            .map(|h| {
+                let verified = verifier
+                    .reserved_by(&h.package.package_id, &h.package.owners)
+                    .is_some();
+                PackageSummary::of(h.latest(), verified)
+            })
             .collect(),
         total,
     }))
@@ -252,7 +274,17 @@ async fn package_page(
         })
         .collect();
     let owners = state.packages.owner_names(current.registration_id).await?;
-    let pending = if manager {
+    let manages_owners = state
+        .packages
+        .can_manage_owners(visitor.user(), current.registration_id)
+        .await?;
+    let verified_by = state
+        .packages
+        .verifier()
+        .await?
+        .reserved_by(&current.package_id, &owners)
+        .map(str::to_string);
+    let pending = if manages_owners {
         state
             .packages
             .pending_invitations(current.registration_id)
@@ -275,8 +307,10 @@ async fn package_page(
         versions: rows,
         dependencies,
         is_owner: manager,
+        manages_owners,
         owners,
         pending,
+        verified_by,
         download: format!(
             "{base}/v3-flatcontainer/{lower_id}/{lower_version}/{lower_id}.{lower_version}.nupkg"
         ),
@@ -302,8 +336,8 @@ pub fn render_readme(markdown: &str) -> String {
     ammonia::clean(&html)
 }
 
-/// `GET /profiles/{username}`: a user's packages, from the in-memory feed (which knows each
-/// package's owners): no query per package.
+/// `GET /profiles/{username}`: the packages of a user or an organisation, from the in-memory feed
+/// (which knows each package's owners): no query per package.
 pub async fn profile(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -312,6 +346,7 @@ pub async fn profile(
     let Some(user) = state.users.find(&username).await? else {
         return Ok(not_found(&visitor));
     };
+    let verifier = state.packages.verifier().await?;
     let view = state.packages.feed().view().await?;
     let mut packages: Vec<PackageSummary> = view
         .packages()
@@ -321,17 +356,17 @@ pub async fn profile(
                 .any(|o| o.eq_ignore_ascii_case(&user.username))
         })
         .filter_map(|p| {
-            p.versions
-                .iter()
-                .rev()
-                .find(|v| v.row.listed)
-                .map(|v| PackageSummary::of(&v.row))
+            p.versions.iter().rev().find(|v| v.row.listed).map(|v| {
+                let verified = verifier.reserved_by(&p.package_id, &p.owners).is_some();
+                PackageSummary::of(&v.row, verified)
+            })
         })
         .collect();
     drop(view);
     packages.sort_by_key(|p| p.id.to_lowercase());
     Ok(render(ProfilePage {
         page: visitor.page(),
+        is_org: user.is_organization(),
         username: user.username,
         packages,
     }))

@@ -6,6 +6,7 @@ mod admin;
 mod apikeys;
 mod error;
 mod gallery;
+mod orgs;
 mod owners;
 mod password;
 mod signin;
@@ -98,7 +99,26 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/account/apikeys/{key}/delete",
             get(apikeys::delete_page).post(apikeys::delete),
         )
+        .route("/organizations/new", get(orgs::new_page).post(orgs::create))
+        .route(
+            "/organizations/{org}/members",
+            get(orgs::members).post(orgs::invite),
+        )
+        .route("/organizations/{org}/members/role", post(orgs::change_role))
+        .route("/organizations/{org}/members/remove", post(orgs::remove))
+        .route(
+            "/organizations/{org}/join",
+            get(orgs::join_page).post(orgs::join),
+        )
+        .route("/organizations/{org}/apikeys", get(orgs::keys))
+        .route(
+            "/organizations/{org}/apikeys/{key}/revoke",
+            post(orgs::revoke_key),
+        )
+        .route("/organizations/{org}/settings", post(orgs::settings))
         .route("/admin", get(admin::overview))
+        .route("/admin/prefixes", post(admin::reserve_prefix))
+        .route("/admin/prefixes/release", post(admin::release_prefix))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/{username}", post(admin::update_user))
         .route("/static/site.css", get(stylesheet))

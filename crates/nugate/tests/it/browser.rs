@@ -1003,3 +1003,157 @@ async fn stored_and_reflected_xss_never_runs_on_any_page() {
         );
     }
 }
+
+/// The values of the package checkboxes the key form shows now.
+async fn package_choices(c: &Client) -> Vec<String> {
+    let mut values = Vec::new();
+    for e in c
+        .find_all(Locator::Css("#owner-packages input[name='packages']"))
+        .await
+        .unwrap()
+    {
+        values.push(e.prop("value").await.unwrap().unwrap_or_default());
+    }
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisation_members_join_and_administrators_revoke_its_keys_in_a_real_browser() {
+    if !have_browser() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let password = "correct horse battery";
+    let admin = app.user("org-admin").await;
+    app.user("org-member").await;
+    let own = app.key(&admin, "own", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&own, nupkg(&Pkg::new("OrgAdmin.Lib", "1.0.0")))
+            .await
+            .status(),
+        201
+    );
+    let driver = start_driver().await;
+    let c = &driver.client;
+    sign_in(c, &app, "org-admin", password).await;
+
+    // Account → Create organization → its members page, where the administrator adds a member.
+    c.goto(&app.url("/account")).await.unwrap();
+    click(c, "#new-organization").await;
+    fill(c, "#org-name", "Northwind").await;
+    click(c, "#new-org button[type=submit]").await;
+    wait_for_text(c, "id=\"add-member\"").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/organizations/Northwind/members"
+    );
+    fill(c, "#member-username", "org-member").await;
+    click(c, "#member-role option[value='collaborator']").await;
+    click(c, "#add-member button[type=submit]").await;
+    wait_for_text(c, "id=\"pending-members\"").await;
+    screenshot(c, "org-members-invited.png").await;
+
+    // The member follows the emailed link, signed in as themself, and accepts.
+    let (_, mail) = crate::helpers::newest_mail(&app, "org-member@example.com").await;
+    let link = app.url("/organizations/Northwind/join");
+    assert!(mail.contains(&link), "{mail}");
+    sign_out(c).await;
+    sign_in(c, &app, "org-member", password).await;
+    c.goto(&link).await.unwrap();
+    wait_for_text(c, "Join Northwind?").await;
+    assert_eq!(
+        find(c, "#invited-role").await.text().await.unwrap(),
+        "Collaborator"
+    );
+    screenshot(c, "org-join.png").await;
+    click(c, "#accept-invitation").await;
+    let members = wait_for_text(c, "(you)").await;
+    assert!(members.contains("org-member") && members.contains("org-admin"));
+    screenshot(c, "org-members-joined.png").await;
+    sign_out(c).await;
+
+    // The organisation owns a package (pushed with a key acting for it).
+    let scope = nugate::auth::keys::KeyScope {
+        owner: Some("Northwind".into()),
+        actions: vec![Push],
+        packages: Vec::new(),
+        globs: vec!["Northwind.*".into()],
+    };
+    let (_, bootstrap) = app
+        .state
+        .keys
+        .create(&admin, "bootstrap", &scope, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.push(&bootstrap, nupkg(&Pkg::new("Northwind.Lib", "1.0.0")))
+            .await
+            .status(),
+        201
+    );
+
+    // A key with "Package owner" = the organisation: the package list follows the owner in place.
+    sign_in(c, &app, "org-admin", password).await;
+    c.goto(&app.url("/account/apikeys")).await.unwrap();
+    find(c, "#owner").await;
+    assert_eq!(package_choices(c).await, ["OrgAdmin.Lib"]);
+    assert!(
+        c.find(Locator::Css("#show-packages")).await.is_err(),
+        "with JavaScript the list updates in place: no 'Show packages' button"
+    );
+    fill(c, "#key-name", "northwind-ci").await;
+    click(c, "#owner option[value='Northwind']").await;
+    find(c, "input[data-package='Northwind.Lib']").await;
+    assert_eq!(package_choices(c).await, ["Northwind.Lib"]);
+    assert_eq!(value(c, "#shown-owner").await, "Northwind");
+    click(c, "#scope-push-version").await;
+    click(c, "input[data-package='Northwind.Lib']").await;
+    screenshot(c, "org-key-create-form.png").await;
+    click(c, "#create-key button[type=submit]").await;
+    let key = value(c, "#new-key-value").await;
+    assert!(key.starts_with("nugate_") && key.len() == 62, "{key}");
+    let made = app.state.keys.get(&admin, "northwind-ci").await.unwrap();
+    assert_eq!(made.owner_name.as_deref(), Some("Northwind"));
+    assert_eq!(
+        app.push(&key, nupkg(&Pkg::new("Northwind.Lib", "1.1.0")))
+            .await
+            .status(),
+        201
+    );
+
+    // The organisation's keys page, as its administrator: the key is there and is revoked there.
+    c.goto(&app.url("/account")).await.unwrap();
+    click(
+        c,
+        "#organizations a[href='/organizations/Northwind/apikeys']",
+    )
+    .await;
+    let card = format!("#org-key-{}", made.id);
+    let text = find(c, &card).await.text().await.unwrap();
+    for expected in [
+        "northwind-ci",
+        "org-admin",
+        "Northwind.Lib",
+        "Push only new package versions",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+    assert!(!c.source().await.unwrap().contains(&key), "never a secret");
+    screenshot(c, "org-keys.png").await;
+    click(c, &format!("{card} button[type=submit]")).await;
+    wait_for_text(c, "Revoked").await;
+    let status = find(c, &format!("{card} .status"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("Revoked"), "{status}");
+    screenshot(c, "org-key-revoked.png").await;
+    assert_eq!(
+        app.push(&key, nupkg(&Pkg::new("Northwind.Lib", "1.2.0")))
+            .await
+            .status(),
+        403
+    );
+    driver.client.clone().close().await.unwrap();
+}

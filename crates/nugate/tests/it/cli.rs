@@ -19,7 +19,7 @@ fn prepare(data: &Path) {
     }
 }
 
-fn nugate(data: &Path) -> Command {
+pub(crate) fn nugate(data: &Path) -> Command {
     prepare(data);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nugate"));
     cmd.env_remove("NUGATE_LISTEN")
@@ -29,7 +29,22 @@ fn nugate(data: &Path) -> Command {
     cmd
 }
 
-fn run(mut cmd: Command, stdin: &str) -> (bool, String, String) {
+/// The binary against an in-process server's data folder (and, on PostgreSQL, its database), so a
+/// command changes what that server sees.
+pub(crate) fn nugate_for(app: &crate::helpers::TestApp) -> Command {
+    let data = app.data_dir();
+    if let Some(url) = &app.state.config.database_url {
+        std::fs::write(
+            data.join("nugate.toml"),
+            format!("database_url = \"{url}\"\n"),
+        )
+        .unwrap();
+    }
+    nugate(&data)
+}
+
+/// Runs a command to its end with `stdin`: (success, stdout, stderr).
+pub(crate) fn run(mut cmd: Command, stdin: &str) -> (bool, String, String) {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -727,4 +742,246 @@ async fn package_delete_removes_a_version_the_parser_now_refuses() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(versions["versions"], serde_json::json!(["1.0.0"]));
+}
+
+/// The organisation and prefix commands against a running server: `org create`, `add-member`, `list
+/// --json`, `keys --json` and `remove-member` (never the last administrator), `key create --owner`
+/// (members only), `prefix reserve`/`list --json`/`release`, and `package add-owner ID ORG`; each refusal
+/// is a clear message and a non-zero exit, and each change is what the server then enforces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisation_and_prefix_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let alice_key = cli_user_and_key(data, &["push"], &["*"]);
+    let cli = |args: &[&str]| {
+        let mut cmd = nugate(data);
+        cmd.args(args);
+        run(cmd, "")
+    };
+    let ok = |args: &[&str]| {
+        let (ok, out, err) = cli(args);
+        assert!(ok, "nugate {}: {err}", args.join(" "));
+        (out, err)
+    };
+    let refused = |args: &[&str], message: &str| {
+        let (ok, out, err) = cli(args);
+        assert!(!ok, "nugate {} must fail", args.join(" "));
+        assert!(out.is_empty(), "nugate {}: {out}", args.join(" "));
+        assert!(err.contains(message), "nugate {}: {err}", args.join(" "));
+    };
+    for user in ["bob", "carol"] {
+        let mut create = nugate(data);
+        create.args([
+            "user",
+            "create",
+            user,
+            "--email",
+            &format!("{user}@example.com"),
+            "--password-stdin",
+        ]);
+        let (created, _, err) = run(create, "correct horse battery\n");
+        assert!(created, "{err}");
+    }
+
+    // Organisations share the users' namespace; roles are admin or collaborator.
+    let (_, err) = ok(&[
+        "org",
+        "create",
+        "Acme",
+        "--admin",
+        "alice",
+        "--email",
+        "team@acme.example",
+    ]);
+    assert!(
+        err.contains("created organisation 'Acme' with administrator 'alice'"),
+        "{err}"
+    );
+    refused(
+        &["org", "create", "acme", "--admin", "bob"],
+        "The name 'acme' is already taken by a user or an organisation.",
+    );
+    refused(
+        &["org", "create", "bob", "--admin", "carol"],
+        "The name 'bob' is already taken by a user or an organisation.",
+    );
+    refused(
+        &["org", "create", "Ghosts", "--admin", "ghost"],
+        "no user named 'ghost'",
+    );
+    ok(&["org", "add-member", "Acme", "bob", "--role", "collaborator"]);
+    refused(
+        &["org", "add-member", "Acme", "carol", "--role", "owner"],
+        "'owner' is not a role; use admin or collaborator",
+    );
+    refused(
+        &["org", "add-member", "Acme", "Acme", "--role", "admin"],
+        "'Acme' is an organisation; only users can be members.",
+    );
+    let (out, _) = ok(&["org", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([{
+            "name": "Acme",
+            "members": [
+                { "user": "alice", "role": "admin" },
+                { "user": "bob", "role": "collaborator" },
+            ],
+        }])
+    );
+
+    // Keys act for an organisation only when made by one of its members.
+    let (bob_key, _) = ok(&[
+        "key", "create", "--user", "bob", "--owner", "Acme", "--name", "acme-ci", "--scope",
+        "push", "--glob", "*",
+    ]);
+    let bob_key = bob_key.trim().to_string();
+    assert!(bob_key.starts_with("nugate_"), "{bob_key}");
+    refused(
+        &[
+            "key", "create", "--user", "carol", "--owner", "Acme", "--name", "x", "--scope",
+            "push", "--glob", "*",
+        ],
+        "You are not a member of an organisation named 'Acme'.",
+    );
+    refused(
+        &[
+            "key", "create", "--user", "carol", "--owner", "bob", "--name", "x", "--scope", "push",
+            "--glob", "*",
+        ],
+        "You are not a member of an organisation named 'bob'.",
+    );
+    // An organisation never holds keys itself: its members make keys that act for it.
+    refused(
+        &[
+            "key", "create", "--user", "Acme", "--name", "x", "--scope", "push", "--glob", "*",
+        ],
+        "'Acme' is an organisation",
+    );
+    let (out, _) = ok(&["org", "keys", "Acme", "--json"]);
+    assert!(!out.contains(&bob_key), "org keys never shows a secret");
+    let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys[0]["name"], "acme-ci");
+    assert_eq!(keys[0]["created_by"], "bob");
+    assert_eq!(keys[0]["scopes"], serde_json::json!(["push"]));
+    assert_eq!(keys[0]["globs"], serde_json::json!(["*"]));
+    assert!(keys[0]["expires"].is_string(), "{keys}");
+    let (out, _) = ok(&["key", "list", "--user", "bob", "--json"]);
+    let bobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(bobs[0]["owner"], "Acme", "{bobs}");
+    refused(
+        &["org", "keys", "Nobody"],
+        "There is no organisation named 'Nobody'.",
+    );
+
+    // Prefixes: reserved for one account, any case, never everything.
+    let (_, err) = ok(&["prefix", "reserve", "Acme.*", "--owner", "Acme"]);
+    assert!(err.contains("reserved 'Acme.*' for 'Acme'"), "{err}");
+    refused(
+        &["prefix", "reserve", "acme.*", "--owner", "bob"],
+        "'acme.*' is reserved already.",
+    );
+    refused(
+        &["prefix", "reserve", "*", "--owner", "Acme"],
+        "would reserve every ID",
+    );
+    refused(
+        &["prefix", "reserve", "Ghost.*", "--owner", "ghost"],
+        "There is no user or organisation named 'ghost'.",
+    );
+    let (out, _) = ok(&["prefix", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([{ "pattern": "Acme.*", "owner": "Acme" }])
+    );
+
+    // What the server then enforces.
+    let server = serve(data).await;
+    let client = crate::helpers::http();
+    let push = |key: &str, id: &str, version: &str| {
+        client
+            .put(format!("{}/api/v2/package", server.base))
+            .header("X-NuGet-ApiKey", key)
+            .body(simple(id, version))
+            .send()
+    };
+    assert_eq!(
+        push(&bob_key, "Acme.Lib", "1.0.0").await.unwrap().status(),
+        201
+    );
+    // alice administers Acme, but her own key acts for her: the prefix is the organisation's.
+    let r = push(&alice_key, "Acme.Mine", "1.0.0").await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.text().await.unwrap(), nugate::packages::RESERVED_MESSAGE);
+    assert_eq!(
+        push(&alice_key, "Alice.Lib", "1.0.0")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    // bob's organisation key may not touch alice's own package until the organisation co-owns it.
+    assert_eq!(
+        push(&bob_key, "Alice.Lib", "2.0.0").await.unwrap().status(),
+        403
+    );
+    let (_, err) = ok(&["package", "add-owner", "Alice.Lib", "Acme"]);
+    assert!(err.contains("'Acme' now owns 'Alice.Lib'"), "{err}");
+    assert_eq!(
+        push(&bob_key, "Alice.Lib", "2.0.0").await.unwrap().status(),
+        201
+    );
+    let (out, _) = ok(&["package", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([
+            { "id": "Acme.Lib", "owners": ["Acme"] },
+            { "id": "Alice.Lib", "owners": ["Acme", "alice"] },
+        ])
+    );
+
+    // The last administrator stays; a removed member's organisation key stops at once.
+    refused(
+        &["org", "remove-member", "Acme", "alice"],
+        "'Acme' must keep at least one administrator: make another member administrator first.",
+    );
+    let (_, err) = ok(&["org", "remove-member", "Acme", "bob"]);
+    assert!(
+        err.contains("'bob' is no longer a member of 'Acme'"),
+        "{err}"
+    );
+    let r = push(&bob_key, "Acme.Lib", "2.0.0").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.text().await.unwrap(), nugate::error::INVALID_KEY_MESSAGE);
+    refused(
+        &["org", "remove-member", "Acme", "bob"],
+        "'bob' is not a member of 'Acme'.",
+    );
+    let (out, _) = ok(&["org", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["members"],
+        serde_json::json!([{ "user": "alice", "role": "admin" }])
+    );
+
+    // Released, the prefix is open to anyone's new IDs again.
+    let (_, err) = ok(&["prefix", "release", "Acme.*"]);
+    assert!(err.contains("released 'Acme.*'"), "{err}");
+    let (out, _) = ok(&["prefix", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([])
+    );
+    refused(
+        &["prefix", "release", "Acme.*"],
+        "'Acme.*' is not reserved.",
+    );
+    assert_eq!(
+        push(&alice_key, "Acme.Mine", "1.0.0")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
 }

@@ -475,6 +475,130 @@ async fn scope_matrix(client: Client) {
     );
 }
 
+/// Runs a `nugate` command against the server's data to its end, off the runtime's threads.
+async fn operator(app: &TestApp, args: &[&str]) -> String {
+    let mut cmd = crate::cli::nugate_for(app);
+    cmd.args(args);
+    let printable = args.join(" ");
+    let (ok, _, err) = tokio::task::spawn_blocking(move || crate::cli::run(cmd, ""))
+        .await
+        .unwrap();
+    assert!(ok, "nugate {printable}: {err}");
+    err
+}
+
+/// Organisations through the real client: a member's organisation key pushes a new ID (under the
+/// organisation's reserved prefix) that the organisation then owns, a collaborator's adds a version, a
+/// member removed with `nugate org remove-member` sees their key refused with NuGet.org's message, and
+/// another user's new ID under the reserved prefix gets the 409 message; nothing refused is kept.
+async fn organisations(client: Client) {
+    use nugate::model::account::OrgRole;
+    let Some(deps) = deps() else { return };
+    let app = TestApp::start().await;
+    let s = Session::new(client, &deps);
+    let source = if client.speaks_v3() {
+        app.url("/v3/index.json")
+    } else {
+        app.url("/api/v2/package")
+    };
+    let ada = app.user("ada").await;
+    let cole = app.user("cole").await;
+    let zed = app.user("zed").await;
+    app.state
+        .orgs
+        .create(&ada, "Acme", None, true)
+        .await
+        .unwrap();
+    app.state
+        .orgs
+        .set_member("Acme", "cole", OrgRole::Collaborator)
+        .await
+        .unwrap();
+    operator(&app, &["prefix", "reserve", "Acme.*", "--owner", "Acme"]).await;
+    let admins = app
+        .org_key(&ada, "Acme", "acme-ada", &[Push], &["Acme.*"])
+        .await;
+    let collaborators = app
+        .org_key(&cole, "Acme", "acme-cole", &[Push], &["Acme.*"])
+        .await;
+    let outsiders = app.key(&zed, "zed", &[Push], &["*"]).await;
+
+    let pushed = s
+        .push(&s.generated("Acme.Tools", "1.0.0"), &source, Some(&admins))
+        .await;
+    assert!(
+        pushed.ok,
+        "{client:?}: administrator's organisation key, new ID\n{}",
+        pushed.output
+    );
+    let registration = app
+        .state
+        .packages
+        .registration("Acme.Tools")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        nugate::db::packages::owner_names(app.state.db.pool(), registration.id)
+            .await
+            .unwrap(),
+        ["Acme"],
+        "{client:?}: the organisation owns the new ID"
+    );
+    let pushed = s
+        .push(
+            &s.generated("Acme.Tools", "1.1.0"),
+            &source,
+            Some(&collaborators),
+        )
+        .await;
+    assert!(
+        pushed.ok,
+        "{client:?}: collaborator's organisation key, new version\n{}",
+        pushed.output
+    );
+
+    operator(&app, &["org", "remove-member", "Acme", "cole"]).await;
+    s.push_refused(
+        &s.generated("Acme.Tools", "1.2.0"),
+        &source,
+        &collaborators,
+        "organisation key of a removed member",
+    )
+    .await;
+
+    let squatted = s
+        .push(
+            &s.generated("Acme.Squat", "1.0.0"),
+            &source,
+            Some(&outsiders),
+        )
+        .await;
+    assert!(
+        !squatted.ok,
+        "{client:?}: another user's new ID under the reserved prefix must fail\n{}",
+        squatted.output
+    );
+    assert!(
+        squatted.output.contains(nugate::packages::RESERVED_MESSAGE),
+        "{client:?}: reserved-prefix message missing\n{}",
+        squatted.output
+    );
+
+    // The refused pushes left nothing behind.
+    assert_eq!(
+        app.json("/v3-flatcontainer/acme.tools/index.json").await["versions"],
+        serde_json::json!(["1.0.0", "1.1.0"])
+    );
+    assert!(app
+        .state
+        .packages
+        .registration("Acme.Squat")
+        .await
+        .unwrap()
+        .is_none());
+}
+
 /// One test per client version and scenario, so each shows up (and fails) on its own.
 macro_rules! client_tests {
     ($($name:ident: $scenario:ident($client:expr);)*) => {$(
@@ -496,4 +620,6 @@ client_tests! {
     nuget_4_7_1_scope_matrix: scope_matrix(Client::V471);
     nuget_3_4_4_scope_matrix: scope_matrix(Client::V344);
     nuget_2_8_7_scope_matrix: scope_matrix(Client::V287);
+    nuget_5_8_0_organisations: organisations(Client::V580);
+    nuget_4_9_2_organisations: organisations(Client::V492);
 }

@@ -334,6 +334,77 @@ async fn two_nodes_on_postgres_and_s3_behave_as_one() {
         .unwrap();
     assert_eq!(r.status(), 403);
 
+    // Organisation membership is read with the key on every request: a member removed through node A's
+    // command line is refused by node B on the very next push with their organisation's key.
+    let cli = |args: &[&str], stdin: &str| {
+        let mut cmd = command(dir_a.path(), &database_url, &storage_url, &endpoint);
+        cmd.args(args);
+        run(cmd, stdin)
+    };
+    cli(
+        &[
+            "user",
+            "create",
+            "dev",
+            "--email",
+            "dev@example.com",
+            "--password-stdin",
+        ],
+        "cluster password\n",
+    );
+    cli(&["org", "create", "Platform", "--admin", "ops"], "");
+    cli(
+        &[
+            "org",
+            "add-member",
+            "Platform",
+            "dev",
+            "--role",
+            "collaborator",
+        ],
+        "",
+    );
+    let dev_key = cli(
+        &[
+            "key",
+            "create",
+            "--user",
+            "dev",
+            "--owner",
+            "Platform",
+            "--name",
+            "platform-ci",
+            "--scope",
+            "push",
+            "--glob",
+            "Platform.*",
+        ],
+        "",
+    );
+    let push_via = |node: &Node, version: &str| {
+        client
+            .put(format!("{}/api/v2/package", node.base))
+            .header("X-NuGet-ApiKey", &dev_key)
+            .body(simple("Platform.Lib", version))
+            .send()
+    };
+    assert_eq!(push_via(&b, "1.0.0").await.unwrap().status(), 201);
+    let listed: serde_json::Value =
+        serde_json::from_str(&cli(&["package", "list", "--json"], "")).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "id": "Platform.Lib", "owners": ["Platform"] })),
+        "the organisation owns the ID its member's key created: {listed}"
+    );
+    cli(&["org", "remove-member", "Platform", "dev"], "");
+    for node in [&b, &a] {
+        let r = push_via(node, "1.1.0").await.unwrap();
+        assert_eq!(r.status(), 403, "{}", node.base);
+        assert_eq!(r.text().await.unwrap(), nugate::error::INVALID_KEY_MESSAGE);
+    }
+
     // The expiry notice goes out once across the cluster, not once per node.
     for _ in 0..100 {
         if eml_count(&[dir_a.path(), dir_b.path()]) >= 1 {

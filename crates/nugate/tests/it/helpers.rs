@@ -152,6 +152,34 @@ impl TestApp {
             .1
     }
 
+    /// Creates a key acting for the organisation `owner` (its user must be a member) and returns its
+    /// plaintext.
+    pub async fn org_key(
+        &self,
+        user: &User,
+        owner: &str,
+        name: &str,
+        actions: &[KeyAction],
+        subjects: &[&str],
+    ) -> String {
+        let (globs, packages): (Vec<String>, Vec<String>) = subjects
+            .iter()
+            .map(|s| s.to_string())
+            .partition(|s| s.contains('*'));
+        let scope = KeyScope {
+            owner: Some(owner.to_string()),
+            actions: actions.to_vec(),
+            packages,
+            globs,
+        };
+        self.state
+            .keys
+            .create(user, name, &scope, None)
+            .await
+            .unwrap()
+            .1
+    }
+
     /// Pushes a package as a raw body.
     pub async fn push(&self, key: &str, package: Vec<u8>) -> reqwest::Response {
         self.client

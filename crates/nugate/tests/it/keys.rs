@@ -817,3 +817,348 @@ async fn authorisation_matrix_matches_an_independent_oracle() {
     );
     eprintln!("authorisation matrix: {cases} cases, 0 wrong");
 }
+
+/// Whose a package or a reserved prefix is, seen from the key under test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Party {
+    /// The organisation the key's user belongs to (or belonged to).
+    Org,
+    /// The key's own user.
+    KeyUser,
+    /// An account unrelated to the key.
+    Stranger,
+}
+
+/// The key's user's standing in the organisation when the key is used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Standing {
+    Admin,
+    Collaborator,
+    /// A member when the key was made, removed before it is used.
+    Removed,
+}
+
+/// What a request acts on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Target {
+    /// An existing ID owned by this party alone.
+    Existing(Party),
+    /// A new ID under a prefix reserved for this party, or under none.
+    New(Option<Party>),
+}
+
+/// The organisation rules written out independently of the server, from NuGet.org's: a key acts for
+/// one account, its owner (the organisation it was made for, or its user); an organisation's key works
+/// only while its user is still a member, whatever their role (administrators and collaborators both
+/// push and unlist); an existing ID needs the acting account among its owners (so a user's own key never
+/// touches an organisation's packages, nor an organisation's key its members' own); a new ID under a
+/// reserved prefix is refused with 409 unless the acting account holds the reservation — but only once
+/// the key is otherwise allowed to push it (an unusable key or a scope refusal is a 403 first).
+fn org_oracle(
+    scopes: &[nugate::model::key::KeyAction],
+    subject_matches: bool,
+    key_for_org: bool,
+    standing: Standing,
+    target: Target,
+    op: Op,
+) -> u16 {
+    use nugate::model::key::KeyAction as A;
+    let has = |a: A| scopes.contains(&a);
+    let acting = if key_for_org {
+        Party::Org
+    } else {
+        Party::KeyUser
+    };
+    let usable = !(key_for_org && standing == Standing::Removed);
+    let owns = match target {
+        Target::Existing(owner) => owner == acting,
+        Target::New(_) => true,
+    };
+    let granted = match op {
+        Op::PushNew => has(A::Push),
+        Op::PushVersion => has(A::Push) || has(A::PushVersion),
+        Op::Unlist | Op::Relist => has(A::Unlist),
+    };
+    if !(usable && subject_matches && granted && owns) {
+        return 403;
+    }
+    if let Target::New(Some(holder)) = target {
+        if holder != acting {
+            return 409;
+        }
+    }
+    match op {
+        Op::PushNew | Op::PushVersion => 201,
+        Op::Unlist => 204,
+        Op::Relist => 200,
+    }
+}
+
+/// Keys acting for an organisation or for their user, held by an administrator, a collaborator and a
+/// removed member, on the organisation's packages, the user's own, a stranger's and new IDs under the
+/// organisation's, the user's, a stranger's or no reserved prefix: every answer as the oracle says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisation_authorisation_matrix_matches_an_independent_oracle() {
+    use nugate::model::account::OrgRole;
+    use nugate::model::key::KeyAction as A;
+    let app = TestApp::start().await;
+    let ada = app.user("ada").await;
+    let cole = app.user("cole").await;
+    let rex = app.user("rex").await;
+    let zed = app.user("zed").await;
+    let orgs = &app.state.orgs;
+    orgs.create(&ada, "Acme", None, true).await.unwrap();
+    orgs.set_member("Acme", "cole", OrgRole::Collaborator)
+        .await
+        .unwrap();
+
+    // Packages first (each member's own under the organisation's prefix-to-be, the organisation's
+    // under a stranger's): prefixes reserved later never change who may push an existing ID.
+    let setup_org = app
+        .org_key(&ada, "Acme", "setup-org", &[Push], &["*"])
+        .await;
+    assert_eq!(
+        app.push(&setup_org, simple("ZedRes.AcmeLib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    let registration = app
+        .state
+        .packages
+        .registration("ZedRes.AcmeLib")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        nugate::db::packages::owner_names(app.state.db.pool(), registration.id)
+            .await
+            .unwrap(),
+        ["Acme"],
+        "a new ID pushed with an organisation's key is the organisation's alone"
+    );
+    for user in [&ada, &cole, &rex, &zed] {
+        let own = if user.username == "zed" {
+            "Zed.Lib".to_string()
+        } else {
+            format!("AcmeRes.{}Lib", user.username)
+        };
+        let key = app.key(user, "setup", &[Push], &["*"]).await;
+        assert_eq!(app.push(&key, simple(&own, "1.0.0")).await.status(), 201);
+    }
+    let packages = &app.state.packages;
+    packages.reserve_prefix("AcmeRes.*", "Acme").await.unwrap();
+    packages.reserve_prefix("ZedRes.*", "zed").await.unwrap();
+    for user in ["ada", "cole", "rex"] {
+        let first = user[..1].to_uppercase() + &user[1..];
+        packages
+            .reserve_prefix(&format!("{first}Res.*"), user)
+            .await
+            .unwrap();
+    }
+
+    let scope_sets: Vec<Vec<A>> = (1u8..8)
+        .map(|bits| {
+            [A::Push, A::PushVersion, A::Unlist]
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, a)| a)
+                .collect()
+        })
+        .collect();
+    let mut requests: Vec<(Target, Op)> = Vec::new();
+    for owner in [Party::Org, Party::KeyUser, Party::Stranger] {
+        for op in [Op::PushVersion, Op::Unlist, Op::Relist] {
+            requests.push((Target::Existing(owner), op));
+        }
+    }
+    for reserved in [
+        Some(Party::Org),
+        Some(Party::KeyUser),
+        Some(Party::Stranger),
+        None,
+    ] {
+        requests.push((Target::New(reserved), Op::PushNew));
+    }
+
+    let mut cases = 0;
+    let mut wrong = Vec::new();
+    let mut counts = std::collections::BTreeMap::new();
+    for key_for_org in [true, false] {
+        for (standing, user) in [
+            (Standing::Admin, &ada),
+            (Standing::Collaborator, &cole),
+            (Standing::Removed, &rex),
+        ] {
+            let me = user.username[..1].to_uppercase() + &user.username[1..];
+            for scopes in &scope_sets {
+                for subject_kind in ["exact", "glob", "other"] {
+                    for &(target, op) in &requests {
+                        cases += 1;
+                        let id = match target {
+                            Target::Existing(Party::Org) => "ZedRes.AcmeLib".to_string(),
+                            Target::Existing(Party::KeyUser) => {
+                                format!("AcmeRes.{}Lib", user.username)
+                            }
+                            Target::Existing(Party::Stranger) => "Zed.Lib".to_string(),
+                            Target::New(reserved) => {
+                                let prefix = match reserved {
+                                    Some(Party::Org) => "AcmeRes".to_string(),
+                                    Some(Party::KeyUser) => format!("{me}Res"),
+                                    Some(Party::Stranger) => "ZedRes".to_string(),
+                                    None => "Free".to_string(),
+                                };
+                                // Reservations hold whatever the case of the ID.
+                                let id = format!("{prefix}.N{cases}");
+                                if cases % 3 == 0 {
+                                    id.to_lowercase()
+                                } else {
+                                    id
+                                }
+                            }
+                        };
+                        let prefix = id.split('.').next().unwrap();
+                        let subject = match subject_kind {
+                            "exact" => id.clone(),
+                            "glob" => format!("{prefix}.*"),
+                            _ => "Other.*".to_string(),
+                        };
+                        let name = format!("case-{cases}");
+                        if standing == Standing::Removed {
+                            // Alternately a former administrator and a former collaborator.
+                            let role = if cases % 2 == 0 {
+                                OrgRole::Administrator
+                            } else {
+                                OrgRole::Collaborator
+                            };
+                            orgs.set_member("Acme", "rex", role).await.unwrap();
+                        }
+                        let key = if key_for_org {
+                            app.org_key(user, "Acme", &name, scopes, &[&subject]).await
+                        } else {
+                            app.key(user, &name, scopes, &[&subject]).await
+                        };
+                        if standing == Standing::Removed {
+                            orgs.remove_member_by_operator("Acme", "rex").await.unwrap();
+                        }
+                        let response = match op {
+                            Op::PushNew => app.push(&key, simple(&id, "1.0.0")).await,
+                            Op::PushVersion => {
+                                app.push(&key, simple(&id, &format!("2.0.{cases}"))).await
+                            }
+                            Op::Unlist => app.set_listed(&key, &id, "1.0.0", false).await,
+                            Op::Relist => app.set_listed(&key, &id, "1.0.0", true).await,
+                        };
+                        let got = response.status().as_u16();
+                        let body = response.text().await.unwrap();
+                        let expected = org_oracle(
+                            scopes,
+                            subject_kind != "other",
+                            key_for_org,
+                            standing,
+                            target,
+                            op,
+                        );
+                        let message_ok = match got {
+                            403 => body == INVALID_KEY_MESSAGE,
+                            409 => body == nugate::packages::RESERVED_MESSAGE,
+                            _ => true,
+                        };
+                        *counts.entry(expected).or_insert(0) += 1;
+                        if got != expected || !message_ok {
+                            let owner = if key_for_org { "org key" } else { "user key" };
+                            wrong.push(format!(
+                                "{owner} {standing:?} {scopes:?} {subject_kind} {target:?} {op:?} ({id}): got {got} {body:?}, want {expected}"
+                            ));
+                        } else if op == Op::PushNew && got == 201 {
+                            // A new ID belongs to the account the key acts for, and to it alone.
+                            let registration = packages.registration(&id).await.unwrap().unwrap();
+                            let owners = nugate::db::packages::owner_names(
+                                app.state.db.pool(),
+                                registration.id,
+                            )
+                            .await
+                            .unwrap();
+                            let want = if key_for_org {
+                                "Acme"
+                            } else {
+                                user.username.as_str()
+                            };
+                            if owners != [want] {
+                                wrong.push(format!("{id}: owned by {owners:?}, want [{want}]"));
+                            }
+                        }
+                        // Refused keys count as guesses; keep the guard's throttle out of the matrix.
+                        sqlx::query("DELETE FROM signin_failures")
+                            .execute(app.state.db.pool())
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+        }
+    }
+    // Every kind of answer is exercised, not just refusals.
+    for status in [201, 204, 200, 403, 409] {
+        assert!(
+            counts.get(&status).copied().unwrap_or(0) > 0,
+            "no case expects {status}: {counts:?}"
+        );
+    }
+    assert!(cases >= 1000, "{cases} cases");
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers of {cases}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    eprintln!("organisation authorisation matrix: {cases} cases ({counts:?}), 0 wrong");
+}
+
+/// An organisation never holds a key itself (it would answer to no membership): creating or importing
+/// one for it is refused with a clear message, and a key that somehow belongs to one is refused on use.
+#[tokio::test]
+async fn organisations_hold_no_keys_of_their_own() {
+    let app = TestApp::start().await;
+    let ada = app.user("ada").await;
+    let acme = app
+        .state
+        .orgs
+        .create(&ada, "Acme", None, true)
+        .await
+        .unwrap();
+    let scope = nugate::auth::keys::KeyScope {
+        owner: None,
+        actions: vec![Push],
+        packages: vec![],
+        globs: vec!["*".into()],
+    };
+    let refusal = "'Acme' is an organisation: it holds no keys itself; its members create keys that act for it.";
+    let err = app
+        .state
+        .keys
+        .create(&acme, "own", &scope, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), refusal);
+    let err = app
+        .state
+        .keys
+        .import_legacy(&acme, "old", "b2d6a0c5-7f0e-4c61-9d2e-3a1f5e8c7d90")
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), refusal);
+    // A member's key acts for the organisation; moved onto the organisation itself, it is refused.
+    let key = app.org_key(&ada, "Acme", "k", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Acme.Lib", "1.0.0")).await.status(),
+        201
+    );
+    sqlx::query("UPDATE api_keys SET user_id = $1, owner_id = NULL WHERE name = 'k'")
+        .bind(acme.id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    expect_refused(app.push(&key, simple("Acme.Lib", "1.0.1")).await).await;
+}

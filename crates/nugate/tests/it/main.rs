@@ -14,5 +14,6 @@ mod hostile;
 mod keys;
 mod mail;
 mod migrate;
+mod ops;
 mod slow_clients;
 mod web;

@@ -1231,3 +1231,561 @@ async fn home_page_shows_the_absolute_feed_url() {
         "the home page must show the public feed URL:\n{html}"
     );
 }
+
+/// The values of the `packages` checkboxes on a page (what the key form offers to scope to).
+fn package_boxes(html: &str) -> Vec<String> {
+    input_tags(html)
+        .into_iter()
+        .filter(|attrs| attrs.iter().any(|(n, v)| n == "name" && v == "packages"))
+        .filter_map(|attrs| {
+            attrs
+                .into_iter()
+                .find(|(n, _)| n == "value")
+                .map(|(_, v)| v)
+        })
+        .collect()
+}
+
+/// Creates a key acting for `org` and returns its plaintext.
+async fn org_key(app: &TestApp, user: &nugate::db::users::User, org: &str, name: &str) -> String {
+    let scope = nugate::auth::keys::KeyScope {
+        owner: Some(org.to_string()),
+        actions: vec![Push, Unlist],
+        packages: Vec::new(),
+        globs: vec!["*".to_string()],
+    };
+    app.state
+        .keys
+        .create(user, name, &scope, None)
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn organisations_are_created_joined_and_managed_through_forms() {
+    let app = TestApp::start().await;
+    app.user("alice").await;
+    app.user("bob").await;
+    app.user("carol").await;
+    let alice = Browser::new(&app);
+    alice.sign_in("alice", "correct horse battery").await;
+
+    // Create: refusals re-render the form with the message, success goes to the members page.
+    let (status, html) = alice.get("/organizations/new").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Create an organization") && !html.contains("creation-refused"));
+    let r = alice
+        .post(
+            "/organizations/new",
+            "/organizations/new",
+            &[("name", "Contoso"), ("email", "")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/organizations/Contoso/members");
+    for (name, message) in [
+        ("contoso", "is already taken"),
+        ("bob", "is already taken"),
+        ("not a name!", "Names are 1-64 characters"),
+    ] {
+        let r = alice
+            .post(
+                "/organizations/new",
+                "/organizations/new",
+                &[("name", name)],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{name}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(message), "{name}: {html}");
+        assert!(html.contains("id=\"new-org\""), "the form is shown again");
+    }
+    let (status, html) = alice.get("/organizations/Contoso/members").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Administrator") && html.contains("id=\"add-member\""));
+
+    // Invite bob as a collaborator: he is emailed and joins only by accepting.
+    let r = alice
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members",
+            &[("username", "bob"), ("role", "collaborator")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (subject, body) = last_mail(&app, "bob@example.com").await;
+    assert!(subject.contains("join the organization"), "{subject}");
+    assert!(
+        body.contains(&format!("{}/organizations/Contoso/join", app.base)),
+        "{body}"
+    );
+    let (_, html) = alice.get("/organizations/Contoso/members").await;
+    assert!(html.contains("id=\"pending-members\"") && html.contains("bob"));
+    let r = alice
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members",
+            &[("username", "nobody"), ("role", "collaborator")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("There is no user named"));
+
+    let bob = Browser::new(&app);
+    bob.sign_in("bob", "correct horse battery").await;
+    assert_eq!(bob.get("/organizations/Contoso/members").await.0, 404);
+    let (status, html) = bob.get("/organizations/Contoso/join").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Collaborator"));
+    let carol = Browser::new(&app);
+    carol.sign_in("carol", "correct horse battery").await;
+    assert_eq!(carol.get("/organizations/Contoso/join").await.0, 404);
+    let r = bob
+        .post(
+            "/organizations/Contoso/join",
+            "/organizations/Contoso/join",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/organizations/Contoso/members");
+    let (status, html) = bob.get("/organizations/Contoso/members").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Collaborator") && !html.contains("id=\"add-member\""));
+    let (_, account) = bob.get("/account").await;
+    assert!(account.contains("Contoso") && account.contains("Collaborator"));
+
+    // Only administrators see the keys page; to others it does not exist.
+    assert_eq!(bob.get("/organizations/Contoso/apikeys").await.0, 404);
+    assert_eq!(carol.get("/organizations/Contoso/apikeys").await.0, 404);
+    assert_eq!(carol.get("/organizations/Contoso/members").await.0, 404);
+    assert_eq!(alice.get("/organizations/Contoso/apikeys").await.0, 200);
+    // A collaborator manages nobody.
+    let r = bob
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members",
+            &[("username", "carol"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Only administrators"));
+
+    // The last administrator can neither leave nor step down.
+    let r = alice
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members/remove",
+            &[("username", "alice")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("must keep at least one administrator"));
+    let r = alice
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members/role",
+            &[("username", "alice"), ("role", "collaborator")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("must keep at least one administrator"));
+
+    // Packages the organisation owns: collaborators unlist them, only administrators manage owners.
+    let alice_user = nugate::db::users::by_username(app.state.db.pool(), "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let key = org_key(&app, &alice_user, "Contoso", "org-push").await;
+    assert_eq!(
+        app.push(&key, simple("Contoso.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    let (_, page) = bob.get("/packages/Contoso.Lib").await;
+    assert!(page.contains("Unlist"), "{page}");
+    assert!(!page.contains("action=\"/packages/Contoso.Lib/owners\""));
+    let (_, page) = alice.get("/packages/Contoso.Lib").await;
+    assert!(page.contains("action=\"/packages/Contoso.Lib/owners\""));
+    assert!(page.contains("user or organization name"));
+    let (status, profile) = carol.get("/profiles/Contoso").await;
+    assert_eq!(status, 200);
+    assert!(profile.contains("Organization") && profile.contains("Contoso.Lib"));
+
+    // Promote bob; then alice may leave, and the organisation is gone from her account page.
+    let r = alice
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members/role",
+            &[("username", "bob"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(bob.get("/organizations/Contoso/apikeys").await.0, 200);
+    let r = alice
+        .post(
+            "/organizations/Contoso/members",
+            "/organizations/Contoso/members/remove",
+            &[("username", "alice")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account");
+    assert_eq!(alice.get("/organizations/Contoso/members").await.0, 404);
+    assert!(!alice.get("/account").await.1.contains("Contoso"));
+    // Her key for the organisation stopped working with her membership.
+    assert_eq!(
+        app.push(&key, simple("Contoso.Lib", "1.1.0"))
+            .await
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_key_page_follows_the_chosen_owner_and_org_admins_see_and_revoke_org_keys() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    app.state
+        .orgs
+        .create(&alice, "Contoso", None, false)
+        .await
+        .unwrap();
+    app.state
+        .orgs
+        .set_member(
+            "Contoso",
+            "bob",
+            nugate::model::account::OrgRole::Collaborator,
+        )
+        .await
+        .unwrap();
+    let own = app.key(&alice, "own", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&own, simple("Alice.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let org = org_key(&app, &bob, "Contoso", "bob-org-key").await;
+    assert_eq!(
+        app.push(&org, simple("Contoso.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+
+    let b = Browser::new(&app);
+    b.sign_in("alice", "correct horse battery").await;
+    let (_, html) = b.get("/account/apikeys").await;
+    assert_eq!(package_boxes(&html), ["Alice.Lib"]);
+    assert!(html.contains("<option value=\"Contoso\""), "{html}");
+    let (status, html) = b.get("/account/apikeys?owner=Contoso").await;
+    assert_eq!(status, 200);
+    assert_eq!(package_boxes(&html), ["Contoso.Lib"]);
+    assert!(html.contains("name=\"shown_owner\" id=\"shown-owner\" value=\"Contoso\""));
+    // An account the user does not belong to is not offered: the page falls back to their own.
+    let (_, html) = b.get("/account/apikeys?owner=bob").await;
+    assert_eq!(package_boxes(&html), ["Alice.Lib"]);
+
+    // Without JavaScript, a form sent with another owner than the one whose packages it showed (or
+    // with "Show packages") shows that owner's packages and creates nothing, keeping what was typed.
+    for fields in [
+        vec![
+            ("name", "org-key"),
+            ("owner", "Contoso"),
+            ("shown_owner", "alice"),
+            ("scopes", "push-version"),
+            ("packages", "Alice.Lib"),
+        ],
+        vec![
+            ("name", "org-key"),
+            ("owner", "Contoso"),
+            ("shown_owner", "alice"),
+            ("show", "packages"),
+        ],
+    ] {
+        let r = b
+            .post("/account/apikeys", "/account/apikeys", &fields)
+            .await;
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        assert_eq!(package_boxes(&html), ["Contoso.Lib"]);
+        assert!(html.contains("value=\"org-key\""), "the name is kept");
+        assert!(html.contains("Showing the packages of the chosen owner"));
+    }
+    assert_eq!(app.state.keys.list(&alice).await.unwrap().len(), 1);
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[
+                ("name", "org-key"),
+                ("owner", "Contoso"),
+                ("shown_owner", "Contoso"),
+                ("scopes", "push-version"),
+                ("packages", "Contoso.Lib"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let made = app.state.keys.get(&alice, "org-key").await.unwrap();
+    assert_eq!(made.owner_name.as_deref(), Some("Contoso"));
+    let (_, html) = b.get("/account/apikeys").await;
+    assert!(
+        html.contains("(organization)"),
+        "the key list names its owner"
+    );
+
+    // The organisation's cap on lifetimes: longer choices are disabled, and refused if sent anyway.
+    app.state
+        .orgs
+        .set_max_key_lifetime(&alice, "Contoso", Some(30))
+        .await
+        .unwrap();
+    let (_, html) = b.get("/account/apikeys?owner=Contoso").await;
+    assert!(html.contains("<option value=\"30\" selected>"), "{html}");
+    assert!(html.contains("<option value=\"365\" disabled>"), "{html}");
+    let r = b
+        .post(
+            "/account/apikeys",
+            "/account/apikeys",
+            &[
+                ("name", "too-long"),
+                ("owner", "Contoso"),
+                ("expires_in", "365"),
+                ("scopes", "push"),
+                ("globs", "Contoso.*"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("between 1 and 30 days"));
+
+    // The organisation's keys page: every key acting for it, with its maker, never a secret.
+    let (status, html) = b.get("/organizations/Contoso/apikeys").await;
+    assert_eq!(status, 200, "{html}");
+    for expected in ["bob-org-key", "org-key", "Made by", "bob", "Contoso.Lib"] {
+        assert!(html.contains(expected), "{expected} missing:\n{html}");
+    }
+    assert!(!html.contains("nugate_") && !html.contains(&org));
+    let bob_key = app.state.keys.get(&bob, "bob-org-key").await.unwrap().id;
+    let r = b
+        .post(
+            "/organizations/Contoso/apikeys",
+            &format!("/organizations/Contoso/apikeys/{bob_key}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/organizations/Contoso/apikeys");
+    assert_eq!(
+        app.push(&org, simple("Contoso.Lib", "2.0.0"))
+            .await
+            .status(),
+        403
+    );
+    let (_, html) = b.get("/organizations/Contoso/apikeys").await;
+    assert!(html.contains("Revoked"));
+    // A key of another account is no key of the organisation.
+    let own_id = app.state.keys.get(&alice, "own").await.unwrap().id;
+    let r = b
+        .post(
+            "/organizations/Contoso/apikeys",
+            &format!("/organizations/Contoso/apikeys/{own_id}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+
+    // Settings: a number of days up to the server's, or empty for the server's.
+    for bad in ["0", "abc", "100000"] {
+        let r = b
+            .post(
+                "/organizations/Contoso/apikeys",
+                "/organizations/Contoso/settings",
+                &[("max_key_lifetime_days", bad)],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.text().await.unwrap().contains("key lifetime cap"));
+    }
+    let r = b
+        .post(
+            "/organizations/Contoso/apikeys",
+            "/organizations/Contoso/settings",
+            &[("max_key_lifetime_days", "")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let contoso = app.state.orgs.org("Contoso").await.unwrap();
+    assert_eq!(contoso.max_key_lifetime_days, None);
+    // A collaborator changes nothing.
+    let bob_browser = Browser::new(&app);
+    bob_browser.sign_in("bob", "correct horse battery").await;
+    let r = bob_browser
+        .post(
+            "/account",
+            "/organizations/Contoso/settings",
+            &[("max_key_lifetime_days", "5")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn administrators_reserve_prefixes_and_packages_under_them_are_verified() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let root = app.user("root").await;
+    app.state.users.set_flags(&root, false, true).await.unwrap();
+    let ak = app.key(&alice, "a", &[Push], &["*"]).await;
+    let bk = app.key(&bob, "b", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&ak, simple("Fabrikam.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    // An ID that exists before the reservation keeps its owner, and is not verified.
+    assert_eq!(
+        app.push(&bk, simple("Fabrikam.Other", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    let admin = Browser::new(&app);
+    admin.sign_in("root", "correct horse battery").await;
+    let r = admin
+        .post(
+            "/admin",
+            "/admin/prefixes",
+            &[("pattern", "Fabrikam.*"), ("owner", "alice")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = admin.get("/admin").await;
+    assert!(html.contains("Fabrikam.*") && html.contains("Reserved prefixes"));
+    for (pattern, owner, message) in [
+        ("*", "alice", "would reserve every ID"),
+        (
+            "Other.*",
+            "nobody",
+            "There is no user or organisation named",
+        ),
+        ("fabrikam.*", "bob", "is reserved already"),
+    ] {
+        let r = admin
+            .post(
+                "/admin",
+                "/admin/prefixes",
+                &[("pattern", pattern), ("owner", owner)],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{pattern}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(message), "{pattern}: {html}");
+        assert!(html.contains("id=\"prefixes\""), "the admin page again");
+    }
+    // Nobody else may reserve.
+    let other = Browser::new(&app);
+    other.sign_in("bob", "correct horse battery").await;
+    let r = other
+        .post(
+            "/account",
+            "/admin/prefixes",
+            &[("pattern", "Bob.*"), ("owner", "bob")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+
+    let (_, page) = other.get("/packages/Fabrikam.Lib").await;
+    assert!(page.contains("id=\"verified\""), "{page}");
+    assert!(page.contains("reserved by alice"), "{page}");
+    let (_, page) = other.get("/packages/Fabrikam.Other").await;
+    assert!(!page.contains("id=\"verified\""), "{page}");
+    let (_, results) = other.get("/packages?q=Fabrikam").await;
+    assert_eq!(results.matches(">Verified</span>").count(), 1, "{results}");
+    // New IDs under the prefix are alice's alone.
+    assert_eq!(
+        app.push(&bk, simple("Fabrikam.New", "1.0.0"))
+            .await
+            .status(),
+        409
+    );
+
+    let r = admin
+        .post(
+            "/admin",
+            "/admin/prefixes/release",
+            &[("pattern", "Fabrikam.*")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = other.get("/packages/Fabrikam.Lib").await;
+    assert!(!page.contains("id=\"verified\""));
+    let r = admin
+        .post(
+            "/admin",
+            "/admin/prefixes/release",
+            &[("pattern", "Fabrikam.*")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn organisation_creation_can_be_left_to_administrators() {
+    let app = TestApp::start_with(|c| c.org_creation = nugate::config::OrgCreation::Admin).await;
+    app.user("dora").await;
+    let root = app.user("root").await;
+    app.state.users.set_flags(&root, false, true).await.unwrap();
+    let dora = Browser::new(&app);
+    dora.sign_in("dora", "correct horse battery").await;
+    let (status, html) = dora.get("/organizations/new").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("id=\"creation-refused\""),
+        "said up front: {html}"
+    );
+    let r = dora
+        .post(
+            "/organizations/new",
+            "/organizations/new",
+            &[("name", "Dora")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Only server administrators can create organisations"));
+    assert!(app.state.orgs.org("Dora").await.is_err());
+    let admin = Browser::new(&app);
+    admin.sign_in("root", "correct horse battery").await;
+    let r = admin
+        .post(
+            "/organizations/new",
+            "/organizations/new",
+            &[("name", "Tailspin"), ("email", "team@tailspin.example")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.state.orgs.org("Tailspin").await.unwrap().email,
+        "team@tailspin.example"
+    );
+    // Signed-out visitors are sent to sign in first.
+    assert_eq!(Browser::new(&app).get("/organizations/new").await.0, 303);
+}
