@@ -48,6 +48,8 @@ pub struct Config {
     pub storage_timeout_secs: u64,
     /// Whether anyone may register (`open`) or only administrators create users (`closed`).
     pub signup: SignupMode,
+    /// Who may read the feed: anyone (`public`), or only with a key granting `read` (`private`).
+    pub read_access: ReadAccess,
     /// When set, `/metrics` answers only requests carrying `Authorization: Bearer` with this token.
     pub metrics_token: Option<String>,
     /// How log lines are written: `text` for people, `json` (one object a line) for log pipelines.
@@ -67,6 +69,18 @@ pub enum SignupMode {
     Open,
     /// Only administrators create users.
     Closed,
+}
+
+/// Who may read the feed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadAccess {
+    /// Anyone, anonymously.
+    #[default]
+    Public,
+    /// Protocol reads need an API key with the `read` scope (as the Basic password or in
+    /// `X-NuGet-ApiKey`); the gallery needs a signed-in user.
+    Private,
 }
 
 /// How log lines are written.
@@ -150,6 +164,7 @@ impl Default for Config {
             document_cache_mb: 32,
             storage_timeout_secs: 30,
             signup: SignupMode::Open,
+            read_access: ReadAccess::Public,
             metrics_token: None,
             log_format: LogFormat::Text,
             org_creation: OrgCreation::Open,

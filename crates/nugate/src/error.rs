@@ -16,6 +16,10 @@ pub enum ApiError {
     /// No `X-NuGet-ApiKey` header; `realm` is our host for `WWW-Authenticate`.
     #[error("An API key must be provided in the 'X-NuGet-ApiKey' header to use this service.")]
     MissingKey { realm: String },
+    /// A private feed's read without (usable) credentials: 401 with a Basic challenge, which is what
+    /// makes NuGet clients send the credentials they have for the source.
+    #[error("{message}")]
+    ReadCredentials { realm: String, message: String },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -49,7 +53,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingKey { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::MissingKey { .. } | ApiError::ReadCredentials { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -138,12 +144,15 @@ impl IntoResponse for ApiError {
         }
         let message = self.to_string();
         let mut response = message_response(self.status(), &message);
-        if let ApiError::MissingKey { realm } = &self {
-            if let Ok(value) = HeaderValue::from_str(&format!("ApiKey realm=\"{realm}\"")) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
+        let challenge = match &self {
+            ApiError::MissingKey { realm } => Some(format!("ApiKey realm=\"{realm}\"")),
+            ApiError::ReadCredentials { realm, .. } => Some(format!("Basic realm=\"{realm}\"")),
+            _ => None,
+        };
+        if let Some(Ok(value)) = challenge.map(|c| HeaderValue::from_str(&c)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

@@ -3,6 +3,9 @@
 //! or collaborators (push and unlist); an organisation always keeps an administrator. Every right is
 //! read from the database on each request, so a member who leaves loses it at once on every node.
 
+use std::sync::Arc;
+
+use crate::auth::key_cache::KeyCache;
 use crate::config::OrgCreation;
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
 use crate::error::ApiError;
@@ -97,6 +100,8 @@ pub struct OrgService {
     mail: MailContext,
     creation: OrgCreation,
     max_key_lifetime_days: u32,
+    /// Told of every membership change, which can end members' keys.
+    keys: Arc<KeyCache>,
 }
 
 impl OrgService {
@@ -107,12 +112,14 @@ impl OrgService {
         mail: MailContext,
         creation: OrgCreation,
         max_key_lifetime_days: u32,
+        keys: Arc<KeyCache>,
     ) -> OrgService {
         OrgService {
             db,
             mail,
             creation,
             max_key_lifetime_days,
+            keys,
         }
     }
 
@@ -251,7 +258,9 @@ impl OrgService {
             return Err(OrgError::LastAdministrator(org.username));
         }
         db::orgs::delete_request(&mut tx, org.id, user.id).await?;
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        self.keys.invalidate();
+        Ok(())
     }
 
     /// `actor` (an administrator of `org`) asks `username` to join with `role`; they are emailed and
@@ -373,6 +382,7 @@ impl OrgService {
             return Err(OrgError::LastAdministrator(org.username.clone()));
         }
         tx.commit().await?;
+        self.keys.invalidate();
         tracing::info!(org = %org.username, member = %user.username, "member removed");
         Ok(())
     }
@@ -439,6 +449,7 @@ impl OrgService {
         let now = db::now();
         if key.status(now).is_active() {
             db::keys::expire_now(self.db.pool(), key.id, now, true).await?;
+            self.keys.invalidate();
         }
         tracing::info!(org = %org.username, key = key.name(), by = %actor.username, "organisation key revoked");
         Ok((key, maker))

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
 
+use crate::auth::key_cache::KeyCache;
 use crate::auth::keys::KeyService;
 use crate::auth::sessions::SessionService;
 use crate::auth::throttle::Throttle;
@@ -66,6 +67,7 @@ impl AppState {
         };
         let mail = MailContext::from_config(&config);
         let metrics = Arc::new(Metrics::new());
+        let key_cache = Arc::new(KeyCache::new(Duration::from_millis(config.cache_ttl_ms)));
         let throttle = Throttle::new(db.clone());
         Ok(AppState {
             keys: KeyService::new(
@@ -74,6 +76,7 @@ impl AppState {
                 mail.clone(),
                 throttle.clone(),
                 metrics.clone(),
+                key_cache.clone(),
             ),
             packages: PackageService::new(
                 db.clone(),
@@ -89,12 +92,13 @@ impl AppState {
                 mail.clone(),
                 metrics.clone(),
             ),
-            users: UserService::new(db.clone(), mail.clone(), throttle),
+            users: UserService::new(db.clone(), mail.clone(), throttle, key_cache.clone()),
             orgs: OrgService::new(
                 db.clone(),
                 mail,
                 config.org_creation,
                 config.max_key_lifetime_days,
+                key_cache,
             ),
             sessions: SessionService::new(db.clone()),
             config: Arc::new(config),

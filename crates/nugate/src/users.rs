@@ -6,7 +6,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use crate::auth::key_cache::KeyCache;
 use crate::auth::throttle::{Budget, Claim, Throttle};
 use crate::db::{self, users::User, Db};
 use crate::error::ApiError;
@@ -141,13 +143,20 @@ pub struct UserService {
     db: Db,
     mail: MailContext,
     throttle: Throttle,
+    /// Told of every change that can end a user's keys (locking, deletion).
+    keys: Arc<KeyCache>,
 }
 
 impl UserService {
     /// Wraps the database; `mail` names the server and gives the public URL links point at; `throttle`
     /// counts sign-in and sign-up attempts.
-    pub fn new(db: Db, mail: MailContext, throttle: Throttle) -> UserService {
-        UserService { db, mail, throttle }
+    pub fn new(db: Db, mail: MailContext, throttle: Throttle, keys: Arc<KeyCache>) -> UserService {
+        UserService {
+            db,
+            mail,
+            throttle,
+            keys,
+        }
     }
 
     /// Signs in with a username or email and a password, from `peer`. Attempts are counted per
@@ -581,7 +590,9 @@ impl UserService {
 
     /// Deletes an account (its keys and sessions die with it; packages stay).
     pub async fn delete(&self, user: &User) -> Result<(), UserError> {
-        Ok(db::users::delete(&self.db, user.id).await?)
+        db::users::delete(&self.db, user.id).await?;
+        self.keys.invalidate();
+        Ok(())
     }
 
     /// Administrator switches.
@@ -596,7 +607,9 @@ impl UserService {
         if is_admin {
             db::users::record_admin_exists(&mut tx, user.id, db::now()).await?;
         }
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        self.keys.invalidate();
+        Ok(())
     }
 }
 

@@ -8,18 +8,24 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde_json::json;
 
+use super::guard::Readable;
 use super::{cached_json, AcceptsGzip};
 use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
 use crate::feed::DocumentKey;
+use crate::model::policy::ReadScope;
 use crate::state::AppState;
 
 /// Every version, unlisted included, so restores of exact versions keep working.
 pub async fn versions(
     State(state): State<AppState>,
     gzip: AcceptsGzip,
+    Readable(readable): Readable,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    if !readable.allows(&id) {
+        return Err(not_found_id(&id));
+    }
     let feed = state.packages.feed();
     let package = feed.package(&id).await?.ok_or_else(|| not_found_id(&id))?;
     let key = DocumentKey {
@@ -45,10 +51,11 @@ fn not_found_id(id: &str) -> ApiError {
 /// `{id}/{version}/{id}.{version}.nupkg` and `{id}/{version}/{id}.nuspec`.
 pub async fn download(
     State(state): State<AppState>,
+    Readable(readable): Readable,
     Path((id, version, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = state.packages.find_indexed_version(&id, &version).await?;
+    let target = readable_version(&state, &readable, &id, &version).await?;
     let lower_id = target.package_id.to_lowercase();
     let lower_version = target.version.to_lowercase();
     let file = file.to_lowercase();
@@ -67,11 +74,27 @@ pub async fn download(
 /// `GET /api/v2/package/{id}/{version}`: the V2 download URL older clients use.
 pub async fn download_v2(
     State(state): State<AppState>,
+    Readable(readable): Readable,
     Path((id, version)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = state.packages.find_indexed_version(&id, &version).await?;
+    let target = readable_version(&state, &readable, &id, &version).await?;
     serve(&state, &target, &headers, false).await
+}
+
+/// A version the reader may see: any other does not exist.
+async fn readable_version(
+    state: &AppState,
+    readable: &ReadScope,
+    id: &str,
+    version: &str,
+) -> Result<PackageVersion, ApiError> {
+    if !readable.allows(id) {
+        return Err(ApiError::NotFound(format!(
+            "A package with ID '{id}' and version '{version}' does not exist."
+        )));
+    }
+    state.packages.find_indexed_version(id, version).await
 }
 
 /// Streams a stored file with long-lived cache headers: published versions never change.

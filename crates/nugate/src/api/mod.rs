@@ -12,18 +12,23 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::state::AppState;
-use guard::require_api_key;
+use guard::{require_api_key, require_read_access};
 
 /// Registration hive for clients that predate SemVer 2: SemVer 2 versions are left out.
 pub const REGISTRATION_HIVE: &str = "registration";
 /// Registration hive for SemVer 2 aware clients (`RegistrationsBaseUrl/3.6.0`, `/Versioned`).
 pub const REGISTRATION_SEMVER2_HIVE: &str = "registration-semver2";
 
-/// All protocol routes. Keyed routes go through [`require_api_key`]; nothing else checks keys.
+/// All protocol routes. Keyed routes go through [`require_api_key`], reads through
+/// [`require_read_access`] (which lets everything through on a public feed); nothing else checks keys.
 pub fn routes(state: AppState) -> Router<AppState> {
-    let keyed = from_fn_with_state(state, require_api_key);
+    let keyed = from_fn_with_state(state.clone(), require_api_key);
+    let read = from_fn_with_state(state, require_read_access);
     let mut router = Router::new()
-        .route("/v3/index.json", get(service_index::index))
+        .route(
+            "/v3/index.json",
+            get(service_index::index).layer(read.clone()),
+        )
         .route(
             "/api/v2/package",
             get(publish::probe).merge(put(publish::push).layer(keyed.clone())),
@@ -34,7 +39,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/api/v2/package/{id}/{version}",
-            get(flat_container::download_v2).merge(
+            get(flat_container::download_v2).layer(read.clone()).merge(
                 delete(publish::unlist)
                     .post(publish::relist)
                     .layer(keyed.clone()),
@@ -55,27 +60,30 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/v3-flatcontainer/{id}/index.json",
-            get(flat_container::versions),
+            get(flat_container::versions).layer(read.clone()),
         )
         .route(
             "/v3-flatcontainer/{id}/{version}/{file}",
-            get(flat_container::download),
+            get(flat_container::download).layer(read.clone()),
         )
-        .route("/v3/search", get(search::search))
-        .route("/v3/autocomplete", get(search::autocomplete));
+        .route("/v3/search", get(search::search).layer(read.clone()))
+        .route(
+            "/v3/autocomplete",
+            get(search::autocomplete).layer(read.clone()),
+        );
     for hive in [REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE] {
         router = router
             .route(
                 &format!("/v3/{hive}/{{id}}/index.json"),
-                get(registration::index),
+                get(registration::index).layer(read.clone()),
             )
             .route(
                 &format!("/v3/{hive}/{{id}}/page/{{lower}}/{{upper}}"),
-                get(registration::page),
+                get(registration::page).layer(read.clone()),
             )
             .route(
                 &format!("/v3/{hive}/{{id}}/{{leaf}}"),
-                get(registration::leaf),
+                get(registration::leaf).layer(read.clone()),
             );
     }
     router

@@ -10,10 +10,12 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::guard::Readable;
 use super::{cached_json, hive_of, AcceptsGzip};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::{DocumentKey, IndexedPackage};
+use crate::model::policy::ReadScope;
 use crate::packages::PackageMetadata;
 use crate::state::{AppState, BaseUrl};
 
@@ -97,14 +99,18 @@ fn document_key(package: &IndexedPackage, hive: &Hive, what: &str) -> DocumentKe
     }
 }
 
-/// The package behind a registration URL, from the in-memory feed.
-async fn package(state: &AppState, id: &str) -> Result<Arc<IndexedPackage>, ApiError> {
-    state
-        .packages
-        .feed()
-        .package(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("A package with ID '{id}' does not exist.")))
+/// The package behind a registration URL, from the in-memory feed: one the reader may not see does not
+/// exist.
+async fn package(
+    state: &AppState,
+    readable: &ReadScope,
+    id: &str,
+) -> Result<Arc<IndexedPackage>, ApiError> {
+    let missing = || ApiError::NotFound(format!("A package with ID '{id}' does not exist."));
+    if !readable.allows(id) {
+        return Err(missing());
+    }
+    state.packages.feed().package(id).await?.ok_or_else(missing)
 }
 
 /// `{hive}/{id}/index.json`.
@@ -113,11 +119,12 @@ pub async fn index(
     BaseUrl(base): BaseUrl,
     gzip: AcceptsGzip,
     OriginalUri(uri): OriginalUri,
+    Readable(readable): Readable,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let package = package(&state, &id).await?;
+    let package = package(&state, &readable, &id).await?;
     let key = document_key(&package, &hive, "index");
     cached_json(state.packages.feed(), key, gzip, || async {
         let mut rows = visible_rows(&package, &id, semver2)?;
@@ -147,11 +154,12 @@ pub async fn page(
     BaseUrl(base): BaseUrl,
     gzip: AcceptsGzip,
     OriginalUri(uri): OriginalUri,
+    Readable(readable): Readable,
     Path((id, lower, upper)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let package = package(&state, &id).await?;
+    let package = package(&state, &readable, &id).await?;
     let upper = upper.trim_end_matches(".json");
     let key = document_key(
         &package,
@@ -185,6 +193,7 @@ pub async fn leaf(
     BaseUrl(base): BaseUrl,
     gzip: AcceptsGzip,
     OriginalUri(uri): OriginalUri,
+    Readable(readable): Readable,
     Path((id, leaf)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
@@ -192,13 +201,18 @@ pub async fn leaf(
     let version = leaf
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("'{leaf}' is not a registration document.")))?;
+    if !readable.allows(&id) {
+        return Err(ApiError::NotFound(format!(
+            "A package with ID '{id}' and version '{version}' does not exist."
+        )));
+    }
     let found = state.packages.find_indexed_version(&id, version).await?;
     if found.is_semver2 && !semver2 {
         return Err(ApiError::NotFound(format!(
             "A package with ID '{id}' and version '{version}' does not exist."
         )));
     }
-    let package = package(&state, &id).await?;
+    let package = package(&state, &readable, &id).await?;
     let lower_version = found.version.to_lowercase();
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
     cached_json(state.packages.feed(), key, gzip, || async {

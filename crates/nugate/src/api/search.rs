@@ -9,10 +9,12 @@ use nuget_formats::NuGetVersion;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::guard::Readable;
 use super::{json, json_bytes, REGISTRATION_SEMVER2_HIVE};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::{visible, DocumentKey, IndexedPackage, IndexedVersion};
+use crate::model::policy::ReadScope;
 use crate::packages::PackageMetadata;
 use crate::state::{AppState, BaseUrl};
 
@@ -150,6 +152,8 @@ pub struct SearchRequest {
     prerelease: bool,
     semver2: bool,
     package_type: Option<String>,
+    /// The packages the reader may see; the others are left out before counting and paging.
+    readable: ReadScope,
 }
 
 impl SearchRequest {
@@ -160,15 +164,17 @@ impl SearchRequest {
             prerelease: true,
             semver2: true,
             package_type: None,
+            readable: ReadScope::Everything,
         }
     }
 
-    fn from_params(params: &SearchParams, terms: Vec<Term>) -> SearchRequest {
+    fn from_params(params: &SearchParams, terms: Vec<Term>, readable: ReadScope) -> SearchRequest {
         SearchRequest {
             terms,
             prerelease: params.prerelease(),
             semver2: params.semver2(),
             package_type: params.package_type(),
+            readable,
         }
     }
 }
@@ -201,6 +207,9 @@ pub async fn find(
     let mut by_rank: [Vec<(&Arc<IndexedPackage>, usize)>; RANKS] = Default::default();
     let mut total = 0;
     for package in view.packages() {
+        if !request.readable.allows(&package.package_id) {
+            continue;
+        }
         let Some(latest) = package
             .versions
             .iter()
@@ -287,10 +296,11 @@ fn rank(id: &str, terms: &[Term]) -> usize {
 pub async fn search(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
+    Readable(readable): Readable,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     let (skip, take) = params.paging(20)?;
-    let request = SearchRequest::from_params(&params, parse_query(params.query()?));
+    let request = SearchRequest::from_params(&params, parse_query(params.query()?), readable);
     let (total, hits) = find(&state, &request, skip, take).await?;
     // Each result is rendered once per change of its package (and client capabilities and base URL):
     // a package with thousands of versions lists them all.
@@ -400,6 +410,7 @@ fn search_result(
 /// `GET /v3/autocomplete`: `q` → matching IDs, `id` → that ID's versions.
 pub async fn autocomplete(
     State(state): State<AppState>,
+    Readable(readable): Readable,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     if let Some(id) = params
@@ -408,6 +419,9 @@ pub async fn autocomplete(
         .map(str::trim)
         .filter(|i| !i.is_empty())
     {
+        if !readable.allows(id) {
+            return Ok(json(&json!({ "totalHits": 0, "data": [] })));
+        }
         let (prerelease, semver2) = (params.prerelease(), params.semver2());
         let data: Vec<String> = match state.packages.feed().package(id).await? {
             Some(package) => package
@@ -429,7 +443,7 @@ pub async fn autocomplete(
     };
     let (total, hits) = find(
         &state,
-        &SearchRequest::from_params(&params, terms),
+        &SearchRequest::from_params(&params, terms, readable),
         skip,
         take,
     )

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::api_key::{self, PresentedKey};
+use super::key_cache::KeyCache;
 use super::throttle::Throttle;
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
 use crate::error::ApiError;
@@ -13,7 +14,7 @@ use crate::mail::{messages, MailContext};
 use crate::metrics::{KeyOutcome, Metrics};
 use crate::model::account::OrgRole;
 use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
-use crate::model::scope::{subject_matches, validate_subject, SubjectError};
+use crate::model::scope::{subject_matches, validate_subject, PackageAction, SubjectError};
 
 /// Shortest key accepted for import: legacy keys are stored as an unsalted SHA-256 (they are looked up
 /// by it), which is only safe for keys too long and varied to guess.
@@ -41,7 +42,7 @@ pub enum KeyError {
         "Either a glob pattern must be specified or at least one package ID must be selected."
     )]
     NoSubject,
-    #[error("'{0}' is not a key scope; use push, push-version or unlist.")]
+    #[error("'{0}' is not a key scope; use push, push-version, unlist or read.")]
     UnknownScope(String),
     #[error("{0}")]
     InvalidSubject(#[from] SubjectError),
@@ -139,6 +140,8 @@ pub enum KeyUse {
     Api,
     /// `GET /api/v2/verifykey`.
     Verification,
+    /// Reading a private feed: the key must grant `read`.
+    Read,
 }
 
 impl KeyError {
@@ -166,6 +169,7 @@ pub struct KeyService {
     mail: MailContext,
     throttle: Throttle,
     metrics: Arc<Metrics>,
+    cache: Arc<KeyCache>,
 }
 
 impl KeyService {
@@ -177,6 +181,7 @@ impl KeyService {
         mail: MailContext,
         throttle: Throttle,
         metrics: Arc<Metrics>,
+        cache: Arc<KeyCache>,
     ) -> KeyService {
         KeyService {
             db,
@@ -184,6 +189,7 @@ impl KeyService {
             mail,
             throttle,
             metrics,
+            cache,
         }
     }
 
@@ -383,6 +389,7 @@ impl KeyService {
             globs: globs.to_vec(),
         })?;
         db::keys::set_subjects(self.db.pool(), key.id, &subjects).await?;
+        self.cache.invalidate();
         self.get(user, name).await
     }
 
@@ -412,6 +419,7 @@ impl KeyService {
             Some(db::now() + lifetime),
         )
         .await?;
+        self.cache.invalidate();
         let row = self.get(user, name).await?;
         self.notify(messages::key_regenerated(&self.mail, user, &row))
             .await;
@@ -425,6 +433,7 @@ impl KeyService {
             return Err(KeyError::NotActive(name.to_string()));
         }
         db::keys::expire_now(self.db.pool(), key.id, db::now(), true).await?;
+        self.cache.invalidate();
         let row = self.get(user, name).await?;
         self.notify(messages::key_revoked(&self.mail, user, &row))
             .await;
@@ -435,6 +444,7 @@ impl KeyService {
     pub async fn delete(&self, user: &User, name: &str) -> Result<ApiKeyRow, KeyError> {
         let key = self.get(user, name).await?;
         db::keys::delete(self.db.pool(), key.id).await?;
+        self.cache.invalidate();
         self.notify(messages::key_deleted(&self.mail, user, &key))
             .await;
         Ok(key)
@@ -457,12 +467,27 @@ impl KeyService {
             subjects.push(format!("key-id:{id}"));
         }
         let m = &self.metrics;
-        if self.throttle.blocked(&subjects, MAX_KEY_FAILURES).await? {
+        // A key this node checked a moment ago is no guess: the database's throttle is asked only for
+        // the others, and for anything from a subject this node saw failing lately.
+        let remembered =
+            api_key::lookup_id_of(presented).is_some_and(|id| self.cache.get(&id).is_some());
+        if (!remembered || self.cache.failed_recently(&subjects))
+            && self.throttle.blocked(&subjects, MAX_KEY_FAILURES).await?
+        {
             m.key_check(KeyOutcome::Throttled);
             return Err(AuthFailure::TooManyAttempts);
         }
-        let wanted = |key: &AuthenticatedKey| {
-            (key.key.kind == KeyKind::Verify) == (purpose == KeyUse::Verification)
+        let wanted = |key: &AuthenticatedKey| match purpose {
+            KeyUse::Verification => key.key.kind == KeyKind::Verify,
+            KeyUse::Api => key.key.kind != KeyKind::Verify,
+            KeyUse::Read => {
+                key.key.kind != KeyKind::Verify
+                    && key
+                        .key
+                        .actions
+                        .iter()
+                        .any(|a| a.allows(PackageAction::Read))
+            }
         };
         match self.authenticate(presented).await {
             Ok(key) if wanted(&key) => {
@@ -470,13 +495,20 @@ impl KeyService {
                 Ok(key)
             }
             // Expired and wrong keys get one answer; only the metrics tell them apart.
-            Ok(_) | Err(AuthFailure::Invalid) => {
+            // A right key without the needed scope is refused without counting as a guess.
+            Ok(_) => {
+                m.key_check(KeyOutcome::OutOfScope);
+                Err(AuthFailure::Invalid)
+            }
+            Err(AuthFailure::Invalid) => {
                 m.key_check(KeyOutcome::Wrong);
+                self.cache.note_failure(&subjects);
                 self.throttle.record_failure(&subjects).await?;
                 Err(AuthFailure::Invalid)
             }
             Err(AuthFailure::Expired) => {
                 m.key_check(KeyOutcome::Expired);
+                self.cache.note_failure(&subjects);
                 self.throttle.record_failure(&subjects).await?;
                 Err(AuthFailure::Invalid)
             }
@@ -502,8 +534,16 @@ impl KeyService {
             } => (lookup_id, secret_hash),
         };
         let pool = self.db.pool();
-        let Some((key, holder)) = db::keys::with_owner_by_lookup_id(pool, &lookup_id).await? else {
-            return Err(AuthFailure::Invalid);
+        let (key, holder) = match self.cache.get(&lookup_id) {
+            Some(found) => found,
+            None => {
+                let generation = self.cache.generation();
+                let Some(found) = db::keys::with_owner_by_lookup_id(pool, &lookup_id).await? else {
+                    return Err(AuthFailure::Invalid);
+                };
+                self.cache.put(generation, &found.0, &found.1);
+                found
+            }
         };
         // An organisation's key works only while its user is a member: leaving or being removed ends
         // it at once, on every node, because membership is read with the key every time.
@@ -524,6 +564,7 @@ impl KeyService {
             let last = key.last_used_at.unwrap_or(key.created_at);
             if key.expires_at.is_none() && now - last > LEGACY_IDLE_DAYS * DAY {
                 db::keys::expire_now(pool, key.id, now, false).await?;
+                self.cache.invalidate();
                 return Err(AuthFailure::Expired);
             }
         }
@@ -538,12 +579,21 @@ impl KeyService {
         if !user.email_confirmed {
             return Err(AuthFailure::Unconfirmed);
         }
-        // Most checks of a busy key need no write at all: only touch a last-used time that is stale.
+        // Most checks of a busy key need no write at all: only a stale last-used time is written, at
+        // most once a minute per key, and the request does not wait for it.
         if key
             .last_used_at
             .is_none_or(|t| now - t >= LAST_USED_INTERVAL_SECS)
         {
-            db::keys::touch_last_used(pool, key.id, now, LAST_USED_INTERVAL_SECS).await?;
+            self.cache.touched(&key.lookup_id, now);
+            let (db, id) = (self.db.clone(), key.id);
+            tokio::spawn(async move {
+                if let Err(e) =
+                    db::keys::touch_last_used(db.pool(), id, now, LAST_USED_INTERVAL_SECS).await
+                {
+                    tracing::warn!(error = %e, "could not record a key's last use");
+                }
+            });
         }
         Ok(AuthenticatedKey {
             key,
@@ -592,6 +642,7 @@ impl KeyService {
         package_id: &str,
     ) -> Result<bool, KeyError> {
         db::keys::delete(self.db.pool(), key.key.id).await?;
+        self.cache.invalidate();
         Ok(key
             .key
             .subjects

@@ -2,6 +2,7 @@
 //! sessions, and the failure throttle both share. Enforcement on requests lives in `api::guard`.
 
 pub mod api_key;
+pub mod key_cache;
 pub mod keys;
 pub mod sessions;
 pub mod throttle;

@@ -53,6 +53,8 @@ pub enum KeyAction {
     PushVersion,
     /// Unlist and relist versions.
     Unlist,
+    /// Read and restore packages from a private feed.
+    Read,
     /// Verify package ownership (short-lived verification keys only).
     Verify,
     /// Everything: legacy keys.
@@ -60,10 +62,11 @@ pub enum KeyAction {
 }
 
 impl KeyAction {
-    const EVERY: [KeyAction; 5] = [
+    const EVERY: [KeyAction; 6] = [
         KeyAction::Push,
         KeyAction::PushVersion,
         KeyAction::Unlist,
+        KeyAction::Read,
         KeyAction::Verify,
         KeyAction::All,
     ];
@@ -74,6 +77,7 @@ impl KeyAction {
             KeyAction::Push => "push",
             KeyAction::PushVersion => "push-version",
             KeyAction::Unlist => "unlist",
+            KeyAction::Read => "read",
             KeyAction::Verify => "verify",
             KeyAction::All => "all",
         }
@@ -85,6 +89,7 @@ impl KeyAction {
             KeyAction::Push => "Push new packages and package versions",
             KeyAction::PushVersion => "Push only new package versions",
             KeyAction::Unlist => "Unlist or relist package versions",
+            KeyAction::Read => "Read and restore packages",
             KeyAction::Verify => "Verify package ownership",
             KeyAction::All => "Full access (legacy key)",
         }
@@ -102,6 +107,7 @@ impl KeyAction {
             "push" | "package:push" => Some(KeyAction::Push),
             "push-version" | "pushversion" | "package:pushversion" => Some(KeyAction::PushVersion),
             "unlist" | "package:unlist" => Some(KeyAction::Unlist),
+            "read" | "package:read" => Some(KeyAction::Read),
             _ => None,
         }
     }
@@ -117,6 +123,7 @@ impl KeyAction {
                 )
                 | (KeyAction::PushVersion, PackageAction::PushVersion)
                 | (KeyAction::Unlist, PackageAction::Unlist)
+                | (KeyAction::Read, PackageAction::Read)
                 | (KeyAction::Verify, PackageAction::Verify)
         )
     }
@@ -231,6 +238,9 @@ mod tests {
             Some(KeyAction::PushVersion)
         );
         assert_eq!(KeyAction::parse_grantable("all"), None);
+        assert_eq!(KeyAction::parse_grantable("read"), Some(KeyAction::Read));
+        assert!(KeyAction::Read.allows(Read) && !KeyAction::Push.allows(Read));
+        assert!(!KeyAction::Read.allows(PushVersion) && KeyAction::All.allows(Read));
         assert_eq!(KeyAction::parse_grantable("verify"), None);
     }
 

@@ -16,6 +16,27 @@ pub enum Ownership {
     Existing(bool),
 }
 
+/// Which packages a read may see: on a public feed, or for a signed-in user, every one; through a key,
+/// those its package scope names (IDs and globs), whoever owns them.
+#[derive(Clone, Debug, Default)]
+pub enum ReadScope {
+    #[default]
+    Everything,
+    Subjects(std::sync::Arc<[String]>),
+}
+
+impl ReadScope {
+    /// Whether a read may see `package_id`.
+    pub fn allows(&self, package_id: &str) -> bool {
+        match self {
+            ReadScope::Everything => true,
+            ReadScope::Subjects(subjects) => {
+                subjects.iter().any(|s| subject_matches(s, package_id))
+            }
+        }
+    }
+}
+
 /// The key may not do this. Every refusal reads the same (NuGet.org's message), so a refusal does not
 /// reveal which part failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +72,14 @@ mod tests {
 
     fn subjects(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_read_scope_narrows_to_its_subjects() {
+        let scope = ReadScope::Subjects(subjects(&["Contoso.*", "Fabrikam.Lib"]).into());
+        assert!(scope.allows("contoso.lib") && scope.allows("Fabrikam.Lib"));
+        assert!(!scope.allows("Fabrikam.Other") && !scope.allows("Contoso"));
+        assert!(ReadScope::Everything.allows("anything"));
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum PackageAction {
     Unlist,
     /// Create or use a verification key.
     Verify,
+    /// Read a package from a private feed.
+    Read,
 }
 
 /// Why a subject (package ID or glob) was refused.

@@ -7,7 +7,7 @@ use nuget_formats::{NuGetVersion, Nuspec};
 use serde::Deserialize;
 
 use super::usage::Usage;
-use super::{not_found, render, Page, PageResult, Visitor};
+use super::{not_found, render, Page, PageResult, Reader, Visitor};
 use crate::api::search::{find, SearchRequest};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
@@ -115,7 +115,7 @@ impl PackageSummary {
 }
 
 /// `GET /`.
-pub async fn home(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> PageResult {
     const RECENT: usize = 10;
     let verifier = state.packages.verifier().await?;
     let view = state.packages.feed().view().await?;
@@ -166,7 +166,7 @@ pub struct SearchQuery {
 /// `GET /packages?q=`.
 pub async fn search(
     State(state): State<AppState>,
-    visitor: Visitor,
+    Reader(visitor): Reader,
     Query(query): Query<SearchQuery>,
 ) -> PageResult {
     const PAGE: usize = 20;
@@ -196,7 +196,7 @@ pub async fn search(
 pub async fn package(
     state: State<AppState>,
     base: BaseUrl,
-    visitor: Visitor,
+    Reader(visitor): Reader,
     Path(id): Path<String>,
 ) -> PageResult {
     package_page(state, base, visitor, id, None).await
@@ -206,7 +206,7 @@ pub async fn package(
 pub async fn package_version(
     state: State<AppState>,
     base: BaseUrl,
-    visitor: Visitor,
+    Reader(visitor): Reader,
     Path((id, version)): Path<(String, String)>,
 ) -> PageResult {
     package_page(state, base, visitor, id, Some(version)).await
@@ -340,7 +340,7 @@ pub fn render_readme(markdown: &str) -> String {
 /// (which knows each package's owners): no query per package.
 pub async fn profile(
     State(state): State<AppState>,
-    visitor: Visitor,
+    Reader(visitor): Reader,
     Path(username): Path<String>,
 ) -> PageResult {
     let Some(user) = state.users.find(&username).await? else {

@@ -317,6 +317,38 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
+/// A visitor of a gallery page. On a private feed only signed-in users with a confirmed address read
+/// it: anyone else is sent to sign in (and brought back), or told to confirm.
+pub struct Reader(pub Visitor);
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.read_access == crate::config::ReadAccess::Public {
+            return Visitor::from_request_parts(parts, state)
+                .await
+                .map(Reader)
+                .map_err(IntoResponse::into_response);
+        }
+        let SignedIn { visitor, user } = SignedIn::from_request_parts(parts, state).await?;
+        if !user.email_confirmed {
+            return Err(with_status(
+                message(
+                    &visitor,
+                    "Confirm your address",
+                    "This feed is private: confirm your email address (see your account page) to read it.",
+                ),
+                StatusCode::FORBIDDEN,
+            ));
+        }
+        Ok(Reader(visitor))
+    }
+}
+
 /// A signed-in administrator; to anyone else the page does not exist (signed-out visitors are sent to
 /// sign in first).
 pub struct Admin {

@@ -1157,3 +1157,41 @@ async fn organisation_members_join_and_administrators_revoke_its_keys_in_a_real_
     );
     driver.client.clone().close().await.unwrap();
 }
+
+/// A private feed's gallery in a real browser: a visitor is sent to sign in and brought back to the
+/// package page they asked for, which then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_gallery_sends_visitors_to_sign_in_and_back() {
+    if !have_browser() {
+        return;
+    }
+    let app = TestApp::start_with(|c| c.read_access = nugate::config::ReadAccess::Private).await;
+    let owner = app.user("private-reader").await;
+    let key = app.key(&owner, "push", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&key, nupkg(&Pkg::new("Private.Lib", "1.0.0")))
+            .await
+            .status(),
+        201
+    );
+    let driver = start_driver().await;
+    let c = &driver.client;
+    c.goto(&app.url("/packages/Private.Lib")).await.unwrap();
+    find(c, "form[action='/signin']").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/signin", "{url}");
+    assert!(
+        !c.source().await.unwrap().contains("Private.Lib 1.0.0"),
+        "nothing of the package shows before sign-in"
+    );
+    screenshot(c, "private-gallery-signin.png").await;
+    fill(c, "#login", "private-reader").await;
+    fill(c, "#password", "correct horse battery").await;
+    click(c, "form[action='/signin'] button[type=submit]").await;
+    wait_for_text(c, "Private.Lib").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/packages/Private.Lib", "{url}");
+    screenshot(c, "private-gallery-package.png").await;
+    c.goto(&app.url("/packages?q=private")).await.unwrap();
+    wait_for_text(c, "Private.Lib").await;
+}

@@ -15,5 +15,6 @@ mod keys;
 mod mail;
 mod migrate;
 mod ops;
+mod private;
 mod slow_clients;
 mod web;

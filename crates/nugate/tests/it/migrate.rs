@@ -523,6 +523,9 @@ async fn db_copy_moves_a_live_install_and_the_copy_serves() {
         back.clone(),
         nugate::mail::MailContext::from_config(&Default::default()),
         nugate::auth::throttle::Throttle::new(back.clone()),
+        std::sync::Arc::new(nugate::auth::key_cache::KeyCache::new(
+            std::time::Duration::ZERO,
+        )),
     )
     .create(
         "dave",

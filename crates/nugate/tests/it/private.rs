@@ -1,0 +1,205 @@
+//! Private feeds: every protocol read needs an API key with the `read` scope (as the Basic password or
+//! in `X-NuGet-ApiKey`), narrowed by the key's package scope; the gallery needs a signed-in user.
+
+use nugate::config::ReadAccess;
+use nugate::model::key::KeyAction::*;
+use reqwest::StatusCode;
+
+use crate::helpers::{simple, TestApp};
+use crate::web::Browser;
+
+async fn private() -> TestApp {
+    TestApp::start_with(|c| c.read_access = ReadAccess::Private).await
+}
+
+async fn get(app: &TestApp, path: &str, password: Option<&str>) -> (StatusCode, String) {
+    let mut request = app.client.get(app.url(path));
+    if let Some(password) = password {
+        request = request.basic_auth("anyone", Some(password));
+    }
+    let r = request.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+fn total_hits(body: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(body).unwrap()["totalHits"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_private_feed_needs_a_read_key_narrowed_by_its_scope() {
+    let app = private().await;
+    let alice = app.user("alice").await;
+    let push = app.key(&alice, "push", &[Push], &["*"]).await;
+    for id in ["Contoso.A", "Contoso.B", "Fabrikam.Lib"] {
+        assert_eq!(app.push(&push, simple(id, "1.0.0")).await.status(), 201);
+    }
+    let read_all = app.key(&alice, "read-all", &[Read], &["*"]).await;
+    let read_contoso = app
+        .key(&alice, "read-contoso", &[Read], &["Contoso.*"])
+        .await;
+
+    // No credentials: the Basic challenge, with a message.
+    let r = app
+        .client
+        .get(app.url("/v3/index.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.starts_with("Basic realm="), "{challenge}");
+    assert!(r.text().await.unwrap().contains("'read' scope"));
+    // A push key does not read; a wrong key is refused the same way.
+    for refused in [push.as_str(), "not-a-key-at-all"] {
+        let (status, body) = get(&app, "/v3/index.json", Some(refused)).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("do not include the 'read' scope"), "{body}");
+    }
+    // A read key works as the Basic password and in X-NuGet-ApiKey.
+    assert_eq!(get(&app, "/v3/index.json", Some(&read_all)).await.0, 200);
+    let r = app
+        .client
+        .get(app.url("/v3-flatcontainer/fabrikam.lib/index.json"))
+        .header("X-NuGet-ApiKey", &read_all)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Narrowed by the key's package scope: other IDs do not exist for it.
+    let k = Some(read_contoso.as_str());
+    for path in [
+        "/v3-flatcontainer/contoso.a/index.json",
+        "/v3-flatcontainer/contoso.a/1.0.0/contoso.a.1.0.0.nupkg",
+        "/v3/registration-semver2/contoso.a/index.json",
+        "/api/v2/package/Contoso.A/1.0.0",
+    ] {
+        assert_eq!(get(&app, path, k).await.0, 200, "{path}");
+    }
+    for path in [
+        "/v3-flatcontainer/fabrikam.lib/index.json",
+        "/v3-flatcontainer/fabrikam.lib/1.0.0/fabrikam.lib.1.0.0.nupkg",
+        "/v3/registration-semver2/fabrikam.lib/index.json",
+        "/v3/registration-semver2/fabrikam.lib/1.0.0.json",
+        "/api/v2/package/Fabrikam.Lib/1.0.0",
+    ] {
+        assert_eq!(get(&app, path, k).await.0, 404, "{path}");
+    }
+    let (_, body) = get(&app, "/v3/search?q=&take=1", k).await;
+    assert_eq!(
+        total_hits(&body),
+        2,
+        "counts leave out what the key cannot see: {body}"
+    );
+    assert!(!body.contains("Fabrikam"), "{body}");
+    let (_, body) = get(&app, "/v3/search?q=&skip=1&take=5", k).await;
+    assert!(
+        body.contains("Contoso.B") && !body.contains("Contoso.A"),
+        "pages: {body}"
+    );
+    let (_, body) = get(&app, "/v3/autocomplete?q=", k).await;
+    assert_eq!(total_hits(&body), 2, "{body}");
+    let (_, body) = get(&app, "/v3/autocomplete?id=fabrikam.lib", k).await;
+    assert_eq!(total_hits(&body), 0, "{body}");
+    let (_, body) = get(&app, "/v3/search?q=", Some(&read_all)).await;
+    assert_eq!(total_hits(&body), 3, "{body}");
+
+    // Revoked: refused at once on this node, even though it was just used.
+    assert_eq!(get(&app, "/v3/index.json", k).await.0, 200);
+    app.state.keys.revoke(&alice, "read-contoso").await.unwrap();
+    assert_eq!(get(&app, "/v3/index.json", k).await.0, 401);
+    // Writes still need their own keys, as before.
+    assert_eq!(
+        app.push(&push, simple("Contoso.C", "1.0.0")).await.status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_public_feed_reads_without_credentials() {
+    let app = TestApp::start().await;
+    let (status, _) = get(&app, "/v3/index.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(Browser::new(&app).get("/").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_private_gallery_asks_for_sign_in_and_a_confirmed_address() {
+    let app = private().await;
+    app.user("reader").await;
+    let b = Browser::new(&app);
+    let r = b.http.get(app.url("/packages?q=x")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        "/signin?returnUrl=/packages%3Fq%3Dx"
+    );
+    assert_eq!(
+        b.sign_in("reader", "correct horse battery").await.status(),
+        303
+    );
+    assert_eq!(b.get("/").await.0, 200);
+    assert_eq!(b.get("/packages?q=x").await.0, 200);
+    // The sign-in page itself stays reachable.
+    assert_eq!(Browser::new(&app).get("/signin").await.0, 200);
+    // An unconfirmed account reads nothing.
+    app.state
+        .users
+        .create(
+            "newcomer",
+            "newcomer@example.com",
+            "correct horse battery",
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+    let n = Browser::new(&app);
+    assert_eq!(
+        n.sign_in("newcomer", "correct horse battery")
+            .await
+            .status(),
+        303
+    );
+    let (status, page) = n.get("/").await;
+    assert_eq!(status, 403);
+    assert!(page.contains("confirm your email address"), "{page}");
+}
+
+/// Two servers on one database: a read key revoked on one is refused by the other within
+/// `cache_ttl_ms` (250 ms here), though the other had just checked and remembered it.
+#[tokio::test]
+async fn a_revoked_read_key_is_refused_by_another_node_within_the_cache_ttl() {
+    let a = private().await;
+    let alice = a.user("alice").await;
+    let key = a.key(&alice, "read", &[Read], &["*"]).await;
+    let database_url = a.state.config.database_url.clone();
+    let data_dir = a.data_dir();
+    let b = TestApp::start_with(|c| {
+        c.read_access = ReadAccess::Private;
+        c.database_url = database_url;
+        c.data_dir = data_dir;
+    })
+    .await;
+    assert_eq!(get(&b, "/v3/index.json", Some(&key)).await.0, 200);
+    a.state.keys.revoke(&alice, "read").await.unwrap();
+    assert_eq!(get(&a, "/v3/index.json", Some(&key)).await.0, 401);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = get(&b, "/v3/index.json", Some(&key)).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "node B still accepted the revoked key after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
