@@ -70,13 +70,24 @@ pub async fn require_api_key(
     response
 }
 
-/// Consumes up to `limit` bytes of a body, for at most 30 seconds.
-async fn drain(body: axum::body::Body, limit: u64) {
+/// Consumes up to `limit` bytes of a body, for at most 30 seconds: a client that writes its whole body
+/// before reading the answer then reads the refusal instead of a reset connection.
+pub(crate) async fn drain(body: axum::body::Body, limit: u64) {
+    drain_while_flowing(body, limit, std::time::Duration::from_secs(30)).await;
+}
+
+/// Like [`drain`], but stops as soon as the body pauses for `idle`: for refusals that must not wait on a
+/// client that declared a body it never sends.
+pub(crate) async fn drain_while_flowing(
+    body: axum::body::Body,
+    limit: u64,
+    idle: std::time::Duration,
+) {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut seen: u64 = 0;
     let drained = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Some(Ok(chunk)) = stream.next().await {
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout(idle, stream.next()).await {
             seen += chunk.len() as u64;
             if seen > limit {
                 break;

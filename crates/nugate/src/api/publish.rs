@@ -1,5 +1,7 @@
 //! `PackagePublish/2.0.0`: push, unlist, relist, and ownership verification keys.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,6 +14,11 @@ use crate::auth::keys::KeyUse;
 use crate::error::{message_response, ApiError};
 use crate::packages::upload::{extract_package, spool_body};
 use crate::state::AppState;
+
+/// How much of a body declared too large is read (and dropped) before the 413, so that a client still
+/// writing it sees the answer: enough for any near miss, far less than a real package. A client that
+/// sends nothing gets the answer after a short pause.
+const DRAIN_BEFORE_REFUSING: u64 = 16 * 1024 * 1024;
 
 /// `GET /api/v2/package`: NuGet 2.8.7 probes the push URL before pushing and asks for credentials if
 /// the probe answers 401, so the probe gets a plain 200.
@@ -35,6 +42,7 @@ pub async fn push(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max.saturating_add(64 * 1024)) {
+        guard::drain_while_flowing(body, DRAIN_BEFORE_REFUSING, Duration::from_millis(200)).await;
         return Err(ApiError::PayloadTooLarge { limit: max });
     }
     let tmp_dir = state.packages.tmp_dir().to_path_buf();

@@ -93,6 +93,13 @@ impl TestApp {
         }
     }
 
+    /// Waits out this server's memory of checked keys (`cache_ttl_ms`), as a change made straight in
+    /// the database, like one made by another node, is promised to show within that time.
+    pub async fn after_direct_key_change(&self) {
+        let ttl = self.state.config.cache_ttl_ms;
+        tokio::time::sleep(std::time::Duration::from_millis(ttl + 50)).await;
+    }
+
     /// Absolute URL for a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
