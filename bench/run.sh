@@ -250,6 +250,30 @@ EOF
   kill "$npid" 2>/dev/null || true
   wait "$npid" 2>/dev/null || true
 
+  # Private feed: the same documents through a second server on the same data with
+  # NUGATE_READ_ACCESS=private, read with a read key, right after anonymous reads of the public server;
+  # then the same keyed reads while another address (127.0.0.9) floods wrong keys.
+  local rkey pport ppid fpid
+  rkey=$("$NUGATE" --data-dir "$data" "${dbflag[@]}" key create --user bench --name r --scope read \
+    --glob '*' 2>>"$WORK/$name-cli.log" | tail -n 1)
+  pport=$(free_port)
+  NUGATE_LOG=warn NUGATE_READ_ACCESS=private "$NUGATE" serve --listen "127.0.0.1:$pport" \
+    --data-dir "$data" "${dbflag[@]}" >"$WORK/$name-private.log" 2>&1 &
+  ppid=$!
+  PIDS+=("$ppid")
+  wait_live "$pport" || { log "private server did not start"; cat "$WORK/$name-private.log" >&2; exit 1; }
+  run_wrk "$name-read-anon" "$port" 64 "$WORK/$name-read.paths"
+  SERVER_PID=$ppid run_wrk "$name-read-keyed" "$pport" 64 "$WORK/$name-read.paths" GET "$rkey"
+  "$PY" "$BENCH_DIR/tool.py" flood --url "http://127.0.0.1:$pport" --source 127.0.0.9 \
+    --seconds $((SECONDS_PER_RUN + 2)) --concurrency 8 >"$RES/$name-flood.json" &
+  fpid=$!
+  sleep 1
+  SERVER_PID=$ppid run_wrk "$name-read-keyed-flood" "$pport" 64 "$WORK/$name-read.paths" GET "$rkey"
+  wait "$fpid" || true
+  log "  flood: $(cat "$RES/$name-flood.json")"
+  kill "$ppid" 2>/dev/null || true
+  wait "$ppid" 2>/dev/null || true
+
   # Keyed write vs unkeyed read of the same row.
   : >"$WORK/$name-relist.paths"
   : >"$WORK/$name-leaf.paths"

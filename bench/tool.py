@@ -234,6 +234,46 @@ def cmd_mirror(a):
     print(json.dumps(sizes))
 
 
+def cmd_flood(a):
+    """Wrong keys from another loopback address for a while: what an attacker's guessing looks like to
+    the server. Prints the answers it got by status."""
+    import collections
+    import threading
+    host, port = a.url.split("//", 1)[1].split(":")
+    deadline = time.time() + a.seconds
+    counts = collections.Counter()
+    lock = threading.Lock()
+
+    def worker(n):
+        conn = None
+        i = 0
+        while time.time() < deadline:
+            i += 1
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(host, int(port), timeout=10,
+                                                      source_address=(a.source, 0))
+                conn.request("GET", "/v3/index.json",
+                             headers={"X-NuGet-ApiKey": f"wrong-{n}-{i}-xxxxxxxxxxxxxxxx"})
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (http.client.HTTPException, OSError):
+                if conn is not None:
+                    conn.close()
+                conn, status = None, 0
+            with lock:
+                counts[status] += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(a.concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"by_status": {str(k): v for k, v in sorted(counts.items())},
+                      "requests": sum(counts.values()), "seconds": a.seconds, "source": a.source}))
+
+
 def cmd_nupkg(a):
     sys.stdout.buffer.write(nupkg(a.id, a.version))
 
@@ -262,6 +302,9 @@ def main():
     s = sub.add_parser("mirror"); s.add_argument("--url"); s.add_argument("--root")
     s.add_argument("paths", nargs="+"); s.set_defaults(f=cmd_mirror)
     s = sub.add_parser("nupkg"); s.add_argument("id"); s.add_argument("version"); s.set_defaults(f=cmd_nupkg)
+    s = sub.add_parser("flood"); s.add_argument("--url"); s.add_argument("--source", default="127.0.0.9")
+    s.add_argument("--seconds", type=float, default=10); s.add_argument("--concurrency", type=int, default=8)
+    s.set_defaults(f=cmd_flood)
     a = p.parse_args()
     a.f(a)
 

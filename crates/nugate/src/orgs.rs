@@ -229,6 +229,19 @@ impl OrgService {
         }
     }
 
+    /// The organisation `actor` administers, the user named `username`, and that user's role in it.
+    async fn administered_with(
+        &self,
+        actor: &User,
+        org: &str,
+        username: &str,
+    ) -> Result<(User, User, Option<OrgRole>), OrgError> {
+        let org = self.administered(actor, org).await?;
+        let user = self.user(username).await?;
+        let role = db::orgs::role_of(self.db.pool(), org.id, user.id).await?;
+        Ok((org, user, role))
+    }
+
     async fn user(&self, username: &str) -> Result<User, OrgError> {
         let user = db::users::by_username(self.db.pool(), username.trim())
             .await?
@@ -272,12 +285,8 @@ impl OrgService {
         username: &str,
         role: OrgRole,
     ) -> Result<(), OrgError> {
-        let org = self.administered(actor, org).await?;
-        let user = self.user(username).await?;
-        if db::orgs::role_of(self.db.pool(), org.id, user.id)
-            .await?
-            .is_some()
-        {
+        let (org, user, current) = self.administered_with(actor, org, username).await?;
+        if current.is_some() {
             return self.set_member(&org.username, &user.username, role).await;
         }
         db::orgs::request(self.db.pool(), org.id, user.id, role, actor.id, db::now()).await?;
@@ -326,12 +335,8 @@ impl OrgService {
         username: &str,
         role: OrgRole,
     ) -> Result<(), OrgError> {
-        let org = self.administered(actor, org).await?;
-        let user = self.user(username).await?;
-        if db::orgs::role_of(self.db.pool(), org.id, user.id)
-            .await?
-            .is_none()
-        {
+        let (org, user, current) = self.administered_with(actor, org, username).await?;
+        if current.is_none() {
             return Err(OrgError::NotAMember {
                 user: user.username,
                 org: org.username,

@@ -7,6 +7,7 @@ use super::PackageService;
 use crate::db::{self, packages::Registration, packages::RemoveOwner, users::User};
 use crate::error::ApiError;
 use crate::mail::{self, messages};
+use crate::model::account::OrgRole;
 use crate::model::key::DAY;
 use crate::model::policy::INVITATION_DAYS;
 
@@ -43,13 +44,7 @@ impl PackageService {
         user: Option<&User>,
         registration_id: i64,
     ) -> Result<bool, ApiError> {
-        let Some(user) = user else { return Ok(false) };
-        if user.is_admin {
-            return Ok(true);
-        }
-        let (direct, roles) =
-            db::packages::management_of(self.db.pool(), registration_id, user.id).await?;
-        Ok(direct || !roles.is_empty())
+        self.may(user, registration_id, |_| true).await
     }
 
     /// Whether `user` may manage the package's owners: server administrators, owners themselves, and
@@ -59,13 +54,24 @@ impl PackageService {
         user: Option<&User>,
         registration_id: i64,
     ) -> Result<bool, ApiError> {
+        self.may(user, registration_id, OrgRole::manages).await
+    }
+
+    /// Whether `user` is a server administrator, an owner, or a member of an owning organisation in a
+    /// role that `role_may`.
+    async fn may(
+        &self,
+        user: Option<&User>,
+        registration_id: i64,
+        role_may: impl Fn(OrgRole) -> bool,
+    ) -> Result<bool, ApiError> {
         let Some(user) = user else { return Ok(false) };
         if user.is_admin {
             return Ok(true);
         }
         let (direct, roles) =
             db::packages::management_of(self.db.pool(), registration_id, user.id).await?;
-        Ok(direct || roles.iter().any(|r| r.manages()))
+        Ok(direct || roles.into_iter().any(role_may))
     }
 
     /// The owners' usernames, sorted.
