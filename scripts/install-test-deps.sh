@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite drives for real: Mono with NuGet 2.8.7 (Debian) and nuget.exe 3.4.4, 4.7.1,
-# 4.9.2 and 5.8.0 (npm registry), into .test-deps/. Idempotent: re-running skips what is present.
+# 4.9.2 and 5.8.0 (npm registry), and the clr_loader wheel whose DLL and portable PDB the symbol tests
+# use (PyPI), into .test-deps/. Idempotent: re-running skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deps="$PWD/.test-deps"
@@ -28,6 +29,16 @@ if [ ! -f "$deps/nuget-471/nuget.exe" ]; then
   (cd "$tmp" && npm pack --silent grunt-nuget@0.3.1 >/dev/null && tar xzf grunt-nuget-0.3.1.tgz)
   mkdir -p "$deps/nuget-471"
   cp "$tmp/package/libs/nuget.exe" "$deps/nuget-471/nuget.exe"
+  rm -rf "$tmp"
+fi
+# A real portable PDB and the DLL built with it (MIT-licensed, from PyPI): the symbol tests' fixtures.
+if [ ! -f "$deps/clr_loader/clr_loader/ffi/dlls/amd64/ClrLoader.pdb" ]; then
+  echo "==> fetching clr_loader 0.3.1 (pip download), for its ClrLoader.dll and .pdb"
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --dest "$tmp" clr_loader==0.3.1
+  rm -rf "$deps/clr_loader"
+  mkdir -p "$deps/clr_loader"
+  python3 -m zipfile -e "$tmp"/clr_loader-0.3.1-*.whl "$deps/clr_loader"
   rm -rf "$tmp"
 fi
 echo "==> test clients ready in $deps"

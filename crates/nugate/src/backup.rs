@@ -119,6 +119,7 @@ pub async fn backup(
     ))
     .await?;
     let versions = db::packages::stored_files(snapshot.pool()).await?;
+    let symbols = symbol_files(&snapshot).await?;
     snapshot.pool().close().await;
     // Hashed once no connection is open (opening one may change the file's header).
     let database_bytes = std::fs::read(out.join(DATABASE))?;
@@ -166,6 +167,30 @@ pub async fn backup(
             });
         }
     }
+    // Symbol packages and their PDBs, each with the size and hash the database recorded.
+    for (path, size, hash) in symbols {
+        let key = path.to_string();
+        let expected = u64::try_from(size).ok().map(|size| (size, hash));
+        let present = match (&expected, object_digest(&destination, &path).await) {
+            (Some(want), Ok(have)) => &have == want,
+            _ => false,
+        };
+        if present {
+            report.unchanged += 1;
+        } else {
+            let (written, _) = migrate::copy_object(&source, &destination, &path)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot copy '{key}' into the backup: {e}"))?;
+            report.copied += 1;
+            report.bytes += written;
+        }
+        let (size, sha512) = object_digest(&destination, &path).await?;
+        files.push(ManifestEntry {
+            path: key,
+            size,
+            sha512,
+        });
+    }
     let manifest = Manifest {
         created_at,
         version: format!("{} ({})", env!("CARGO_PKG_VERSION"), crate::metrics::COMMIT),
@@ -176,6 +201,31 @@ pub async fn backup(
     std::fs::write(&manifest_part, serde_json::to_vec_pretty(&manifest)?)?;
     std::fs::rename(manifest_part, out.join(MANIFEST))?;
     Ok(report)
+}
+
+/// Every stored symbol file (`.snupkg` and PDB) the database records, with its recorded size and hash.
+async fn symbol_files(db: &Db) -> anyhow::Result<Vec<(Path, i64, String)>> {
+    let mut files = Vec::new();
+    for (lower_id, lower_version, size, hash) in db::symbols::all_packages(db.pool()).await? {
+        files.push((
+            PackageStorage::snupkg_path(&lower_id, &lower_version),
+            size,
+            hash,
+        ));
+    }
+    for pdb in db::symbols::all_pdbs(db.pool()).await? {
+        files.push((
+            PackageStorage::pdb_path(
+                &pdb.lower_id,
+                &pdb.lower_version,
+                &pdb.ssqp_key,
+                &pdb.file_name_lower,
+            ),
+            pdb.file_size,
+            pdb.file_hash,
+        ));
+    }
+    Ok(files)
 }
 
 fn read_manifest(dir: &FsPath) -> anyhow::Result<Manifest> {
@@ -234,7 +284,7 @@ pub struct CheckReport {
     pub versions: usize,
     /// Files a version needs that the storage lacks.
     pub missing: Vec<String>,
-    /// .nupkg files whose size or SHA-512 differ from the database's record.
+    /// .nupkg (and symbol) files whose size or SHA-512 differ from the database's record.
     pub corrupt: Vec<String>,
     /// Stored files no version refers to.
     pub orphans: Vec<String>,
@@ -249,8 +299,8 @@ impl CheckReport {
     }
 }
 
-/// Checks a live installation: every version has its files, each .nupkg with the recorded size and
-/// hash, and no stored file is an orphan (orphans are deleted only when `fix`).
+/// Checks a live installation: every version has its files, each .nupkg (and each symbol file) with the
+/// recorded size and hash, and no stored file is an orphan (orphans are deleted only when `fix`).
 pub async fn check(db: &Db, storage: &PackageStorage, fix: bool) -> anyhow::Result<CheckReport> {
     let versions = db::packages::stored_files(db.pool()).await?;
     let store = storage.store();
@@ -274,6 +324,17 @@ pub async fn check(db: &Db, storage: &PackageStorage, fix: bool) -> anyhow::Resu
         }
         if store.head(&nuspec).await.is_err() {
             report.missing.push(nuspec.to_string());
+        }
+    }
+    for (path, size, hash) in symbol_files(db).await? {
+        known.insert(path.to_string());
+        match object_digest(&store, &path).await {
+            Ok((have_size, have_hash)) => {
+                if u64::try_from(size).ok() != Some(have_size) || have_hash != hash {
+                    report.corrupt.push(path.to_string());
+                }
+            }
+            Err(_) => report.missing.push(path.to_string()),
         }
     }
     for (path, _) in storage.list_files().await? {

@@ -58,6 +58,14 @@ pub struct Config {
     pub org_creation: OrgCreation,
     /// Outgoing mail; without a host, mail is written as `.eml` files under `data_dir/mail/`.
     pub smtp: SmtpConfig,
+    /// The server's certificate chain (PEM, leaf first). With `tls_key`, `listen` serves https itself; a
+    /// renewed file at the same path is picked up by the next connection, without a restart.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A second, plain-http listener that answers every request with a 308 to the same path on the https
+    /// URL (needs `tls_cert` and `tls_key`).
+    pub redirect_http_listen: Option<SocketAddr>,
 }
 
 /// Who may create accounts.
@@ -169,6 +177,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             org_creation: OrgCreation::Open,
             smtp: SmtpConfig::default(),
+            tls_cert: None,
+            tls_key: None,
+            redirect_http_listen: None,
         }
     }
 }
@@ -241,7 +252,47 @@ impl Config {
         if config.max_key_lifetime_days == 0 {
             anyhow::bail!("max_key_lifetime_days must be at least 1");
         }
+        config.check_tls()?;
         Ok(config)
+    }
+
+    /// The TLS settings must come together: a certificate with its key, a redirect only to https, and
+    /// no `http://` public URL for a server that only speaks https.
+    pub fn check_tls(&self) -> anyhow::Result<()> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                anyhow::bail!("tls_cert is set but tls_key is not: set both, or neither")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("tls_key is set but tls_cert is not: set both, or neither")
+            }
+            _ => {}
+        }
+        if self.redirect_http_listen.is_some() && !self.serves_tls() {
+            anyhow::bail!(
+                "redirect_http_listen redirects to https, so it needs tls_cert and tls_key"
+            );
+        }
+        if self.serves_tls()
+            && self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("http://"))
+        {
+            anyhow::bail!(
+                "public_url starts with http://, but with tls_cert and tls_key nugate serves https: \
+                 use an https:// public_url"
+            );
+        }
+        if self.redirect_http_listen == Some(self.listen) {
+            anyhow::bail!("redirect_http_listen must differ from listen");
+        }
+        Ok(())
+    }
+
+    /// Whether nugate serves TLS itself (`tls_cert` and `tls_key` set).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
     /// The base URL clients should use when no trusted proxy says otherwise.
@@ -254,7 +305,8 @@ impl Config {
                     IpAddr::V6(ip) => format!("[{ip}]"),
                     IpAddr::V4(ip) => ip.to_string(),
                 };
-                format!("http://{host}:{}", self.listen.port())
+                let scheme = if self.serves_tls() { "https" } else { "http" };
+                format!("{scheme}://{host}:{}", self.listen.port())
             }
         }
     }
@@ -276,5 +328,51 @@ impl Config {
                 self.data_dir.join("nugate.db").display()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_settings_come_together() {
+        let plain = Config::default();
+        assert!(!plain.serves_tls());
+        assert_eq!(plain.base_url(), "http://127.0.0.1:5000");
+        let tls = Config {
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..Config::default()
+        };
+        tls.check_tls().unwrap();
+        assert_eq!(tls.base_url(), "https://127.0.0.1:5000");
+        let half = Config {
+            tls_key: None,
+            ..tls.clone()
+        };
+        assert!(half
+            .check_tls()
+            .unwrap_err()
+            .to_string()
+            .contains("tls_key"));
+        let redirect_without_tls = Config {
+            redirect_http_listen: Some("127.0.0.1:5080".parse().unwrap()),
+            ..Config::default()
+        };
+        assert!(redirect_without_tls.check_tls().is_err());
+        let http_public_url = Config {
+            public_url: Some("http://nuget.example.com".into()),
+            ..tls.clone()
+        };
+        assert!(http_public_url.check_tls().is_err());
+        let https_public_url = Config {
+            public_url: Some("https://nuget.example.com".into()),
+            redirect_http_listen: Some("127.0.0.1:5080".parse().unwrap()),
+            ..tls
+        };
+        https_public_url.check_tls().unwrap();
+        assert_eq!(https_public_url.base_url(), "https://nuget.example.com");
     }
 }

@@ -108,8 +108,14 @@ impl AppState {
     }
 }
 
+/// Put in the extensions of every request that arrived over nugate's own TLS (`tls_cert`, `tls_key`):
+/// such a request was https whatever its headers say.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsConnection;
+
 /// The base URL for absolute links in this request: `X-Forwarded-Proto`/`-Host` from a trusted proxy,
-/// otherwise the configured public URL.
+/// otherwise the configured public URL. A request over https never gets an `http://` base, so an https
+/// service index lists no http URL (NuGet 7.0 refuses the whole source otherwise).
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<AppState> for BaseUrl {
@@ -119,26 +125,32 @@ impl FromRequestParts<AppState> for BaseUrl {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let over_tls = parts.extensions.get::<TlsConnection>().is_some();
         if from_trusted_proxy(&parts.extensions, &state.config) {
             if let Some(host) = forwarded(&parts.headers, "x-forwarded-host") {
                 let proto = forwarded(&parts.headers, "x-forwarded-proto")
-                    .filter(|p| p == "http" || p == "https")
+                    .filter(|p| (p == "http" && !over_tls) || p == "https")
                     .unwrap_or_else(|| "https".to_string());
                 return Ok(BaseUrl(format!("{proto}://{host}")));
             }
         }
-        Ok(BaseUrl(state.config.base_url()))
+        let base = state.config.base_url();
+        Ok(BaseUrl(match base.strip_prefix("http://") {
+            Some(rest) if over_tls => format!("https://{rest}"),
+            _ => base,
+        }))
     }
 }
 
 /// Whether the client reached nugate over https.
 ///
-/// nugate listens on plain HTTP only, so TLS always ends in front of it. Two things say the client's
-/// connection was https: an `https://` `public_url` (the operator's word for every request), or
+/// Three things say the client's connection was https: it came over nugate's own TLS ([`TlsConnection`]),
+/// an `https://` `public_url` (the operator's word for every request: TLS ends in front of nugate), or
 /// `X-Forwarded-Proto: https` from a peer listed in `trusted_proxies` (the proxy's word for this request).
 /// The header from any other peer is ignored: any client can send it.
 pub fn served_over_https(headers: &HeaderMap, extensions: &Extensions, config: &Config) -> bool {
-    config.base_url().starts_with("https://")
+    extensions.get::<TlsConnection>().is_some()
+        || config.base_url().starts_with("https://")
         || (from_trusted_proxy(extensions, config)
             && forwarded(headers, "x-forwarded-proto").is_some_and(|p| p == "https"))
 }

@@ -1,5 +1,6 @@
 //! Pure parsing and validation of NuGet's formats: versions, version ranges,
-//! package IDs, `.nuspec` manifests and `.nupkg` archives.
+//! package IDs, `.nuspec` manifests, `.nupkg` and `.snupkg` archives, the
+//! ids of portable PDBs; and the OData query options of the V2 feed.
 //!
 //! The crate does no I/O of its own beyond the reader handed to
 //! [`read_nupkg`], so the server can validate uploads before storing anything.
@@ -25,14 +26,22 @@
 pub mod id;
 pub mod nupkg;
 pub mod nuspec;
+pub mod odata;
+pub mod pdb;
 pub mod range;
+pub mod snupkg;
 pub mod version;
 
 pub use id::{validate_id, IdError};
-pub use nupkg::{read_nupkg, Nupkg, NupkgError, NupkgLimits};
+pub use nupkg::{read_nupkg, Nupkg, NupkgError, NupkgLimits, PackageArchive};
 pub use nuspec::{
-    Dependency, DependencyGroup, FrameworkAssembly, License, Nuspec, NuspecError, PackageType,
-    Repository,
+    Dependency, DependencyGroup, FrameworkAssembly, License, Nuspec, NuspecError, NuspecIdentity,
+    PackageType, Repository,
 };
+pub use odata::{
+    parse_filter, parse_orderby, parse_select, Filter, ODataError, OrderKey, Property, Select,
+};
+pub use pdb::{CodeViewEntry, PdbError, PdbId};
 pub use range::{RangeError, VersionRange};
+pub use snupkg::{read_snupkg, Snupkg, SnupkgError};
 pub use version::{NuGetVersion, VersionError};

@@ -130,12 +130,12 @@ fn duplicate_message(first: &str, second: &str) -> String {
     }
 }
 
-fn zip_error(e: impl std::fmt::Display) -> NupkgError {
+pub(crate) fn zip_error(e: impl std::fmt::Display) -> NupkgError {
     NupkgError::InvalidZip(e.to_string().trim_end_matches('.').to_string())
 }
 
 /// Rejects entry names that are absolute, climb out with `..`, or hide NULs.
-fn check_entry_name(name: &str) -> Result<(), NupkgError> {
+pub(crate) fn check_entry_name(name: &str) -> Result<(), NupkgError> {
     let unsafe_entry = |reason| NupkgError::UnsafeEntry {
         name: shorten(&name.escape_debug().to_string()),
         reason,
@@ -173,7 +173,7 @@ fn shown_name(name: &str) -> String {
 
 /// Refuses two entries whose names are equal once case is ignored and `\` is read as `/`, as NuGet
 /// (and Windows) read them.
-fn check_distinct_names(entries: &[String]) -> Result<(), NupkgError> {
+pub(crate) fn check_distinct_names(entries: &[String]) -> Result<(), NupkgError> {
     let mut seen: HashMap<String, usize> = HashMap::with_capacity(entries.len());
     for (index, name) in entries.iter().enumerate() {
         let key = name.replace('\\', "/").to_lowercase();
@@ -190,7 +190,7 @@ fn check_distinct_names(entries: &[String]) -> Result<(), NupkgError> {
 
 /// Names the entry listed twice, byte for byte, in the central directory of an archive the zip reader
 /// reported duplicates in (it keeps only one of them, so its own entry list cannot say which).
-fn exact_duplicate<R: Read + Seek>(archive: zip::ZipArchive<R>) -> NupkgError {
+pub(crate) fn exact_duplicate<R: Read + Seek>(archive: zip::ZipArchive<R>) -> NupkgError {
     let decoded: HashMap<Vec<u8>, String> = archive
         .file_names_raw()
         .map(<[u8]>::to_vec)
@@ -249,8 +249,31 @@ fn is_root_nuspec(name: &str) -> bool {
     !name.contains(['/', '\\']) && name.to_ascii_lowercase().ends_with(".nuspec")
 }
 
+/// The index of the one `.nuspec` at the archive root.
+pub(crate) fn root_nuspec(entries: &[String]) -> Result<usize, NupkgError> {
+    let nuspecs: Vec<usize> = (0..entries.len())
+        .filter(|&i| is_root_nuspec(&entries[i]))
+        .collect();
+    match nuspecs.as_slice() {
+        [] => Err(NupkgError::NoNuspec),
+        [one] => Ok(*one),
+        many => {
+            // Name a few: listing thousands would make the message unreadable (and the response huge).
+            let mut names: Vec<String> = many
+                .iter()
+                .take(MAX_LISTED_NUSPECS)
+                .map(|&i| shorten(&entries[i]))
+                .collect();
+            if many.len() > MAX_LISTED_NUSPECS {
+                names.push(format!("and {} more", many.len() - MAX_LISTED_NUSPECS));
+            }
+            Err(NupkgError::MultipleNuspecs(names))
+        }
+    }
+}
+
 /// Reads at most `limit` bytes from `reader`; `Ok(None)` when there are more.
-fn read_capped(reader: impl Read, limit: u64) -> Result<Option<Vec<u8>>, NupkgError> {
+pub(crate) fn read_capped(reader: impl Read, limit: u64) -> Result<Option<Vec<u8>>, NupkgError> {
     let mut bytes = Vec::new();
     reader
         .take(limit.saturating_add(1))
@@ -276,6 +299,71 @@ fn find_readme(entries: &[String], declared: &str) -> Option<usize> {
     })
 }
 
+/// A package archive (a `.nupkg` or `.snupkg`) whose entry names have been checked: safe, and distinct
+/// as NuGet compares them. Entries are read through [`PackageArchive::copy_entry`], capped.
+pub struct PackageArchive<R> {
+    archive: zip::ZipArchive<R>,
+    entries: Vec<String>,
+}
+
+impl<R: Read + Seek> PackageArchive<R> {
+    /// Opens the archive and checks its entry count and every entry name.
+    pub fn open(reader: R, max_entries: usize) -> Result<PackageArchive<R>, NupkgError> {
+        let archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
+        if archive.len() > max_entries {
+            return Err(NupkgError::TooManyEntries {
+                count: archive.len(),
+                limit: max_entries,
+            });
+        }
+        let entries: Vec<String> = archive
+            .file_names()
+            .map(|name| name.map(|n| n.into_owned()).map_err(zip_error))
+            .collect::<Result<_, _>>()?;
+        for name in &entries {
+            check_entry_name(name)?;
+        }
+        if archive.has_duplicate_names() {
+            return Err(exact_duplicate(archive));
+        }
+        check_distinct_names(&entries)?;
+        Ok(PackageArchive { archive, entries })
+    }
+
+    /// Every entry name, in archive order.
+    pub fn entries(&self) -> &[String] {
+        &self.entries
+    }
+
+    /// The index of the entry at `path`, compared as NuGet does: ignoring case, `\` read as `/`.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        let wanted = path.replace('\\', "/").to_lowercase();
+        self.entries
+            .iter()
+            .position(|e| e.replace('\\', "/").to_lowercase() == wanted)
+    }
+
+    /// Writes entry `index`, decompressed, to `out`; `Ok(None)` (with up to `limit` bytes written) when
+    /// it is larger than `limit`, whatever size the archive claims.
+    pub fn copy_entry(
+        &mut self,
+        index: usize,
+        out: &mut impl std::io::Write,
+        limit: u64,
+    ) -> Result<Option<u64>, NupkgError> {
+        let file = self.archive.by_index(index).map_err(zip_error)?;
+        let copied =
+            std::io::copy(&mut file.take(limit.saturating_add(1)), out).map_err(zip_error)?;
+        Ok((copied <= limit).then_some(copied))
+    }
+
+    /// Reads entry `index` into memory; `Ok(None)` when it is larger than `limit`.
+    pub fn read_entry(&mut self, index: usize, limit: u64) -> Result<Option<Vec<u8>>, NupkgError> {
+        let file = self.archive.by_index(index).map_err(zip_error)?;
+        read_capped(file, limit)
+    }
+}
+
 /// Validates a package and extracts its manifest and readme.
 ///
 /// Checks, in order: the archive opens, the entry count, every entry name,
@@ -283,44 +371,11 @@ fn find_readme(entries: &[String], declared: &str) -> Option<usize> {
 /// exactly one root `.nuspec`, its decompressed size, the manifest itself,
 /// then the readme if one is declared.
 pub fn read_nupkg<R: Read + Seek>(reader: R, limits: &NupkgLimits) -> Result<Nupkg, NupkgError> {
-    let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
-    if archive.len() > limits.max_entries {
-        return Err(NupkgError::TooManyEntries {
-            count: archive.len(),
-            limit: limits.max_entries,
-        });
-    }
-    let entries: Vec<String> = archive
-        .file_names()
-        .map(|name| name.map(|n| n.into_owned()).map_err(zip_error))
-        .collect::<Result<_, _>>()?;
-    for name in &entries {
-        check_entry_name(name)?;
-    }
-    if archive.has_duplicate_names() {
-        return Err(exact_duplicate(archive));
-    }
-    check_distinct_names(&entries)?;
-
-    let nuspecs: Vec<usize> = (0..entries.len())
-        .filter(|&i| is_root_nuspec(&entries[i]))
-        .collect();
-    let nuspec_index = match nuspecs.as_slice() {
-        [] => return Err(NupkgError::NoNuspec),
-        [one] => *one,
-        many => {
-            // Name a few: listing thousands would make the message unreadable (and the response huge).
-            let mut names: Vec<String> = many
-                .iter()
-                .take(MAX_LISTED_NUSPECS)
-                .map(|&i| shorten(&entries[i]))
-                .collect();
-            if many.len() > MAX_LISTED_NUSPECS {
-                names.push(format!("and {} more", many.len() - MAX_LISTED_NUSPECS));
-            }
-            return Err(NupkgError::MultipleNuspecs(names));
-        }
-    };
+    let PackageArchive {
+        mut archive,
+        entries,
+    } = PackageArchive::open(reader, limits.max_entries)?;
+    let nuspec_index = root_nuspec(&entries)?;
 
     let nuspec_bytes = {
         let file = archive.by_index(nuspec_index).map_err(zip_error)?;

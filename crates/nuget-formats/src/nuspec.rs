@@ -567,6 +567,77 @@ fn parse_dependencies(element: &Element) -> Result<Vec<DependencyGroup>, NuspecE
     Ok(groups)
 }
 
+/// The `<metadata>` element of a `<package>` document.
+fn metadata_of(root: &Element) -> Result<&Element, NuspecError> {
+    if root.name != "package" {
+        return Err(NuspecError::WrongRoot(
+            root.name.chars().take(100).collect(),
+        ));
+    }
+    root.child("metadata").ok_or(NuspecError::MissingMetadata)
+}
+
+/// The validated `id` and `version`.
+fn identity(metadata: &Element) -> Result<(String, NuGetVersion), NuspecError> {
+    let id = required(metadata, "id", MAX_FIELD_BYTES)?;
+    validate_id(&id).map_err(NuspecError::InvalidId)?;
+    let version_text = required(metadata, "version", MAX_FIELD_BYTES)?;
+    let version = NuGetVersion::parse(&version_text).map_err(NuspecError::InvalidVersion)?;
+    if version_text.chars().count() > MAX_VERSION_LENGTH {
+        return Err(NuspecError::InvalidVersion(VersionError::invalid(
+            &version_text,
+            format!("a package version may be at most {MAX_VERSION_LENGTH} characters long"),
+        )));
+    }
+    Ok((id, version))
+}
+
+/// The `<packageTypes>` list (empty when absent).
+fn package_types(metadata: &Element) -> Result<Vec<PackageType>, NuspecError> {
+    match metadata.child("packageTypes") {
+        Some(types) => types
+            .children_named("packageType")
+            .map(|t| {
+                Ok(PackageType {
+                    name: t.attr("name").ok_or(NuspecError::MissingAttribute {
+                        element: "packageType",
+                        attribute: "name",
+                    })?,
+                    version: t.attr("version"),
+                })
+            })
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// What identifies a package in a `.nuspec`: all a symbols package's manifest must carry (NuGet leaves
+/// `authors` and other required fields of a package out of a `.snupkg`'s manifest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NuspecIdentity {
+    /// Package ID, validated with [`validate_id`].
+    pub id: String,
+    /// Package version.
+    pub version: NuGetVersion,
+    /// `<packageTypes>` entries.
+    pub package_types: Vec<PackageType>,
+}
+
+impl NuspecIdentity {
+    /// Parses a `.nuspec` with the same defences as [`Nuspec::parse`], requiring only a valid `id` and
+    /// `version`.
+    pub fn parse(xml: &[u8]) -> Result<NuspecIdentity, NuspecError> {
+        let root = build_tree(decode(xml)?)?;
+        let metadata = metadata_of(&root)?;
+        let (id, version) = identity(metadata)?;
+        Ok(NuspecIdentity {
+            id,
+            version,
+            package_types: package_types(metadata)?,
+        })
+    }
+}
+
 impl Nuspec {
     /// Parses and validates a `.nuspec` document.
     ///
@@ -574,23 +645,8 @@ impl Nuspec {
     /// custom entities, non-UTF-8 text, deep nesting and oversized fields.
     pub fn parse(xml: &[u8]) -> Result<Nuspec, NuspecError> {
         let root = build_tree(decode(xml)?)?;
-        if root.name != "package" {
-            return Err(NuspecError::WrongRoot(
-                root.name.chars().take(100).collect(),
-            ));
-        }
-        let metadata = root.child("metadata").ok_or(NuspecError::MissingMetadata)?;
-
-        let id = required(metadata, "id", MAX_FIELD_BYTES)?;
-        validate_id(&id).map_err(NuspecError::InvalidId)?;
-        let version_text = required(metadata, "version", MAX_FIELD_BYTES)?;
-        let version = NuGetVersion::parse(&version_text).map_err(NuspecError::InvalidVersion)?;
-        if version_text.chars().count() > MAX_VERSION_LENGTH {
-            return Err(NuspecError::InvalidVersion(VersionError::invalid(
-                &version_text,
-                format!("a package version may be at most {MAX_VERSION_LENGTH} characters long"),
-            )));
-        }
+        let metadata = metadata_of(&root)?;
+        let (id, version) = identity(metadata)?;
         let authors = required(metadata, "authors", MAX_FIELD_BYTES)?;
         let description = required(metadata, "description", MAX_LONG_FIELD_BYTES)?;
 
@@ -609,21 +665,7 @@ impl Nuspec {
             branch: r.attr("branch"),
             commit: r.attr("commit"),
         });
-        let package_types = match metadata.child("packageTypes") {
-            Some(types) => types
-                .children_named("packageType")
-                .map(|t| {
-                    Ok(PackageType {
-                        name: t.attr("name").ok_or(NuspecError::MissingAttribute {
-                            element: "packageType",
-                            attribute: "name",
-                        })?,
-                        version: t.attr("version"),
-                    })
-                })
-                .collect::<Result<_, NuspecError>>()?,
-            None => Vec::new(),
-        };
+        let package_types = package_types(metadata)?;
         let dependency_groups = match metadata.child("dependencies") {
             Some(deps) => parse_dependencies(deps)?,
             None => Vec::new(),

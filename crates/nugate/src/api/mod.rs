@@ -1,4 +1,5 @@
-//! The NuGet protocol: the V3 service index and resources, and the V2 publish endpoints clients push to.
+//! The NuGet protocol: the V3 service index and resources, the V2 publish endpoints clients push to,
+//! and the V2 OData feed older clients read (`v2/`).
 
 mod flat_container;
 pub mod guard;
@@ -6,6 +7,8 @@ mod publish;
 mod registration;
 pub mod search;
 mod service_index;
+mod symbols;
+pub mod v2;
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
@@ -51,8 +54,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/api/v2/package/create-verification-key/{id}/{version}",
-            post(publish::create_verification_key_for_version).layer(keyed),
+            post(publish::create_verification_key_for_version).layer(keyed.clone()),
         )
+        .route(
+            "/api/v2/symbolpackage",
+            put(symbols::push).layer(keyed.clone()),
+        )
+        .route("/api/v2/symbolpackage/", put(symbols::push).layer(keyed))
+        .route("/symbols/{name}/{key}/{file}", get(symbols::download))
         .route("/api/v2/verifykey/{id}", get(publish::verify_key))
         .route(
             "/api/v2/verifykey/{id}/{version}",
@@ -71,6 +80,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v3/autocomplete",
             get(search::autocomplete).layer(read.clone()),
         );
+    // The V2 OData feed is a router of its own, every route a read.
+    router = router.merge(v2::routes().route_layer(read.clone()));
     for hive in [REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE] {
         router = router
             .route(

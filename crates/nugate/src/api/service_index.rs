@@ -16,6 +16,11 @@ pub async fn index(BaseUrl(base): BaseUrl) -> Response {
             "Push, unlist and relist packages",
         ),
         resource(
+            &format!("{base}/api/v2/symbolpackage"),
+            "SymbolPackagePublish/4.9.0",
+            "Push symbol packages (.snupkg)",
+        ),
+        resource(
             &format!("{base}/v3-flatcontainer/"),
             "PackageBaseAddress/3.0.0",
             "Package contents and version lists",
@@ -26,6 +31,14 @@ pub async fn index(BaseUrl(base): BaseUrl) -> Response {
             "Package details page",
         ),
     ];
+    // nuget.exe 3.4–5.8 `list` reads the V2 OData feed named here.
+    for kind in ["LegacyGallery", "LegacyGallery/2.0.0"] {
+        resources.push(resource(
+            &format!("{base}/api/v2/"),
+            kind,
+            "The V2 OData feed (nuget list, older clients)",
+        ));
+    }
     let legacy_registration = format!("{base}/v3/{REGISTRATION_HIVE}/");
     let semver2_registration = format!("{base}/v3/{REGISTRATION_SEMVER2_HIVE}/");
     for (suffix, url) in [

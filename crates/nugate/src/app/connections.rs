@@ -1,5 +1,11 @@
 //! The accept loop: TCP_NODELAY, a cap on connections per client address, the header-read timeout (which
-//! also closes idle keep-alive connections), `ConnectInfo<SocketAddr>` for handlers, and graceful shutdown.
+//! also closes idle keep-alive connections), `ConnectInfo<SocketAddr>` for handlers, nugate's own TLS
+//! when configured, and graceful shutdown.
+//!
+//! With TLS, the handshake runs in the connection's own task, holding the connection's slot, and must
+//! finish within the header-read timeout: a client that opens connections and stalls the handshake
+//! holds nothing longer than one that stalls its request head. Requests over TLS carry
+//! [`TlsConnection`], which makes them count as https.
 //!
 //! hyper's `header_read_timeout` starts whenever the connection waits for a request head: when it opens,
 //! and again once a response is written on a kept-alive connection. It stops when the head is complete,
@@ -20,8 +26,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::state::TlsConnection;
 
 /// The connection-level limits, from the configuration.
 pub(super) struct Limits {
@@ -43,12 +51,14 @@ impl Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits for the open
-/// connections to finish their in-flight requests (idle ones are closed at once).
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` completes, then stops
+/// accepting and waits for the open connections to finish their in-flight requests (idle ones are
+/// closed at once, handshakes still running end within their timeout).
 pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = http1::Builder::new();
@@ -82,13 +92,44 @@ pub(super) async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let tower = TowerToHyperService::new(router.clone());
+        let over_tls = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            if over_tls {
+                request.extensions_mut().insert(TlsConnection);
+            }
             tower.call(request)
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(tcp), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake too slow; connection closed");
+                                return;
+                            }
+                        };
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(e) = served {
                 // Header timeouts, resets, malformed requests: the client's doing, not worth more.
                 tracing::debug!(error = %e, "connection ended with an error");
             }

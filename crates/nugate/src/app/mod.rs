@@ -15,6 +15,8 @@ pub use crate::state::AppState;
 
 mod connections;
 mod metrics;
+mod redirect;
+mod tls;
 
 /// Removes stored files no committed version refers to (pushes cut short by a crash or a storage outage)
 /// and sign-ups never confirmed, at start-up and then hourly, in the background so neither start-up nor
@@ -158,7 +160,33 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> i
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish. Connections are limited per client
 /// address and must send each request's head within `header_read_timeout_secs` (see [`connections`]).
+/// With `tls_cert` and `tls_key` the listener speaks https; `redirect_http_listen`, when set, is bound
+/// here and answers every request with a redirect to https.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let redirect = match state.config.redirect_http_listen {
+        Some(addr) => Some(bind_redirect(addr).await?),
+        None => None,
+    };
+    serve_with_redirect(state, listener, redirect).await
+}
+
+/// Binds the plain-http redirect listener (`redirect_http_listen`).
+pub async fn bind_redirect(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (redirect_http_listen): {e}"))
+}
+
+/// [`serve`] with the redirect listener already bound (or none).
+pub async fn serve_with_redirect(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    redirect: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<()> {
+    let acceptor = tls::acceptor(&state.config)?;
+    if redirect.is_some() && acceptor.is_none() {
+        anyhow::bail!("redirect_http_listen redirects to https, so it needs tls_cert and tls_key");
+    }
     let sweep_task = spawn_orphan_sweeps(state.clone());
     let mailer = crate::mail::Mailer::from_config(&state.config)?;
     let mail_task = crate::mail::spawn_background(
@@ -175,9 +203,36 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             tracing::warn!(error = %e, "loading the feed index failed; the next request retries");
         }
     });
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which happens only once the signal was sent.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let redirect_task = redirect.map(|listener| {
+        let limits = connections::Limits::from_config(&state.config);
+        let router = redirect::router(&state.config);
+        tokio::spawn(connections::serve(
+            listener,
+            router,
+            limits,
+            None,
+            until_stopped(stopped.clone()),
+        ))
+    });
     let limits = connections::Limits::from_config(&state.config);
     let app = router(state);
-    connections::serve(listener, app, limits, shutdown_signal()).await;
+    connections::serve(listener, app, limits, acceptor, until_stopped(stopped)).await;
+    if let Some(task) = redirect_task {
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "the redirect listener ended abnormally");
+        }
+    }
+    signal.abort();
     mail_task.abort();
     sweep_task.abort();
     tracing::info!("stopped");

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod orgs;
+pub mod tls;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -16,6 +17,7 @@ use crate::db::{self, keys::ApiKeyRow, Db};
 use crate::model::key::status_label;
 use crate::storage::{migrate, PackageStorage};
 use orgs::{OrgCommand, PrefixCommand};
+use tls::TlsCommand;
 
 /// `nugate --version`: the release and the commit it was built from.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NUGATE_COMMIT"), ")");
@@ -78,6 +80,9 @@ pub enum Command {
     /// Move the database between backends.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Certificates for nugate's own https.
+    #[command(subcommand)]
+    Tls(TlsCommand),
 }
 
 /// `nugate user …`
@@ -231,14 +236,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+            let redirect = match config.redirect_http_listen {
+                Some(addr) => Some(app::bind_redirect(addr).await?),
+                None => None,
+            };
             let state = AppState::open(config).await?;
             tracing::info!(
                 listen = %listener.local_addr()?,
+                tls = state.config.serves_tls(),
+                redirect_http_listen = ?state.config.redirect_http_listen,
                 url = %state.config.base_url(),
                 feed = %format!("{}/v3/index.json", state.config.base_url()),
                 "nugate is serving"
             );
-            app::serve(state, listener).await
+            app::serve_with_redirect(state, listener, redirect).await
+        }
+        Command::Tls(TlsCommand::SelfSigned { host, out }) => {
+            let out = out.unwrap_or_else(|| config.data_dir.join("tls"));
+            println!("{}", tls::write(&host, &out, config.listen.port())?);
+            Ok(())
         }
         Command::Migrate => {
             AppState::open(config).await?;

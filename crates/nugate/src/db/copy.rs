@@ -20,6 +20,8 @@ const COPIED_TABLES: &[&str] = &[
     "package_registrations",
     "package_owners",
     "packages",
+    "symbol_packages",
+    "symbol_files",
     "api_keys",
     "email_tokens",
     "owner_invitations",

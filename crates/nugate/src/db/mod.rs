@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod packages;
 pub mod prefixes;
 pub mod sessions;
+pub mod symbols;
 pub mod throttle;
 pub mod users;
 
@@ -84,6 +85,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "organizations",
         include_str!("migrations/sqlite/0008_organizations.sql"),
     ),
+    (
+        9,
+        "symbols",
+        include_str!("migrations/sqlite/0009_symbols.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -125,6 +131,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "organizations",
         include_str!("migrations/postgres/0008_organizations.sql"),
+    ),
+    (
+        9,
+        "symbols",
+        include_str!("migrations/postgres/0009_symbols.sql"),
     ),
 ];
 

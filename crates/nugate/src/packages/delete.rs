@@ -19,7 +19,8 @@ pub struct DeletedVersion {
 }
 
 impl PackageService {
-    /// Deletes `id` `version` for good: its database row and its stored .nupkg and .nuspec. The feed's
+    /// Deletes `id` `version` for good: its database row and its stored .nupkg and .nuspec (and its
+    /// symbols, when it has any). The feed's
     /// change counter moves in the same transaction, so every node's feed drops the version. The
     /// registration and its owners stay, even when this was its last version.
     ///
@@ -40,6 +41,13 @@ impl PackageService {
         let target = db::packages::version(self.db.pool(), id.trim(), &stored)
             .await?
             .ok_or_else(|| version_not_found(id, version))?;
+        // Its symbols go with it (their rows by the foreign key's cascade, their files here).
+        let symbols = db::symbols::exists_for(self.db.pool(), target.id).await?;
+        let pdbs: Vec<(String, String)> = db::symbols::pdbs_of(self.db.pool(), target.id)
+            .await?
+            .into_iter()
+            .map(|p| (p.ssqp_key, p.file_name_lower))
+            .collect();
         let mut tx = self.db.begin_write().await?;
         if !db::packages::delete_version(&mut tx, target.id).await? {
             // Deleted meanwhile by someone else.
@@ -52,6 +60,15 @@ impl PackageService {
                 &target.version.to_lowercase(),
             )
             .await;
+        if symbols {
+            self.storage
+                .delete_symbols(
+                    &target.package_id.to_lowercase(),
+                    &target.version.to_lowercase(),
+                    &pdbs,
+                )
+                .await;
+        }
         tx.commit().await?;
         self.feed.changed();
         tracing::info!(

@@ -1,10 +1,11 @@
 //! Package rules shared by the protocol endpoints, the web pages and the CLI: push, unlist/relist
-//! (`listing`), and ownership with its invitations (`owners`).
+//! (`listing`), ownership with its invitations (`owners`), and symbol packages (`symbols`).
 
 pub mod delete;
 mod listing;
 mod owners;
 mod prefixes;
+pub mod symbols;
 pub mod upload;
 
 pub use owners::AdminPackage;

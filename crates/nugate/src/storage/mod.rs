@@ -7,6 +7,10 @@
 //! writers. Inside the push's transaction the staged file is then moved into place and the .nuspec written,
 //! before the row that makes them visible commits; a file without a row (a staged leftover included) is an
 //! invisible orphan that [`PackageStorage::remove_orphans`] deletes.
+//!
+//! A version's symbols live in its folder too: `{lower_id}.{lower_version}.snupkg` and each portable PDB
+//! as `symbols-{ssqp key}-{lower pdb name}`, staged and moved into place the same way, so the sweep
+//! treats them like the version's other files.
 
 pub mod migrate;
 
@@ -25,8 +29,9 @@ use object_store::{
 };
 use tokio::io::AsyncWriteExt;
 
-/// rustls needs one process-wide crypto provider; ring is the one already in the build.
-fn install_tls_provider() {
+/// rustls needs one process-wide crypto provider (for S3 and for nugate's own https); ring is the one
+/// already in the build.
+pub(crate) fn install_tls_provider() {
     // An error means a provider is installed already (a second storage in one process): as good.
     if rustls::crypto::ring::default_provider()
         .install_default()
@@ -175,6 +180,104 @@ impl PackageStorage {
 
     pub(crate) fn nuspec_path(lower_id: &str, lower_version: &str) -> Path {
         Path::from_iter([lower_id, lower_version, &format!("{lower_id}.nuspec")])
+    }
+
+    /// Where a version's symbol package lives.
+    pub fn snupkg_path(lower_id: &str, lower_version: &str) -> Path {
+        Path::from_iter([
+            lower_id,
+            lower_version,
+            &format!("{lower_id}.{lower_version}.snupkg"),
+        ])
+    }
+
+    /// Where one of a version's PDBs lives (`ssqp_key` and `file_name_lower` as recorded).
+    pub fn pdb_path(
+        lower_id: &str,
+        lower_version: &str,
+        ssqp_key: &str,
+        file_name_lower: &str,
+    ) -> Path {
+        Path::from_iter([
+            lower_id,
+            lower_version,
+            &format!("symbols-{ssqp_key}-{file_name_lower}"),
+        ])
+    }
+
+    /// Moves staged symbol files into place: the `.snupkg`, then each PDB (staged, key, lower name). On
+    /// failure the caller removes what was moved ([`PackageStorage::delete_symbols`]).
+    pub async fn publish_symbols(
+        &self,
+        snupkg: &Staged,
+        pdbs: &[(Staged, String, String)],
+        lower_id: &str,
+        lower_version: &str,
+    ) -> anyhow::Result<()> {
+        self.store
+            .rename(&snupkg.nupkg, &Self::snupkg_path(lower_id, lower_version))
+            .await?;
+        for (staged, key, name) in pdbs {
+            self.store
+                .rename(
+                    &staged.nupkg,
+                    &Self::pdb_path(lower_id, lower_version, key, name),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a version's symbol files (best effort: a leftover is reported by `nugate check`, and swept
+    /// with its version).
+    pub async fn delete_symbols(
+        &self,
+        lower_id: &str,
+        lower_version: &str,
+        pdbs: &[(String, String)],
+    ) {
+        let mut paths = vec![Self::snupkg_path(lower_id, lower_version)];
+        paths.extend(
+            pdbs.iter()
+                .map(|(key, name)| Self::pdb_path(lower_id, lower_version, key, name)),
+        );
+        futures_util::future::join_all(paths.iter().map(|p| self.delete_quietly(p))).await;
+    }
+
+    /// Opens a stored PDB for streaming.
+    pub async fn pdb(
+        &self,
+        lower_id: &str,
+        lower_version: &str,
+        ssqp_key: &str,
+        file_name_lower: &str,
+    ) -> anyhow::Result<Download> {
+        self.open(&Self::pdb_path(
+            lower_id,
+            lower_version,
+            ssqp_key,
+            file_name_lower,
+        ))
+        .await
+    }
+
+    /// Copies a version's .nupkg into the local file `dest` (streamed), for reading entries from it.
+    pub async fn nupkg_to_file(
+        &self,
+        lower_id: &str,
+        lower_version: &str,
+        dest: &FsPath,
+    ) -> anyhow::Result<u64> {
+        let mut download = self.nupkg(lower_id, lower_version).await?;
+        let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(dest).await?);
+        let mut written = 0u64;
+        while let Some(chunk) = download.stream.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        Ok(written)
     }
 
     /// Uploads a .nupkg (streamed from `nupkg_file`) to a fresh staging key. Nothing is locked meanwhile;

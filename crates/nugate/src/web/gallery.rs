@@ -84,6 +84,8 @@ struct PackagePage {
     project_url: Option<String>,
     /// `licenseUrl`, likewise.
     license_url: Option<String>,
+    /// The symbol server URL, when symbols were pushed for this version.
+    symbols: Option<String>,
 }
 
 #[derive(Template)]
@@ -297,6 +299,11 @@ async fn package_page(
     let license = meta.nuspec.license.as_ref().map(|l| l.value.clone());
     let project_url = web_link(meta.nuspec.project_url.as_deref());
     let license_url = web_link(meta.nuspec.license_url.as_deref());
+    let symbols = state
+        .packages
+        .has_symbols(current.id)
+        .await?
+        .then(|| format!("{base}/symbols"));
     Ok(render(PackagePage {
         page: visitor.page(),
         id: current.package_id.clone(),
@@ -317,6 +324,7 @@ async fn package_page(
         license,
         project_url,
         license_url,
+        symbols,
     }))
 }
 

@@ -35,10 +35,31 @@ impl Client {
         cmd
     }
 
-    /// 2.8.7 speaks V2 only: it pushes to the V2 URL and cannot install from a V3-only feed.
+    /// 2.8.7 speaks V2 only: it pushes to the V2 URL and installs from the V2 OData feed.
     fn speaks_v3(self) -> bool {
         self != Client::V287
     }
+}
+
+/// Removes the escape sequences and carriage returns a terminal session adds.
+fn strip_terminal_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+                } else {
+                    chars.next();
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Where the clients are, or `None` (with a loud note) when they are not installed outside CI.
@@ -76,13 +97,25 @@ impl Session {
         }
     }
 
-    fn dir(&self, name: &str) -> PathBuf {
+    pub fn dir(&self, name: &str) -> PathBuf {
         let dir = self.home.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
 
-    async fn run(&self, args: &[&str]) -> Outcome {
+    pub async fn run(&self, args: &[&str]) -> Outcome {
+        self.run_with(args, false).await
+    }
+
+    /// Runs the client in a terminal 200 columns wide: NuGet 2.8.7 lays `list` out for the console and,
+    /// without a terminal, prints blank lines forever. Terminal escapes are removed from the output.
+    pub async fn run_in_terminal(&self, args: &[&str]) -> Outcome {
+        let mut outcome = self.run_with(args, true).await;
+        outcome.output = strip_terminal_escapes(&outcome.output);
+        outcome
+    }
+
+    async fn run_with(&self, args: &[&str], terminal: bool) -> Outcome {
         let mut cmd = self.client.command(&self.deps);
         cmd.args(args)
             .arg("-NonInteractive")
@@ -93,10 +126,24 @@ impl Session {
         let printable = args.join(" ");
         let out = tokio::task::spawn_blocking(move || {
             let mut wrapped = Command::new("timeout");
-            wrapped
-                .arg("180")
-                .arg(cmd.get_program())
-                .args(cmd.get_args());
+            wrapped.arg("180");
+            if terminal {
+                let quote = |s: &std::ffi::OsStr| {
+                    format!("'{}'", s.to_str().unwrap().replace('\'', "'\\''"))
+                };
+                let line: Vec<String> = std::iter::once(cmd.get_program())
+                    .chain(cmd.get_args())
+                    .map(quote)
+                    .collect();
+                wrapped.args([
+                    "script",
+                    "-qec",
+                    &format!("stty cols 200 rows 50; exec {}", line.join(" ")),
+                    "/dev/null",
+                ]);
+            } else {
+                wrapped.arg(cmd.get_program()).args(cmd.get_args());
+            }
             for (k, v) in cmd.get_envs() {
                 if let Some(v) = v {
                     wrapped.env(k, v);
@@ -123,7 +170,7 @@ impl Session {
 
     /// A path relative to the session's home (its working directory): NuGet 2.8.7 on Mono mangles
     /// absolute paths.
-    fn rel(&self, path: &Path) -> String {
+    pub fn rel(&self, path: &Path) -> String {
         path.strip_prefix(self.home.path())
             .unwrap_or(path)
             .to_str()
@@ -248,7 +295,10 @@ async fn full_flow(client: Client) {
         dup.output
     );
 
-    // install: latest (with its dependency from the same feed) and an exact version.
+    // install: latest (with its dependency from the same feed) and an exact version; 2.8.7 speaks
+    // only V2, so it installs from the V2 OData feed.
+    let feed_v2 = app.url("/api/v2/");
+    let install_source = if client.speaks_v3() { &index } else { &feed_v2 };
     let installed = s.dir("installed");
     let inst = &s.rel(&installed);
     let latest = s
@@ -256,44 +306,54 @@ async fn full_flow(client: Client) {
             "install",
             "Flow.Lib",
             "-Source",
-            &index,
+            install_source,
             "-OutputDirectory",
             inst,
         ])
         .await;
+    assert!(latest.ok, "{client:?}: install latest\n{}", latest.output);
+    assert!(
+        installed.join("Flow.Lib.2.0.0").is_dir(),
+        "{client:?}:\n{}",
+        latest.output
+    );
+    assert!(
+        installed.join("Flow.Dep.1.0.0").is_dir(),
+        "{client:?}: dependency\n{}",
+        latest.output
+    );
+    let exact = s
+        .run(&[
+            "install",
+            "Flow.Lib",
+            "-Version",
+            "1.0.0",
+            "-Source",
+            install_source,
+            "-OutputDirectory",
+            inst,
+        ])
+        .await;
+    assert!(exact.ok, "{client:?}: install exact\n{}", exact.output);
+    assert!(installed.join("Flow.Lib.1.0.0").is_dir());
+
+    // The V2 OData feed: 2.8.7 lists and updates through it; 5.8 and 4.9.2 install, list and search
+    // (`list TERM`) with it as the source.
+    match client {
+        Client::V287 => list_and_update_from_v2(&s, &feed_v2).await,
+        Client::V580 | Client::V492 => install_list_and_search_from_v2(&s, &feed_v2).await,
+        _ => {}
+    }
     if client.speaks_v3() {
-        assert!(latest.ok, "{client:?}: install latest\n{}", latest.output);
+        // 3.4–5.8 `list` with the V3 index finds the V2 feed through LegacyGallery/2.0.0.
+        let listed = s.run(&["list", "Flow", "-Source", &index]).await;
         assert!(
-            installed.join("Flow.Lib.2.0.0").is_dir(),
-            "{client:?}:\n{}",
-            latest.output
+            listed.ok
+                && listed.output.contains("Flow.Dep 1.0.0")
+                && listed.output.contains("Flow.Lib 2.0.0"),
+            "{client:?}: list through the service index\n{}",
+            listed.output
         );
-        assert!(
-            installed.join("Flow.Dep.1.0.0").is_dir(),
-            "{client:?}: dependency\n{}",
-            latest.output
-        );
-        let exact = s
-            .run(&[
-                "install",
-                "Flow.Lib",
-                "-Version",
-                "1.0.0",
-                "-Source",
-                &index,
-                "-OutputDirectory",
-                inst,
-            ])
-            .await;
-        assert!(exact.ok, "{client:?}: install exact\n{}", exact.output);
-        assert!(installed.join("Flow.Lib.1.0.0").is_dir());
-    } else {
-        // Expected-unsupported until the V2 OData feed exists: 2.8.7 installs only through OData.
-        assert!(
-            !latest.ok,
-            "2.8.7 install unexpectedly worked: update the README's client table"
-        );
-        eprintln!("EXPECTED-UNSUPPORTED: NuGet 2.8.7 install needs the V2 OData feed");
     }
 
     // delete = unlist (id and version as a user types them); search hides it, exact install still works.
@@ -311,24 +371,34 @@ async fn full_flow(client: Client) {
         .map(|v| v["version"].as_str().unwrap())
         .collect();
     assert_eq!(versions, ["2.0.0"]);
-    if client.speaks_v3() {
-        let again = s.dir("installed-after-unlist");
-        let exact = s
-            .run(&[
-                "install",
-                "Flow.Lib",
-                "-Version",
-                "1.0.0",
-                "-Source",
-                &index,
-                "-OutputDirectory",
-                &s.rel(&again),
-            ])
+    let again = s.dir("installed-after-unlist");
+    let exact = s
+        .run(&[
+            "install",
+            "Flow.Lib",
+            "-Version",
+            "1.0.0",
+            "-Source",
+            install_source,
+            "-OutputDirectory",
+            &s.rel(&again),
+        ])
+        .await;
+    assert!(
+        exact.ok,
+        "{client:?}: exact install of an unlisted version\n{}",
+        exact.output
+    );
+    if client == Client::V287 {
+        // The unlisted version is gone from the list, the other one stays.
+        let listed = s
+            .run_in_terminal(&["list", "Flow", "-AllVersions", "-Source", &feed_v2])
             .await;
+        assert!(listed.ok, "{}", listed.output);
         assert!(
-            exact.ok,
-            "{client:?}: exact install of an unlisted version\n{}",
-            exact.output
+            listed.output.contains("Flow.Lib 2.0.0") && !listed.output.contains("Flow.Lib 1.0.0"),
+            "2.8.7 list after unlisting\n{}",
+            listed.output
         );
     }
     if client == Client::V580 {
@@ -354,6 +424,136 @@ async fn full_flow(client: Client) {
         pushed.ok,
         "{client:?}: push with the stored key\n{}",
         pushed.output
+    );
+}
+
+/// NuGet 2.8.7 on the V2 feed: `list` (everything, then a search term) and `update` of a
+/// packages.config project from Flow.Lib 1.0.0 to 2.0.0.
+async fn list_and_update_from_v2(s: &Session, feed: &str) {
+    let listed = s.run_in_terminal(&["list", "-Source", feed]).await;
+    assert!(listed.ok, "2.8.7 list\n{}", listed.output);
+    let lines: Vec<&str> = listed
+        .output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        ["Flow.Dep 1.0.0", "Flow.Lib 2.0.0"],
+        "2.8.7 list\n{}",
+        listed.output
+    );
+    let searched = s.run_in_terminal(&["list", "Dep", "-Source", feed]).await;
+    assert!(searched.ok, "{}", searched.output);
+    let lines: Vec<&str> = searched
+        .output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        ["Flow.Dep 1.0.0"],
+        "2.8.7 list Dep\n{}",
+        searched.output
+    );
+
+    let project = s.dir("project");
+    std::fs::write(
+        project.join("packages.config"),
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<packages>
+  <package id="Flow.Dep" version="1.0.0" targetFramework="net45" />
+  <package id="Flow.Lib" version="1.0.0" targetFramework="net45" />
+</packages>"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("App.csproj"),
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<Project ToolsVersion="4.0" DefaultTargets="Build" xmlns="http://schemas.microsoft.com/developer/msbuild/2003">
+  <PropertyGroup><OutputType>Library</OutputType><AssemblyName>App</AssemblyName><TargetFrameworkVersion>v4.5</TargetFrameworkVersion></PropertyGroup>
+  <ItemGroup><None Include="packages.config" /></ItemGroup>
+</Project>"#,
+    )
+    .unwrap();
+    let config = s.rel(&project.join("packages.config"));
+    let packages = s.rel(&project.join("packages"));
+    let restored = s
+        .run(&[
+            "restore",
+            &config,
+            "-PackagesDirectory",
+            &packages,
+            "-Source",
+            feed,
+        ])
+        .await;
+    assert!(restored.ok, "2.8.7 restore\n{}", restored.output);
+    let updated = s
+        .run(&[
+            "update",
+            &config,
+            "-RepositoryPath",
+            &packages,
+            "-Source",
+            feed,
+        ])
+        .await;
+    assert!(updated.ok, "2.8.7 update\n{}", updated.output);
+    let config_text = std::fs::read_to_string(project.join("packages.config")).unwrap();
+    assert!(
+        config_text.contains(r#"id="Flow.Lib" version="2.0.0""#),
+        "2.8.7 update\n{config_text}\n{}",
+        updated.output
+    );
+    assert!(
+        project.join("packages/Flow.Lib.2.0.0").is_dir(),
+        "{}",
+        updated.output
+    );
+}
+
+/// nuget.exe 5.8 / 4.9.2 with the V2 feed as the source: install (latest and its dependency), `list`,
+/// and a search (`list TERM`).
+async fn install_list_and_search_from_v2(s: &Session, feed: &str) {
+    let client = s.client;
+    let installed = s.dir("installed-from-v2");
+    let latest = s
+        .run(&[
+            "install",
+            "Flow.Lib",
+            "-Source",
+            feed,
+            "-OutputDirectory",
+            &s.rel(&installed),
+        ])
+        .await;
+    assert!(latest.ok, "{client:?}: install from V2\n{}", latest.output);
+    assert!(
+        installed.join("Flow.Lib.2.0.0").is_dir(),
+        "{}",
+        latest.output
+    );
+    assert!(
+        installed.join("Flow.Dep.1.0.0").is_dir(),
+        "{}",
+        latest.output
+    );
+    let listed = s.run(&["list", "-Source", feed]).await;
+    assert!(listed.ok, "{client:?}: list\n{}", listed.output);
+    assert!(
+        listed.output.contains("Flow.Dep 1.0.0") && listed.output.contains("Flow.Lib 2.0.0"),
+        "{client:?}: list\n{}",
+        listed.output
+    );
+    let searched = s.run(&["list", "Lib", "-Source", feed]).await;
+    assert!(searched.ok, "{client:?}: list Lib\n{}", searched.output);
+    assert!(
+        searched.output.contains("Flow.Lib 2.0.0") && !searched.output.contains("Flow.Dep"),
+        "{client:?}: list Lib\n{}",
+        searched.output
     );
 }
 

@@ -402,8 +402,8 @@ async fn two_nodes_on_postgres_and_s3_behave_as_one() {
     // The CLI is another node: both servers see the removal within their cache_ttl_ms.
     for node in [&b, &a] {
         let mut refused = None;
-        for _ in 0..50 {
-            let r = push_via(node, "1.1.0").await.unwrap();
+        for attempt in 0..50 {
+            let r = push_via(node, &format!("1.1.{attempt}")).await.unwrap();
             if r.status() == 403 {
                 refused = Some(r.text().await.unwrap());
                 break;

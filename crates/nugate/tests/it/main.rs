@@ -17,4 +17,7 @@ mod migrate;
 mod ops;
 mod private;
 mod slow_clients;
+mod symbols;
+mod tls;
+mod v2;
 mod web;
