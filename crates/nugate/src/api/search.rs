@@ -13,7 +13,8 @@ use super::guard::Readable;
 use super::{json, json_bytes, REGISTRATION_SEMVER2_HIVE};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
-use crate::feed::{visible, DocumentKey, IndexedPackage, IndexedVersion};
+use crate::feed::terms::{self, Term};
+use crate::feed::{visible, DocumentKey, IndexedPackage};
 use crate::model::policy::ReadScope;
 use crate::packages::PackageMetadata;
 use crate::state::{AppState, BaseUrl};
@@ -93,59 +94,6 @@ impl SearchParams {
     }
 }
 
-/// One parsed search term.
-#[derive(Debug, PartialEq)]
-enum Term {
-    Text(String),
-    Id(String),
-    PackageId(String),
-    Tag(String),
-    Owner(String),
-}
-
-/// Splits `q` into terms; `field:value` and quoted phrases are understood, unknown fields are free text.
-fn parse_query(q: &str) -> Vec<Term> {
-    let mut terms = Vec::new();
-    let mut chars = q.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        let mut token = String::new();
-        let mut quoted = false;
-        while let Some(&c) = chars.peek() {
-            if c == '"' {
-                quoted = !quoted;
-                chars.next();
-                continue;
-            }
-            if c.is_whitespace() && !quoted {
-                break;
-            }
-            token.push(c);
-            chars.next();
-        }
-        let lower = token.to_lowercase();
-        let term = match lower.split_once(':') {
-            Some((field, value)) if !value.is_empty() => match field {
-                "id" => Term::Id(value.to_string()),
-                "packageid" => Term::PackageId(value.to_string()),
-                "tag" | "tags" => Term::Tag(value.to_string()),
-                "owner" | "owners" => Term::Owner(value.to_string()),
-                _ => Term::Text(lower),
-            },
-            _ => Term::Text(lower),
-        };
-        if !matches!(&term, Term::Text(t) if t.is_empty()) {
-            terms.push(term);
-        }
-    }
-    terms
-}
-
 /// What a search is for: the parsed query and the client's capabilities.
 pub struct SearchRequest {
     terms: Vec<Term>,
@@ -160,7 +108,7 @@ impl SearchRequest {
     /// A search as the web gallery makes it: every listed version may show, whatever its kind.
     pub fn everything(q: &str) -> SearchRequest {
         SearchRequest {
-            terms: parse_query(q),
+            terms: terms::parse(q, false),
             prerelease: true,
             semver2: true,
             package_type: None,
@@ -204,7 +152,7 @@ pub async fn find(
     // Results are ordered by rank, then ID; packages are visited in ID order, so keeping the first
     // `skip + take` matches of each rank is enough to cut the page, without sorting every match.
     let wanted = skip.saturating_add(take);
-    let mut by_rank: [Vec<(&Arc<IndexedPackage>, usize)>; RANKS] = Default::default();
+    let mut by_rank: [Vec<(&Arc<IndexedPackage>, usize)>; terms::RANKS] = Default::default();
     let mut total = 0;
     for package in view.packages() {
         if !request.readable.allows(&package.package_id) {
@@ -229,10 +177,10 @@ pub async fn find(
         if request
             .terms
             .iter()
-            .all(|term| matches_term(package, version, term))
+            .all(|term| terms::matches(package, version, term))
         {
             total += 1;
-            let bucket = &mut by_rank[rank(&package.lower_id, &request.terms)];
+            let bucket = &mut by_rank[terms::rank(&package.lower_id, &request.terms)];
             if bucket.len() < wanted {
                 bucket.push((package, latest));
             }
@@ -252,46 +200,6 @@ pub async fn find(
     Ok((total, page))
 }
 
-fn matches_term(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> bool {
-    let id = package.lower_id.as_str();
-    match term {
-        Term::Text(t) => {
-            id.contains(t.as_str())
-                || v.lower_title.contains(t.as_str())
-                || v.lower_tags.contains(t.as_str())
-                || v.lower_description.contains(t.as_str())
-                || v.lower_authors.contains(t.as_str())
-        }
-        Term::Id(t) => id.contains(t.as_str()),
-        Term::PackageId(t) => id == t,
-        Term::Tag(t) => v.lower_tags.split_whitespace().any(|tag| tag == t),
-        Term::Owner(t) => package.owners.iter().any(|name| name.to_lowercase() == *t),
-    }
-}
-
-/// How many ranks [`rank`] gives.
-const RANKS: usize = 4;
-
-/// Ranks an exact ID match first (3), then IDs that start with (2) or contain (1) the text, then the rest.
-fn rank(id: &str, terms: &[Term]) -> usize {
-    let mut best = 0;
-    for term in terms {
-        if let Term::Text(t) | Term::Id(t) | Term::PackageId(t) = term {
-            let score = if id == t {
-                3
-            } else if id.starts_with(t.as_str()) {
-                2
-            } else if id.contains(t.as_str()) {
-                1
-            } else {
-                0
-            };
-            best = best.max(score);
-        }
-    }
-    best
-}
-
 /// `GET /v3/search`.
 pub async fn search(
     State(state): State<AppState>,
@@ -300,7 +208,8 @@ pub async fn search(
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     let (skip, take) = params.paging(20)?;
-    let request = SearchRequest::from_params(&params, parse_query(params.query()?), readable);
+    let request =
+        SearchRequest::from_params(&params, terms::parse(params.query()?, false), readable);
     let (total, hits) = find(&state, &request, skip, take).await?;
     // Each result is rendered once per change of its package (and client capabilities and base URL):
     // a package with thousands of versions lists them all.
@@ -450,28 +359,4 @@ pub async fn autocomplete(
     .await?;
     let data: Vec<&str> = hits.iter().map(|h| h.package.package_id.as_str()).collect();
     Ok(json(&json!({ "totalHits": total, "data": data })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queries_are_split_into_fields() {
-        assert_eq!(
-            parse_query(
-                "json  id:Contoso tags:web owner:alice packageid:A.B \"two words\" other:x"
-            ),
-            vec![
-                Term::Text("json".into()),
-                Term::Id("contoso".into()),
-                Term::Tag("web".into()),
-                Term::Owner("alice".into()),
-                Term::PackageId("a.b".into()),
-                Term::Text("two words".into()),
-                Term::Text("other:x".into()),
-            ]
-        );
-        assert!(parse_query("   ").is_empty());
-    }
 }

@@ -9,6 +9,7 @@
 //! (immediately after a change this node made). Another node's change therefore shows within that time.
 
 mod cache;
+pub mod terms;
 
 pub use cache::{DocumentCache, DocumentKey};
 

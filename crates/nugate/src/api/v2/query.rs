@@ -19,6 +19,7 @@ use nuget_formats::{NuGetVersion, VersionRange};
 use super::params::{clip, Collection, Options};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
+use crate::feed::terms::{self, Term};
 use crate::feed::{IndexView, IndexedPackage, IndexedVersion};
 use crate::model::policy::ReadScope;
 
@@ -234,19 +235,7 @@ fn find_by_id<'a>(
         .collect())
 }
 
-/// One term of a `searchTerm`.
-#[derive(Debug, PartialEq)]
-enum Term {
-    Text(String),
-    Id(String),
-    PackageId(String),
-    Tag(String),
-    Author(String),
-    Owner(String),
-}
-
-/// Splits a search term into lower-cased terms: quoted phrases, `field:value` for `id`, `packageid`,
-/// `tag(s)`, `author(s)` and `owner(s)`; other text is matched anywhere. `*` is dropped (NuGet's V2
+/// Splits a search term into lower-cased terms (see `feed::terms::parse`); `*` is dropped (NuGet's V2
 /// search has no wildcards; PowerShellGet sends them and filters the answer itself).
 fn parse_terms(q: &str) -> Result<Vec<Term>, ApiError> {
     if q.chars().count() > MAX_SEARCH_CHARS {
@@ -254,74 +243,7 @@ fn parse_terms(q: &str) -> Result<Vec<Term>, ApiError> {
             "The search term is longer than {MAX_SEARCH_CHARS} characters."
         )));
     }
-    let mut terms = Vec::new();
-    let mut token = String::new();
-    let mut quoted = false;
-    for c in q.chars().chain(std::iter::once(' ')) {
-        match c {
-            '"' => quoted = !quoted,
-            '*' => {}
-            c if c.is_whitespace() && !quoted => {
-                let lower = std::mem::take(&mut token).to_lowercase();
-                if lower.is_empty() {
-                    continue;
-                }
-                terms.push(match lower.split_once(':') {
-                    Some((field, value)) if !value.is_empty() => match field {
-                        "id" => Term::Id(value.to_string()),
-                        "packageid" => Term::PackageId(value.to_string()),
-                        "tag" | "tags" => Term::Tag(value.to_string()),
-                        "author" | "authors" => Term::Author(value.to_string()),
-                        "owner" | "owners" => Term::Owner(value.to_string()),
-                        _ => Term::Text(lower),
-                    },
-                    _ => Term::Text(lower),
-                });
-            }
-            c => token.push(c),
-        }
-    }
-    Ok(terms)
-}
-
-fn matches_term(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> bool {
-    let id = package.lower_id.as_str();
-    match term {
-        Term::Text(t) => {
-            id.contains(t.as_str())
-                || v.lower_title.contains(t.as_str())
-                || v.lower_tags.contains(t.as_str())
-                || v.lower_description.contains(t.as_str())
-                || v.lower_authors.contains(t.as_str())
-        }
-        Term::Id(t) => id.contains(t.as_str()),
-        Term::PackageId(t) => id == t,
-        Term::Tag(t) => v.lower_tags.split_whitespace().any(|tag| tag == t),
-        Term::Author(t) => v.lower_authors.contains(t.as_str()),
-        Term::Owner(t) => package.owners.iter().any(|o| o.to_lowercase() == *t),
-    }
-}
-
-fn rank(id: &str, terms: &[Term]) -> usize {
-    terms
-        .iter()
-        .filter_map(|term| match term {
-            Term::Text(t) | Term::Id(t) | Term::PackageId(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .map(|t| {
-            if id == t {
-                3
-            } else if id.starts_with(t) {
-                2
-            } else if id.contains(t) {
-                1
-            } else {
-                0
-            }
-        })
-        .max()
-        .unwrap_or(0)
+    Ok(terms::parse(q, true))
 }
 
 /// `Search()`: listed versions whose text matches every term, prerelease ones only when asked for.
@@ -330,12 +252,12 @@ fn search<'a>(view: &'a IndexView<'_>, options: &Options) -> Result<Vec<Candidat
     let mut found = Vec::new();
     for package in view.packages() {
         let latest = latest(package, options.semver2);
-        let rank = rank(&package.lower_id, &terms);
+        let rank = terms::rank(&package.lower_id, &terms);
         for (index, v) in package.versions.iter().enumerate() {
             if v.row.listed
                 && seen_by(v, options.semver2)
                 && (options.include_prerelease || !v.row.is_prerelease)
-                && terms.iter().all(|t| matches_term(package, v, t))
+                && terms.iter().all(|t| terms::matches(package, v, t))
             {
                 found.push(Candidate::new(package, index, &latest, rank));
             }
@@ -490,7 +412,13 @@ mod tests {
             ]
         );
         assert!(parse_terms(&"x".repeat(MAX_SEARCH_CHARS + 1)).is_err());
-        assert_eq!(rank("contoso.lib", &parse_terms("contoso").unwrap()), 2);
-        assert_eq!(rank("contoso.lib", &parse_terms("tag:x").unwrap()), 0);
+        assert_eq!(
+            terms::rank("contoso.lib", &parse_terms("contoso").unwrap()),
+            2
+        );
+        assert_eq!(
+            terms::rank("contoso.lib", &parse_terms("tag:x").unwrap()),
+            0
+        );
     }
 }

@@ -1,0 +1,138 @@
+//! Search terms over the in-memory feed, shared by V3 search and the V2 feed's `Search()`: how a query is
+//! split into terms, which package versions a term matches, and how an ID ranks.
+
+use super::{IndexedPackage, IndexedVersion};
+
+/// One parsed, lower-cased search term.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// Matched anywhere: ID, title, tags, description, authors.
+    Text(String),
+    /// `id:` — part of the ID.
+    Id(String),
+    /// `packageid:` — the whole ID.
+    PackageId(String),
+    /// `tag:`/`tags:` — one whole tag.
+    Tag(String),
+    /// `author:`/`authors:` — part of the authors.
+    Author(String),
+    /// `owner:`/`owners:` — one owner's name.
+    Owner(String),
+}
+
+/// Splits `q` into terms: quoted phrases, `field:value` for the fields above (any other field is free
+/// text); `*` is dropped when `drop_stars` (NuGet's V2 search has no wildcards, PowerShellGet sends them).
+pub fn parse(q: &str, drop_stars: bool) -> Vec<Term> {
+    let mut terms = Vec::new();
+    let mut token = String::new();
+    let mut quoted = false;
+    for c in q.chars().chain(std::iter::once(' ')) {
+        match c {
+            '"' => quoted = !quoted,
+            '*' if drop_stars => {}
+            c if c.is_whitespace() && !quoted => {
+                let lower = std::mem::take(&mut token).to_lowercase();
+                if lower.is_empty() {
+                    continue;
+                }
+                terms.push(match lower.split_once(':') {
+                    Some((field, value)) if !value.is_empty() => match field {
+                        "id" => Term::Id(value.to_string()),
+                        "packageid" => Term::PackageId(value.to_string()),
+                        "tag" | "tags" => Term::Tag(value.to_string()),
+                        "author" | "authors" => Term::Author(value.to_string()),
+                        "owner" | "owners" => Term::Owner(value.to_string()),
+                        _ => Term::Text(lower),
+                    },
+                    _ => Term::Text(lower),
+                });
+            }
+            c => token.push(c),
+        }
+    }
+    terms
+}
+
+/// Whether a version of a package matches one term.
+pub fn matches(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> bool {
+    let id = package.lower_id.as_str();
+    match term {
+        Term::Text(t) => {
+            id.contains(t.as_str())
+                || v.lower_title.contains(t.as_str())
+                || v.lower_tags.contains(t.as_str())
+                || v.lower_description.contains(t.as_str())
+                || v.lower_authors.contains(t.as_str())
+        }
+        Term::Id(t) => id.contains(t.as_str()),
+        Term::PackageId(t) => id == t,
+        Term::Tag(t) => v.lower_tags.split_whitespace().any(|tag| tag == t),
+        Term::Author(t) => v.lower_authors.contains(t.as_str()),
+        Term::Owner(t) => package.owners.iter().any(|name| name.to_lowercase() == *t),
+    }
+}
+
+/// How many ranks [`rank`] gives.
+pub const RANKS: usize = 4;
+
+/// Ranks an exact ID match first (3), then IDs that start with (2) or contain (1) the text, then the rest.
+pub fn rank(id: &str, terms: &[Term]) -> usize {
+    terms
+        .iter()
+        .filter_map(|term| match term {
+            Term::Text(t) | Term::Id(t) | Term::PackageId(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .map(|t| {
+            if id == t {
+                3
+            } else if id.starts_with(t) {
+                2
+            } else if id.contains(t) {
+                1
+            } else {
+                0
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_split_into_fields() {
+        assert_eq!(
+            parse(
+                "json  id:Contoso tags:web owner:alice packageid:A.B \"two words\" other:x author:Ann",
+                false
+            ),
+            vec![
+                Term::Text("json".into()),
+                Term::Id("contoso".into()),
+                Term::Tag("web".into()),
+                Term::Owner("alice".into()),
+                Term::PackageId("a.b".into()),
+                Term::Text("two words".into()),
+                Term::Text("other:x".into()),
+                Term::Author("ann".into()),
+            ]
+        );
+        assert!(parse("   ", false).is_empty());
+        assert_eq!(parse("Contoso*", true), vec![Term::Text("contoso".into())]);
+        assert_eq!(
+            parse("Contoso*", false),
+            vec![Term::Text("contoso*".into())]
+        );
+    }
+
+    #[test]
+    fn exact_ids_rank_first() {
+        assert_eq!(rank("contoso.lib", &parse("contoso.lib", false)), 3);
+        assert_eq!(rank("contoso.lib", &parse("contoso", false)), 2);
+        assert_eq!(rank("contoso.lib", &parse("lib", false)), 1);
+        assert_eq!(rank("contoso.lib", &parse("tag:x", false)), 0);
+    }
+}
