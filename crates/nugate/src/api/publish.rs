@@ -12,7 +12,7 @@ use super::guard::{self, ApiKey};
 use super::json;
 use crate::auth::keys::KeyUse;
 use crate::error::{message_response, ApiError};
-use crate::packages::upload::{extract_package, spool_body};
+use crate::packages::upload::{extract_package, spool_body, ExtractedPackage};
 use crate::state::AppState;
 
 /// How much of a body declared too large is read (and dropped) before the 413, so that a client still
@@ -36,6 +36,22 @@ pub async fn push(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let package = receive_package(&state, &headers, body).await?;
+    let pushed = state.packages.push(&key, package).await?;
+    Ok(message_response(
+        StatusCode::CREATED,
+        &format!("Package {} {} was pushed.", pushed.id, pushed.version),
+    ))
+}
+
+/// Streams a pushed body to disk and takes the package out of it (the first file part of a multipart
+/// body, or the whole body): for packages and symbol packages alike. A body declared over the size
+/// limit is refused before it is stored.
+pub(super) async fn receive_package(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ExtractedPackage, ApiError> {
     let max = state.config.max_package_size;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -51,16 +67,11 @@ pub async fn push(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let package = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         extract_package(spool, content_type.as_deref(), &tmp_dir, max)
     })
     .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
-    let pushed = state.packages.push(&key, package).await?;
-    Ok(message_response(
-        StatusCode::CREATED,
-        &format!("Package {} {} was pushed.", pushed.id, pushed.version),
-    ))
+    .map_err(|e| ApiError::Internal(e.into()))?
 }
 
 /// `DELETE /api/v2/package/{id}/{version}`: unlist (the version stays installable by exact version).

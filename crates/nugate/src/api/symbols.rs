@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::guard::ApiKey;
 use crate::error::{message_response, ApiError};
-use crate::packages::upload::{extract_package, spool_body};
 use crate::state::AppState;
 
 /// `PUT /api/v2/symbolpackage`: the `.snupkg` nuget.exe (4.9+) and `dotnet nuget push` send after the
@@ -19,25 +18,8 @@ pub async fn push(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let package = super::publish::receive_package(&state, &headers, body).await?;
     let max = state.config.max_package_size;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max.saturating_add(64 * 1024)) {
-        return Err(ApiError::PayloadTooLarge { limit: max });
-    }
-    let tmp_dir = state.packages.tmp_dir().to_path_buf();
-    let spool = spool_body(body, &tmp_dir, max).await?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let package = tokio::task::spawn_blocking(move || {
-        extract_package(spool, content_type.as_deref(), &tmp_dir, max)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
     let pushed = state.packages.push_symbols(&key, package, max).await?;
     Ok(message_response(
         StatusCode::CREATED,
