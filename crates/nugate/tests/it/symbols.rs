@@ -530,7 +530,11 @@ async fn symbols_nuget_5_8_0_packs_and_pushes_symbols() {
     let (nupkg, snupkg) =
         pack_with_symbols(&s, "Clr.Loader", "1.0.0", &fx.dir, "ClrLoader.pdb").await;
     let pushed = s.push(&nupkg, &index, Some(&key)).await;
-    assert!(pushed.ok, "push\n{}", pushed.output);
+    assert!(
+        pushed.succeeded("Your package was pushed."),
+        "push\n{}",
+        pushed.output
+    );
     assert!(
         pushed.output.contains(".snupkg"),
         "the client did not push the symbols\n{}",
