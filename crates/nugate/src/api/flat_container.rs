@@ -14,6 +14,7 @@ use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
 use crate::feed::DocumentKey;
 use crate::model::policy::ReadScope;
+use crate::packages::PackageMetadata;
 use crate::state::AppState;
 
 /// Every version, unlisted included, so restores of exact versions keep working.
@@ -63,12 +64,34 @@ pub async fn download(
         serve(&state, &target, &headers, false).await
     } else if file == format!("{lower_id}.nuspec") {
         serve(&state, &target, &headers, true).await
+    } else if file == "readme" {
+        readme(&state, &target).await
     } else {
         Err(ApiError::NotFound(format!(
             "'{file}' is not a file of package {} {}.",
             target.package_id, target.version
         )))
     }
+}
+
+/// `{id}/{version}/readme` (`ReadmeUriTemplate/6.13.0`): the README the package ships, or a 404.
+async fn readme(state: &AppState, target: &PackageVersion) -> Result<Response, ApiError> {
+    let mut metadata = state.packages.feed().metadata_of(&[target.id]).await?;
+    let readme = metadata
+        .remove(&target.id)
+        .and_then(|m| serde_json::from_str::<PackageMetadata>(&m).ok())
+        .and_then(|m| m.readme)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Package {} {} has no README.",
+                target.package_id, target.version
+            ))
+        })?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        readme,
+    )
+        .into_response())
 }
 
 /// `GET /api/v2/package/{id}/{version}`: the V2 download URL older clients use.

@@ -9,6 +9,7 @@ pub mod search;
 mod service_index;
 mod symbols;
 pub mod v2;
+mod vulnerabilities;
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
@@ -74,6 +75,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/v3-flatcontainer/{id}/{version}/{file}",
             get(flat_container::download).layer(read.clone()),
+        )
+        .route(
+            "/v3/vulnerabilities/index.json",
+            get(vulnerabilities::index).layer(read.clone()),
+        )
+        .route(
+            "/v3/vulnerabilities/{page}",
+            get(vulnerabilities::page).layer(read.clone()),
         )
         .route("/v3/search", get(search::search).layer(read.clone()))
         .route(

@@ -4,14 +4,17 @@
 //! page references and separate page documents of [`PAGE_SIZE`] leaves. Every leaf carries
 //! `packageContent` itself, since nuget.exe reads it there and downloads that URL verbatim.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
+use nuget_formats::{NuGetVersion, VersionRange};
 use serde_json::{json, Value};
 
 use super::guard::Readable;
 use super::{cached_json, hive_of, AcceptsGzip};
+use crate::db::advisories::{Deprecation, Vulnerability};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::{DocumentKey, IndexedPackage};
@@ -73,21 +76,41 @@ fn visible_rows(
     Ok(rows)
 }
 
+/// What owners recorded about the versions a document lists as leaves.
+#[derive(Default)]
+struct Advisories {
+    deprecations: HashMap<i64, Deprecation>,
+    vulnerabilities: Vec<Vulnerability>,
+}
+
 /// Adds the stored .nuspec JSON to the rows a document lists as leaves, and to those only: a page of a
-/// 5 000-version package reads 64 of them.
+/// 5 000-version package reads 64 of them. Their deprecations and the ID's vulnerabilities come along.
 async fn with_metadata(
     state: &AppState,
     rows: &[PackageVersion],
-) -> Result<Vec<PackageVersion>, ApiError> {
+) -> Result<(Vec<PackageVersion>, Advisories), ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut metadata = state.packages.feed().metadata_of(&ids).await?;
-    Ok(rows
+    let advisories = Advisories {
+        deprecations: state.packages.deprecations_of(&ids).await?,
+        vulnerabilities: match rows.first() {
+            Some(r) => {
+                state
+                    .packages
+                    .vulnerabilities(Some(r.registration_id))
+                    .await?
+            }
+            None => Vec::new(),
+        },
+    };
+    let rows = rows
         .iter()
         .map(|r| PackageVersion {
             metadata_json: metadata.remove(&r.id).unwrap_or_default(),
             ..r.clone()
         })
-        .collect())
+        .collect();
+    Ok((rows, advisories))
 }
 
 /// The cache key of a document of `package` in `hive` rendered for `base`.
@@ -129,14 +152,15 @@ pub async fn index(
     cached_json(state.packages.feed(), key, gzip, || async {
         let mut rows = visible_rows(&package, &id, semver2)?;
         let inline = rows.len() <= INLINE_LIMIT;
+        let mut advisories = Advisories::default();
         if inline {
-            rows = with_metadata(&state, &rows).await?;
+            (rows, advisories) = with_metadata(&state, &rows).await?;
         }
         let lower_id = package.lower_id.as_str();
         let index_url = hive.index_url(lower_id);
         let pages: Vec<Value> = rows
             .chunks(PAGE_SIZE)
-            .map(|chunk| page_json(&hive, lower_id, chunk, inline, inline))
+            .map(|chunk| page_json(&hive, lower_id, chunk, &advisories, inline, inline))
             .collect();
         Ok(json!({
             "@id": index_url,
@@ -181,8 +205,15 @@ pub async fn page(
             .ok_or_else(|| {
                 ApiError::NotFound(format!("No registration page {lower}/{upper} for '{id}'."))
             })?;
-        let chunk = with_metadata(&state, chunk).await?;
-        Ok(page_json(&hive, &package.lower_id, &chunk, false, true))
+        let (chunk, advisories) = with_metadata(&state, chunk).await?;
+        Ok(page_json(
+            &hive,
+            &package.lower_id,
+            &chunk,
+            &advisories,
+            false,
+            true,
+        ))
     })
     .await
 }
@@ -217,15 +248,15 @@ pub async fn leaf(
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
     cached_json(state.packages.feed(), key, gzip, || async {
         // The in-memory row lacks the .nuspec the catalog entry is built from.
-        let target = with_metadata(&state, std::slice::from_ref(&found))
-            .await?
+        let (mut rows, advisories) = with_metadata(&state, std::slice::from_ref(&found)).await?;
+        let target = rows
             .pop()
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a version row vanished")))?;
         let lower_id = target.package_id.to_lowercase();
         Ok(json!({
             "@id": hive.leaf_url(&lower_id, &lower_version),
             "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-            "catalogEntry": catalog_entry(&hive, &target),
+            "catalogEntry": catalog_entry(&hive, &target, &advisories),
             "listed": target.listed,
             "packageContent": hive.content_url(&lower_id, &lower_version),
             "published": timestamp(target.published_at),
@@ -241,6 +272,7 @@ fn page_json(
     hive: &Hive,
     lower_id: &str,
     chunk: &[PackageVersion],
+    advisories: &Advisories,
     inline: bool,
     with_items: bool,
 ) -> Value {
@@ -273,7 +305,7 @@ fn page_json(
                 json!({
                     "@id": hive.leaf_url(lower_id, &lower_version),
                     "@type": "Package",
-                    "catalogEntry": catalog_entry(hive, v),
+                    "catalogEntry": catalog_entry(hive, v, advisories),
                     "packageContent": hive.content_url(lower_id, &lower_version),
                     "registration": index_url,
                 })
@@ -289,8 +321,67 @@ fn timestamp(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The `catalogEntry` (NuGet's `PackageDetails`) built from the stored .nuspec.
-fn catalog_entry(hive: &Hive, v: &PackageVersion) -> Value {
+/// The `catalogEntry` (NuGet's `PackageDetails`) built from the stored .nuspec, with the version's
+/// deprecation and vulnerabilities in NuGet.org's shape.
+fn catalog_entry(hive: &Hive, v: &PackageVersion, advisories: &Advisories) -> Value {
+    let mut entry = package_details(hive, v);
+    let leaf_url = hive.leaf_url(&v.package_id.to_lowercase(), &v.version.to_lowercase());
+    if let Some(d) = advisories.deprecations.get(&v.id) {
+        entry["deprecation"] = deprecation_json(&leaf_url, d);
+    }
+    let vulnerabilities = vulnerabilities_json(&leaf_url, &advisories.vulnerabilities, &v.version);
+    if !vulnerabilities.is_empty() {
+        entry["vulnerabilities"] = Value::Array(vulnerabilities);
+    }
+    entry
+}
+
+/// A version's `deprecation` in NuGet.org's shape; `at` is the document's URL.
+pub(super) fn deprecation_json(at: &str, d: &Deprecation) -> Value {
+    let mut deprecation = json!({
+        "@id": format!("{at}#deprecation"),
+        "reasons": [d.reason.protocol_name()],
+    });
+    if let Some(message) = &d.message {
+        deprecation["message"] = json!(message);
+    }
+    if let Some(alternate) = &d.alternate_id {
+        deprecation["alternatePackage"] = json!({
+            "@id": format!("{at}#deprecation/alternatePackage"),
+            "id": alternate,
+            "range": d.alternate_range.as_deref().unwrap_or("*"),
+        });
+    }
+    deprecation
+}
+
+/// The `vulnerabilities` of `version` among the recorded ones of its ID, in NuGet.org's shape
+/// (`severity` a string "0".."3").
+pub(super) fn vulnerabilities_json(
+    at: &str,
+    recorded: &[Vulnerability],
+    version: &str,
+) -> Vec<Value> {
+    let Ok(version) = NuGetVersion::parse(version) else {
+        return Vec::new();
+    };
+    recorded
+        .iter()
+        .filter(|vuln| VersionRange::parse(&vuln.versions).is_ok_and(|r| r.satisfies(&version)))
+        .enumerate()
+        .map(|(i, vuln)| {
+            json!({
+                "@id": format!("{at}#vulnerability/{i}"),
+                "@type": "Vulnerability",
+                "advisoryUrl": vuln.advisory_url,
+                "severity": vuln.severity.number().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The `PackageDetails` fields the .nuspec gives.
+fn package_details(hive: &Hive, v: &PackageVersion) -> Value {
     let lower_id = v.package_id.to_lowercase();
     let lower_version = v.version.to_lowercase();
     let leaf_url = hive.leaf_url(&lower_id, &lower_version);

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::guard::Readable;
+use super::registration::{deprecation_json, vulnerabilities_json};
 use super::{json, json_bytes, REGISTRATION_SEMVER2_HIVE};
+use crate::db::advisories::{Deprecation, Vulnerability};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::terms::{self, Term};
@@ -231,9 +233,17 @@ pub async fn search(
         .collect();
     if !missing.is_empty() {
         let metadata = state.packages.feed().metadata_of(&missing).await?;
+        let deprecations = state.packages.deprecations_of(&missing).await?;
+        let vulnerabilities = state.packages.vulnerabilities(None).await?;
         for ((hit, key), entry) in hits.iter().zip(keys).zip(entries.iter_mut()) {
             if entry.is_none() {
-                let rendered = search_result(&base, hit, &request, metadata.get(&hit.latest().id));
+                let latest = hit.latest().id;
+                let advisories = Advisories {
+                    deprecation: deprecations.get(&latest),
+                    vulnerabilities: &vulnerabilities,
+                };
+                let rendered =
+                    search_result(&base, hit, &request, metadata.get(&latest), advisories);
                 let bytes = Bytes::from(rendered.to_string());
                 feed.documents.put(key, bytes.clone());
                 *entry = Some(bytes);
@@ -251,11 +261,19 @@ pub async fn search(
     Ok(json_bytes(Bytes::from(body)))
 }
 
+/// What owners recorded that a search result shows: the latest version's deprecation, and the recorded
+/// vulnerabilities (of every ID; the result keeps those of its latest version).
+struct Advisories<'a> {
+    deprecation: Option<&'a Deprecation>,
+    vulnerabilities: &'a [Vulnerability],
+}
+
 fn search_result(
     base: &str,
     hit: &Hit,
     request: &SearchRequest,
     metadata_json: Option<&String>,
+    advisories: Advisories<'_>,
 ) -> Value {
     let v = hit.latest();
     let lower_id = hit.package.lower_id.as_str();
@@ -293,7 +311,7 @@ fn search_result(
             })
         })
         .collect();
-    json!({
+    let mut result = json!({
         "@id": registration,
         "@type": "Package",
         "registration": registration,
@@ -312,8 +330,22 @@ fn search_result(
         "verified": false,
         "packageTypes": package_types,
         "versions": versions,
-        "vulnerabilities": [],
-    })
+    });
+    let leaf = format!(
+        "{base}/v3/{REGISTRATION_SEMVER2_HIVE}/{lower_id}/{}.json",
+        v.version.to_lowercase()
+    );
+    let own: Vec<Vulnerability> = advisories
+        .vulnerabilities
+        .iter()
+        .filter(|x| x.package_id.eq_ignore_ascii_case(&v.package_id))
+        .cloned()
+        .collect();
+    result["vulnerabilities"] = Value::Array(vulnerabilities_json(&leaf, &own, &v.version));
+    if let Some(d) = advisories.deprecation {
+        result["deprecation"] = deprecation_json(&leaf, d);
+    }
+    result
 }
 
 /// `GET /v3/autocomplete`: `q` → matching IDs, `id` → that ID's versions.

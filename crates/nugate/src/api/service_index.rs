@@ -26,11 +26,24 @@ pub async fn index(BaseUrl(base): BaseUrl) -> Response {
             "Package contents and version lists",
         ),
         resource(
+            &format!("{base}/v3-flatcontainer/{{lower_id}}/{{lower_version}}/readme"),
+            "ReadmeUriTemplate/6.13.0",
+            "Package README (text/markdown), 404 when it has none",
+        ),
+        resource(
+            &super::vulnerabilities::index_url(&base),
+            "VulnerabilityInfo/6.7.0",
+            "Known vulnerabilities recorded by owners and administrators",
+        ),
+    ];
+    // Clients ignore the details page unless it is https, so it is listed only then.
+    if base.starts_with("https://") {
+        resources.push(resource(
             &format!("{base}/packages/{{id}}/{{version}}"),
             "PackageDetailsUriTemplate/5.1.0",
             "Package details page",
-        ),
-    ];
+        ));
+    }
     // nuget.exe 3.4–5.8 `list` reads the V2 OData feed named here.
     for kind in ["LegacyGallery", "LegacyGallery/2.0.0"] {
         resources.push(resource(

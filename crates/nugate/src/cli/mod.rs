@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+mod advisories;
 mod orgs;
 pub mod tls;
 
@@ -195,6 +196,29 @@ pub enum PackageCommand {
     /// Delete a package version for good: its database row and its stored .nupkg and .nuspec (the ID and
     /// its owners stay). For versions that must not exist at all; unlisting is the usual way.
     Delete { id: String, version: String },
+    /// Deprecate the versions of ID in a range (a NuGet range; a bare version means "and above").
+    Deprecate {
+        id: String,
+        #[arg(long)]
+        versions: String,
+        /// legacy, critical-bugs or other
+        #[arg(long, value_parser = advisories::parse_reason)]
+        reason: crate::model::advisory::DeprecationReason,
+        #[arg(long)]
+        message: Option<String>,
+        /// The package to use instead: ID or ID@RANGE
+        #[arg(long)]
+        alternate: Option<String>,
+    },
+    /// Lift the deprecation of the versions of ID in a range.
+    Undeprecate {
+        id: String,
+        #[arg(long)]
+        versions: String,
+    },
+    /// Record or remove known vulnerabilities.
+    #[command(subcommand)]
+    Vulnerability(advisories::VulnerabilityCommand),
 }
 
 /// `nugate storage …`
@@ -518,6 +542,17 @@ async fn package_command(state: AppState, cmd: PackageCommand) -> anyhow::Result
                 eprintln!("'{user}' already owns '{id}'");
             }
         }
+        PackageCommand::Deprecate {
+            id,
+            versions,
+            reason,
+            message,
+            alternate,
+        } => advisories::deprecate(state, id, versions, reason, message, alternate).await?,
+        PackageCommand::Undeprecate { id, versions } => {
+            advisories::undeprecate(state, id, versions).await?
+        }
+        PackageCommand::Vulnerability(cmd) => advisories::vulnerability(state, cmd).await?,
         PackageCommand::RemoveOwner { id, user } => {
             state.packages.remove_owner(&id, &user).await?;
             eprintln!("'{user}' no longer owns '{id}'");

@@ -22,6 +22,8 @@ const COPIED_TABLES: &[&str] = &[
     "packages",
     "symbol_packages",
     "symbol_files",
+    "package_deprecations",
+    "package_vulnerabilities",
     "api_keys",
     "email_tokens",
     "owner_invitations",

@@ -7,6 +7,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Any, Database, Decode, Encode, Type};
 
 use crate::model::account::{AccountKind, OrgRole};
+use crate::model::advisory::{DeprecationReason, Severity};
 use crate::model::key::{KeyAction, KeyKind};
 
 /// Implements `Type`, `Encode` and `Decode` for an enum with `as_str` and `from_stored`.
@@ -38,7 +39,14 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(KeyKind, KeyAction, AccountKind, OrgRole);
+stored_as_text!(
+    KeyKind,
+    KeyAction,
+    AccountKind,
+    OrgRole,
+    DeprecationReason,
+    Severity
+);
 
 /// Reads a newline-separated list of stored actions; an unknown one fails the whole row.
 pub fn decode_actions(text: &str) -> sqlx::Result<Vec<KeyAction>> {

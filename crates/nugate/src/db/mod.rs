@@ -3,6 +3,7 @@
 //! Values cross the boundary as `i64`, `String` and `Option`s of them only (flags are 0/1, times are Unix
 //! seconds), which both drivers map identically.
 
+pub mod advisories;
 pub mod copy;
 pub mod email_tokens;
 pub mod encode;
@@ -90,6 +91,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "symbols",
         include_str!("migrations/sqlite/0009_symbols.sql"),
     ),
+    (
+        10,
+        "advisories",
+        include_str!("migrations/sqlite/0010_advisories.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -136,6 +142,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "symbols",
         include_str!("migrations/postgres/0009_symbols.sql"),
+    ),
+    (
+        10,
+        "advisories",
+        include_str!("migrations/postgres/0010_advisories.sql"),
     ),
 ];
 

@@ -106,6 +106,12 @@ impl IndexView<'_> {
         self.state.packages.get(&id.to_lowercase())
     }
 
+    /// The change counter value this view has seen: documents drawn from every package (the
+    /// vulnerability pages) are cached under it.
+    pub fn seq(&self) -> i64 {
+        self.state.seq
+    }
+
     /// All packages, by lower-case ID.
     pub fn packages(&self) -> impl Iterator<Item = &Arc<IndexedPackage>> {
         self.state.packages.values()

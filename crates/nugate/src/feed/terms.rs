@@ -26,31 +26,36 @@ pub fn parse(q: &str, drop_stars: bool) -> Vec<Term> {
     let mut terms = Vec::new();
     let mut token = String::new();
     let mut quoted = false;
-    for c in q.chars().chain(std::iter::once(' ')) {
+    for c in q.chars() {
         match c {
             '"' => quoted = !quoted,
             '*' if drop_stars => {}
-            c if c.is_whitespace() && !quoted => {
-                let lower = std::mem::take(&mut token).to_lowercase();
-                if lower.is_empty() {
-                    continue;
-                }
-                terms.push(match lower.split_once(':') {
-                    Some((field, value)) if !value.is_empty() => match field {
-                        "id" => Term::Id(value.to_string()),
-                        "packageid" => Term::PackageId(value.to_string()),
-                        "tag" | "tags" => Term::Tag(value.to_string()),
-                        "author" | "authors" => Term::Author(value.to_string()),
-                        "owner" | "owners" => Term::Owner(value.to_string()),
-                        _ => Term::Text(lower),
-                    },
-                    _ => Term::Text(lower),
-                });
-            }
+            c if c.is_whitespace() && !quoted => push_term(&mut terms, &mut token),
             c => token.push(c),
         }
     }
+    // An unterminated quote runs to the end of the query: its text is still a term.
+    push_term(&mut terms, &mut token);
     terms
+}
+
+/// Ends the token being read: a `field:value` for the known fields, any other text as free text.
+fn push_term(terms: &mut Vec<Term>, token: &mut String) {
+    let lower = std::mem::take(token).trim().to_lowercase();
+    if lower.is_empty() {
+        return;
+    }
+    terms.push(match lower.split_once(':') {
+        Some((field, value)) if !value.is_empty() => match field {
+            "id" => Term::Id(value.to_string()),
+            "packageid" => Term::PackageId(value.to_string()),
+            "tag" | "tags" => Term::Tag(value.to_string()),
+            "author" | "authors" => Term::Author(value.to_string()),
+            "owner" | "owners" => Term::Owner(value.to_string()),
+            _ => Term::Text(lower),
+        },
+        _ => Term::Text(lower),
+    });
 }
 
 /// Whether a version of a package matches one term.

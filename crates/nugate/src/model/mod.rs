@@ -2,6 +2,7 @@
 //! can share them and they can be tested on their own.
 
 pub mod account;
+pub mod advisory;
 pub mod key;
 pub mod policy;
 pub mod scope;

@@ -1,6 +1,7 @@
 //! Package rules shared by the protocol endpoints, the web pages and the CLI: push, unlist/relist
 //! (`listing`), ownership with its invitations (`owners`), and symbol packages (`symbols`).
 
+pub mod advisories;
 pub mod delete;
 mod listing;
 mod owners;

@@ -86,6 +86,18 @@ struct PackagePage {
     license_url: Option<String>,
     /// The symbol server URL, when symbols were pushed for this version.
     symbols: Option<String>,
+    /// The version's deprecation, when its owners deprecated it.
+    deprecation: Option<DeprecationView>,
+    /// Recorded vulnerabilities of this version: (severity, advisory URL safe to link).
+    vulnerabilities: Vec<(&'static str, String)>,
+}
+
+/// A deprecation in the words of the package page.
+pub struct DeprecationView {
+    reason: &'static str,
+    message: Option<String>,
+    /// The alternate package's ID and, when given, its range.
+    alternate: Option<(String, Option<String>)>,
 }
 
 #[derive(Template)]
@@ -304,6 +316,28 @@ async fn package_page(
         .has_symbols(current.id)
         .await?
         .then(|| format!("{base}/symbols"));
+    let deprecation = state
+        .packages
+        .deprecations_of(&[current.id])
+        .await?
+        .remove(&current.id)
+        .map(|d| DeprecationView {
+            reason: d.reason.label(),
+            message: d.message,
+            alternate: d.alternate_id.map(|id| (id, d.alternate_range)),
+        });
+    let parsed = NuGetVersion::parse(&current.version).ok();
+    let vulnerabilities = state
+        .packages
+        .vulnerabilities(Some(current.registration_id))
+        .await?
+        .into_iter()
+        .filter(|v| {
+            let range = nuget_formats::VersionRange::parse(&v.versions).ok();
+            matches!((&range, &parsed), (Some(r), Some(p)) if r.satisfies(p))
+        })
+        .filter_map(|v| web_link(Some(&v.advisory_url)).map(|url| (v.severity.as_str(), url)))
+        .collect();
     Ok(render(PackagePage {
         page: visitor.page(),
         id: current.package_id.clone(),
@@ -325,6 +359,8 @@ async fn package_page(
         project_url,
         license_url,
         symbols,
+        deprecation,
+        vulnerabilities,
     }))
 }
 

@@ -50,6 +50,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/packages/{id}/{version}/listing",
             post(owners::set_listing),
         )
+        .route(
+            "/packages/{id}/{version}/deprecation",
+            post(owners::set_deprecation),
+        )
         .route("/packages/{id}/owners", post(owners::add_owner))
         .route("/packages/{id}/owners/remove", post(owners::remove_owner))
         .route(

@@ -15,6 +15,8 @@ use super::{
 };
 use crate::db::packages::Registration;
 use crate::error::ApiError;
+use crate::model::advisory::DeprecationReason;
+use crate::packages::advisories::DeprecationRequest;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -93,6 +95,56 @@ pub async fn set_listing(
         ),
     };
     Ok(Redirect::to(&back).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DeprecationForm {
+    /// `legacy`, `critical-bugs` or `other`; `none` lifts the deprecation.
+    reason: String,
+    #[serde(default)]
+    message: Option<String>,
+    /// `ID` or `ID@RANGE`.
+    #[serde(default)]
+    alternate: Option<String>,
+}
+
+/// `POST /packages/{id}/{version}/deprecation`: owners and administrators deprecate a version or lift
+/// its deprecation.
+pub async fn set_deprecation(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path((id, version)): Path<(String, String)>,
+    VerifiedForm(form): VerifiedForm<DeprecationForm>,
+) -> PageResult {
+    let request = if form.reason == "none" {
+        None
+    } else {
+        let Some(reason) = DeprecationReason::from_stored(&form.reason) else {
+            return refused(
+                &visitor,
+                &id,
+                ApiError::BadRequest(format!("'{}' is not a deprecation reason.", form.reason)),
+            );
+        };
+        Some(DeprecationRequest {
+            reason,
+            message: form.message.as_deref(),
+            alternate: form.alternate.as_deref(),
+        })
+    };
+    match state
+        .packages
+        .set_deprecation_as(&user, &id, &version, request)
+        .await
+    {
+        Ok(target) => Ok(Redirect::to(&format!(
+            "/packages/{}/{}",
+            urlencode(&target.package_id),
+            urlencode(&target.version)
+        ))
+        .into_response()),
+        Err(e) => refused(&visitor, &id, e),
+    }
 }
 
 #[derive(Deserialize)]

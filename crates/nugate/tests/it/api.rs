@@ -62,7 +62,15 @@ async fn service_index_lists_every_resource_type_with_absolute_ids() {
             app.url("/v3/autocomplete")
         );
     }
-    assert!(find("PackageDetailsUriTemplate/5.1.0").contains("{id}"));
+    // Clients ignore the details page unless it is https: an http feed does not list it.
+    assert!(!resources
+        .iter()
+        .any(|r| r["@type"] == "PackageDetailsUriTemplate/5.1.0"));
+    assert_eq!(
+        find("VulnerabilityInfo/6.7.0"),
+        app.url("/v3/vulnerabilities/index.json")
+    );
+    assert!(find("ReadmeUriTemplate/6.13.0").ends_with("/{lower_id}/{lower_version}/readme"));
     // HEAD works too.
     let head = app
         .client

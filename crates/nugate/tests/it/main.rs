@@ -14,6 +14,7 @@ mod hostile;
 mod keys;
 mod mail;
 mod migrate;
+mod modern;
 mod ops;
 mod private;
 mod slow_clients;
