@@ -511,23 +511,36 @@ pub async fn management_of(
     Ok((direct, roles))
 }
 
-/// Every version's files and recorded .nupkg size and SHA-512 (base64): (lower id, lower version, size,
-/// hash), for backups and `nugate check`.
-pub async fn stored_files(pool: &AnyPool) -> sqlx::Result<Vec<(String, String, i64, String)>> {
-    sqlx::query(
+/// A stored package file as (lower ID, lower version, size, base64 SHA-512): what backups and `nugate
+/// check` compare against storage.
+pub type StoredFile = (String, String, i64, String);
+
+/// Every version's .nupkg with its recorded size and hash, for backups and `nugate check`.
+pub async fn stored_files(pool: &AnyPool) -> sqlx::Result<Vec<StoredFile>> {
+    stored_file_rows(
+        pool,
         "SELECT r.package_id_lower, p.version_lower, p.package_size, p.package_hash FROM packages p \
          JOIN package_registrations r ON r.id = p.registration_id ORDER BY r.package_id_lower, p.version_lower",
     )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("package_id_lower")?,
-            r.try_get("version_lower")?,
-            r.try_get("package_size")?,
-            r.try_get("package_hash")?,
-        ))
-    })
-    .collect()
+    .await
+}
+
+/// Runs `sql`, which selects `package_id_lower`, `version_lower`, `package_size` and `package_hash`.
+pub(super) async fn stored_file_rows(
+    pool: &AnyPool,
+    sql: &'static str,
+) -> sqlx::Result<Vec<StoredFile>> {
+    sqlx::query(sql)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("package_id_lower")?,
+                r.try_get("version_lower")?,
+                r.try_get("package_size")?,
+                r.try_get("package_hash")?,
+            ))
+        })
+        .collect()
 }

@@ -150,23 +150,13 @@ pub async fn all_pdbs(pool: &AnyPool) -> sqlx::Result<Vec<StoredPdb>> {
         .collect()
 }
 
-/// Every stored `.snupkg` as (lower ID, lower version, size, base64 SHA-512), for backups and checks.
-pub async fn all_packages(pool: &AnyPool) -> sqlx::Result<Vec<(String, String, i64, String)>> {
-    sqlx::query(
+/// Every stored `.snupkg` with its recorded size and hash, for backups and checks.
+pub async fn all_packages(pool: &AnyPool) -> sqlx::Result<Vec<super::packages::StoredFile>> {
+    super::packages::stored_file_rows(
+        pool,
         "SELECT r.package_id_lower, p.version_lower, s.package_size, s.package_hash \
          FROM symbol_packages s JOIN packages p ON p.id = s.package_key \
          JOIN package_registrations r ON r.id = p.registration_id ORDER BY s.id",
     )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("package_id_lower")?,
-            r.try_get("version_lower")?,
-            r.try_get("package_size")?,
-            r.try_get("package_hash")?,
-        ))
-    })
-    .collect()
+    .await
 }
