@@ -5,7 +5,9 @@
 //! user is locked or removed from the owning organisation, is refused at once on the node that made the
 //! change (every such change clears this cache) and within `cache_ttl_ms` on every other node (an entry
 //! is trusted only that long). Expiry needs no refresh at all: it is checked against the clock on every
-//! use. Wrong keys are never remembered, so guessing always reaches the database and its throttle.
+//! use. Wrong keys are never remembered, so guessing always reaches the database and its throttle, until
+//! the throttle refuses a subject: that refusal is remembered until it ends, so a flood of wrong keys
+//! from a refused address costs this node a map look-up each, not a query.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,8 @@ const MAX_ENTRIES: usize = 10_000;
 /// the throttle's window. While it does, even remembered keys from that subject go to the database's
 /// throttle first.
 const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+/// Most refused subjects remembered; a flood from more addresses than this reaches the database again.
+const MAX_BLOCKED: usize = 100_000;
 
 struct Entry {
     key: ApiKeyRow,
@@ -35,6 +39,8 @@ pub struct KeyCache {
     /// what it read.
     generation: AtomicU64,
     failures: Mutex<HashMap<String, Instant>>,
+    /// Subjects the throttle refuses, with the unix second their refusal ends.
+    blocked: Mutex<HashMap<String, i64>>,
 }
 
 impl KeyCache {
@@ -45,6 +51,7 @@ impl KeyCache {
             entries: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             failures: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -125,5 +132,62 @@ impl KeyCache {
                 .get(s)
                 .is_some_and(|at| at.elapsed() < FAILURE_MEMORY)
         })
+    }
+
+    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Remembers that the throttle refuses `subject` until the unix second `until`.
+    pub fn note_blocked(&self, subject: &str, until: i64, now: i64) {
+        let mut blocked = self.blocked();
+        if blocked.len() >= MAX_BLOCKED {
+            blocked.retain(|_, end| *end > now);
+            if blocked.len() >= MAX_BLOCKED {
+                blocked.clear();
+            }
+        }
+        blocked.insert(subject.to_owned(), until);
+    }
+
+    /// Whether the throttle is known to refuse any of these subjects at the unix second `now`.
+    pub fn is_blocked(&self, subjects: &[String], now: i64) -> bool {
+        let blocked = self.blocked();
+        subjects
+            .iter()
+            .any(|s| blocked.get(s).is_some_and(|end| *end > now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_subject_is_remembered_until_its_refusal_ends() {
+        let cache = KeyCache::new(Duration::from_millis(250));
+        let subjects = ["key-ip:10.0.0.1".to_owned(), "key-id:abc".to_owned()];
+        assert!(!cache.is_blocked(&subjects, 1_000));
+        cache.note_blocked("key-ip:10.0.0.1", 1_900, 1_000);
+        assert!(cache.is_blocked(&subjects, 1_000));
+        assert!(cache.is_blocked(&subjects, 1_899));
+        assert!(
+            !cache.is_blocked(&subjects, 1_900),
+            "the refusal ends with its window"
+        );
+        assert!(!cache.is_blocked(&["key-ip:10.0.0.2".to_owned()], 1_000));
+    }
+
+    #[test]
+    fn the_memory_of_refused_subjects_stays_bounded() {
+        let cache = KeyCache::new(Duration::from_millis(250));
+        for n in 0..MAX_BLOCKED + 10 {
+            cache.note_blocked(&format!("key-ip:{n}"), 2_000, 1_000);
+        }
+        assert!(cache.blocked().len() <= MAX_BLOCKED);
+        let newest = format!("key-ip:{}", MAX_BLOCKED + 9);
+        assert!(cache.is_blocked(&[newest], 1_000));
     }
 }

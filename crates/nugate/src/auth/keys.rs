@@ -469,13 +469,25 @@ impl KeyService {
         let m = &self.metrics;
         // A key this node checked a moment ago is no guess: the database's throttle is asked only for
         // the others, and for anything from a subject this node saw failing lately.
-        let remembered =
-            api_key::lookup_id_of(presented).is_some_and(|id| self.cache.get(&id).is_some());
-        if (!remembered || self.cache.failed_recently(&subjects))
-            && self.throttle.blocked(&subjects, MAX_KEY_FAILURES).await?
-        {
+        // A subject the throttle refused stays refused until its window ends (failures are only
+        // added), so this node answers those from memory.
+        let now = db::now();
+        if self.cache.is_blocked(&subjects, now) {
             m.key_check(KeyOutcome::Throttled);
             return Err(AuthFailure::TooManyAttempts);
+        }
+        let remembered =
+            api_key::lookup_id_of(presented).is_some_and(|id| self.cache.get(&id).is_some());
+        if !remembered || self.cache.failed_recently(&subjects) {
+            if let Some((subject, until)) = self
+                .throttle
+                .blocked_until(&subjects, MAX_KEY_FAILURES)
+                .await?
+            {
+                self.cache.note_blocked(&subject, until, now);
+                m.key_check(KeyOutcome::Throttled);
+                return Err(AuthFailure::TooManyAttempts);
+            }
         }
         let wanted = |key: &AuthenticatedKey| match purpose {
             KeyUse::Verification => key.key.kind == KeyKind::Verify,

@@ -2,7 +2,7 @@
 //! the database, so every node sees the same counts.
 //!
 //! Two ways to count. API keys are checked on every keyed request, so a key check only reads the count
-//! and records failures ([`Throttle::blocked`], [`Throttle::record_failure`]). Sign-ins and sign-ups are
+//! and records failures ([`Throttle::blocked_until`], [`Throttle::record_failure`]). Sign-ins and sign-ups are
 //! rare and worth guessing, so each attempt first *claims* a place in its subject's budget with a
 //! compare-and-set ([`Throttle::claim`]): thirty parallel guesses get exactly as many evaluations as
 //! the budget allows, never more.
@@ -69,15 +69,22 @@ impl Throttle {
         Throttle { db }
     }
 
-    /// Whether any of `subjects` failed `max` times within the window.
-    pub async fn blocked(&self, subjects: &[String], max: i64) -> sqlx::Result<bool> {
+    /// The first of `subjects` that failed `max` times within the window, and until when (unix seconds)
+    /// it stays refused. Failures are only ever added within a window, so the answer holds until then:
+    /// a node may remember it without asking again.
+    pub async fn blocked_until(
+        &self,
+        subjects: &[String],
+        max: i64,
+    ) -> sqlx::Result<Option<(String, i64)>> {
         let since = db::now() - THROTTLE_WINDOW_SECS;
         for subject in subjects {
-            if db::throttle::failures_since(self.db.pool(), subject, since).await? >= max {
-                return Ok(true);
+            let pool = self.db.pool();
+            if let Some(at) = db::throttle::nth_newest_failure(pool, subject, since, max).await? {
+                return Ok(Some((subject.clone(), at + THROTTLE_WINDOW_SECS)));
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// Counts one failure against each subject (and forgets failures older than the window).

@@ -2,14 +2,25 @@
 
 use sqlx::{AnyPool, Row};
 
-/// Failures recorded for `subject` after `since`.
-pub async fn failures_since(pool: &AnyPool, subject: &str, since: i64) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) AS failures FROM signin_failures WHERE subject = $1 AND at > $2")
-        .bind(subject)
-        .bind(since)
-        .fetch_one(pool)
-        .await?
-        .try_get("failures")
+/// When `subject`'s `max`-th newest failure after `since` happened, if it has that many: the moment the
+/// subject has `max` failures in the window, which lasts until that failure leaves the window.
+pub async fn nth_newest_failure(
+    pool: &AnyPool,
+    subject: &str,
+    since: i64,
+    max: i64,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query(
+        "SELECT at FROM signin_failures WHERE subject = $1 AND at > $2 \
+         ORDER BY at DESC LIMIT 1 OFFSET $3",
+    )
+    .bind(subject)
+    .bind(since)
+    .bind(max - 1)
+    .fetch_optional(pool)
+    .await?
+    .map(|row| row.try_get("at"))
+    .transpose()
 }
 
 /// Records one failure for each subject and forgets failures at or before `forget_before`.

@@ -607,12 +607,32 @@ async fn key_guessing_is_throttled_per_address_with_one_answer_for_all_wrong_key
         .await
         .unwrap()
         .contains("Too many invalid API keys"));
+    // The refusal is remembered by this node until the window ends: with the failures gone from the
+    // database (as if the window had passed) this node still refuses without asking it, while a node
+    // that never saw the refusal asks the database and lets the right key in.
     sqlx::query("DELETE FROM signin_failures")
         .execute(app.state.db.pool())
         .await
         .unwrap();
     assert_eq!(
         app.push(&good, simple("Guess.Lib", "1.0.0")).await.status(),
+        429,
+        "the node must answer a refused address from memory"
+    );
+    let (database, storage) = (
+        app.state.config.database_url(),
+        app.state.config.storage_url(),
+    );
+    let other = TestApp::start_with(|c| {
+        c.database_url = Some(database);
+        c.storage_url = Some(storage);
+    })
+    .await;
+    assert_eq!(
+        other
+            .push(&good, simple("Guess.Lib", "1.0.0"))
+            .await
+            .status(),
         201
     );
 }
