@@ -1,6 +1,7 @@
 //! Pure parsing and validation of NuGet's formats: versions, version ranges,
 //! package IDs, `.nuspec` manifests, `.nupkg` and `.snupkg` archives, the
-//! ids of portable PDBs; and the OData query options of the V2 feed.
+//! ids of portable PDBs; the OData query options of the V2 feed, and the
+//! fields of NuGet.org's deprecation API.
 //!
 //! The crate does no I/O of its own beyond the reader handed to
 //! [`read_nupkg`], so the server can validate uploads before storing anything.
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod deprecation;
 pub mod id;
 pub mod nupkg;
 pub mod nuspec;

@@ -1,6 +1,7 @@
 //! The NuGet protocol: the V3 service index and resources, the V2 publish endpoints clients push to,
 //! and the V2 OData feed older clients read (`v2/`).
 
+mod deprecations;
 mod flat_container;
 pub mod guard;
 mod publish;
@@ -48,6 +49,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
                     .post(publish::relist)
                     .layer(keyed.clone()),
             ),
+        )
+        .route(
+            "/api/v2/package/{id}/deprecations",
+            put(deprecations::deprecate).layer(keyed.clone()),
         )
         .route(
             "/api/v2/package/create-verification-key/{id}",

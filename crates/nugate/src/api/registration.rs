@@ -340,7 +340,7 @@ fn catalog_entry(hive: &Hive, v: &PackageVersion, advisories: &Advisories) -> Va
 pub(super) fn deprecation_json(at: &str, d: &Deprecation) -> Value {
     let mut deprecation = json!({
         "@id": format!("{at}#deprecation"),
-        "reasons": [d.reason.protocol_name()],
+        "reasons": d.reasons.protocol_names(),
     });
     if let Some(message) = &d.message {
         deprecation["message"] = json!(message);

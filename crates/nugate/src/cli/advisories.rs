@@ -4,7 +4,7 @@
 use clap::Subcommand;
 
 use crate::app::AppState;
-use crate::model::advisory::{DeprecationReason, Severity};
+use crate::model::advisory::{DeprecationReason, DeprecationReasons, Severity};
 use crate::packages::advisories::DeprecationRequest;
 
 /// Parses `legacy`, `critical-bugs` or `other`.
@@ -48,17 +48,19 @@ pub async fn deprecate(
     state: AppState,
     id: String,
     versions: String,
-    reason: DeprecationReason,
+    reasons: Vec<DeprecationReason>,
     message: Option<String>,
     alternate: Option<String>,
 ) -> anyhow::Result<()> {
+    let reasons = DeprecationReasons::of(&reasons)
+        .ok_or_else(|| anyhow::anyhow!("give at least one --reason"))?;
     let done = state
         .packages
         .deprecate(
             &id,
             &versions,
             DeprecationRequest {
-                reason,
+                reasons,
                 message: message.as_deref(),
                 alternate: alternate.as_deref(),
             },

@@ -201,9 +201,9 @@ pub enum PackageCommand {
         id: String,
         #[arg(long)]
         versions: String,
-        /// legacy, critical-bugs or other
-        #[arg(long, value_parser = advisories::parse_reason)]
-        reason: crate::model::advisory::DeprecationReason,
+        /// legacy, critical-bugs or other; several separated by commas
+        #[arg(long, value_parser = advisories::parse_reason, value_delimiter = ',', required = true)]
+        reason: Vec<crate::model::advisory::DeprecationReason>,
         #[arg(long)]
         message: Option<String>,
         /// The package to use instead: ID or ID@RANGE

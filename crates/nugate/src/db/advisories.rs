@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use crate::model::advisory::{DeprecationReason, Severity};
+use crate::model::advisory::{DeprecationReasons, Severity};
 
 /// A version's deprecation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deprecation {
-    pub reason: DeprecationReason,
+    pub reasons: DeprecationReasons,
     pub message: Option<String>,
     /// The package to use instead, and an optional range of its versions.
     pub alternate_id: Option<String>,
@@ -28,27 +28,28 @@ pub struct Vulnerability {
     pub advisory_url: String,
 }
 
-/// Deprecates the version row `package_key`, replacing any earlier deprecation of it.
+/// Deprecates the version row `package_key`, replacing any earlier deprecation of it; whether it had
+/// one.
 pub async fn set_deprecation(
     conn: &mut AnyConnection,
     package_key: i64,
     deprecation: &Deprecation,
     now: i64,
-) -> sqlx::Result<()> {
-    clear_deprecation(conn, package_key).await?;
+) -> sqlx::Result<bool> {
+    let had = clear_deprecation(conn, package_key).await?;
     sqlx::query(
         "INSERT INTO package_deprecations (package_key, reason, message, alternate_id, \
          alternate_range, deprecated_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(package_key)
-    .bind(deprecation.reason)
+    .bind(deprecation.reasons)
     .bind(deprecation.message.as_deref())
     .bind(deprecation.alternate_id.as_deref())
     .bind(deprecation.alternate_range.as_deref())
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(had)
 }
 
 /// Removes the deprecation of `package_key`; whether it had one.
@@ -86,7 +87,7 @@ pub async fn deprecations_of(
             Ok((
                 r.try_get("package_key")?,
                 Deprecation {
-                    reason: r.try_get("reason")?,
+                    reasons: r.try_get("reason")?,
                     message: r.try_get("message")?,
                     alternate_id: r.try_get("alternate_id")?,
                     alternate_range: r.try_get("alternate_range")?,

@@ -7,7 +7,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Any, Database, Decode, Encode, Type};
 
 use crate::model::account::{AccountKind, OrgRole};
-use crate::model::advisory::{DeprecationReason, Severity};
+use crate::model::advisory::{DeprecationReasons, Severity};
 use crate::model::key::{KeyAction, KeyKind};
 
 /// Implements `Type`, `Encode` and `Decode` for an enum with `as_str` and `from_stored`.
@@ -39,14 +39,30 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(
-    KeyKind,
-    KeyAction,
-    AccountKind,
-    OrgRole,
-    DeprecationReason,
-    Severity
-);
+stored_as_text!(KeyKind, KeyAction, AccountKind, OrgRole, Severity);
+
+impl Type<Any> for DeprecationReasons {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Any> for DeprecationReasons {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, Any>>::encode(self.to_stored(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Any> for DeprecationReasons {
+    fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<'r, Any>>::decode(value)?;
+        DeprecationReasons::from_stored(text)
+            .ok_or_else(|| format!("unknown deprecation reasons '{text}' in the database").into())
+    }
+}
 
 /// Reads a newline-separated list of stored actions; an unknown one fails the whole row.
 pub fn decode_actions(text: &str) -> sqlx::Result<Vec<KeyAction>> {

@@ -51,6 +51,95 @@ impl DeprecationReason {
     }
 }
 
+/// The reasons of one deprecation: at least one, each at most once, in a fixed order (NuGet.org lets
+/// owners combine them). Stored as their names joined by commas, so a single stored name reads as a set
+/// of one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeprecationReasons {
+    legacy: bool,
+    critical_bugs: bool,
+    other: bool,
+}
+
+impl DeprecationReasons {
+    /// The set of the flagged reasons; `None` when no flag is set.
+    pub fn from_flags(
+        legacy: bool,
+        critical_bugs: bool,
+        other: bool,
+    ) -> Option<DeprecationReasons> {
+        (legacy || critical_bugs || other).then_some(DeprecationReasons {
+            legacy,
+            critical_bugs,
+            other,
+        })
+    }
+
+    /// A set of one reason.
+    pub fn only(reason: DeprecationReason) -> DeprecationReasons {
+        DeprecationReasons {
+            legacy: reason == DeprecationReason::Legacy,
+            critical_bugs: reason == DeprecationReason::CriticalBugs,
+            other: reason == DeprecationReason::Other,
+        }
+    }
+
+    /// The set of `reasons`; `None` when empty.
+    pub fn of(reasons: &[DeprecationReason]) -> Option<DeprecationReasons> {
+        Self::from_flags(
+            reasons.contains(&DeprecationReason::Legacy),
+            reasons.contains(&DeprecationReason::CriticalBugs),
+            reasons.contains(&DeprecationReason::Other),
+        )
+    }
+
+    /// The reasons, in NuGet.org's order.
+    pub fn iter(self) -> impl Iterator<Item = DeprecationReason> {
+        DeprecationReason::EVERY
+            .into_iter()
+            .filter(move |r| self.contains(*r))
+    }
+
+    /// Whether `reason` is one of them.
+    pub fn contains(self, reason: DeprecationReason) -> bool {
+        match reason {
+            DeprecationReason::Legacy => self.legacy,
+            DeprecationReason::CriticalBugs => self.critical_bugs,
+            DeprecationReason::Other => self.other,
+        }
+    }
+
+    /// The stored form: names joined by commas.
+    pub fn to_stored(self) -> String {
+        self.iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Reads the stored form; an unknown name or an empty list is not a set of reasons.
+    pub fn from_stored(text: &str) -> Option<DeprecationReasons> {
+        let reasons = text
+            .split(',')
+            .map(|name| DeprecationReason::from_stored(name.trim()))
+            .collect::<Option<Vec<_>>>()?;
+        Self::of(&reasons)
+    }
+
+    /// The names in the protocol's `deprecation.reasons`.
+    pub fn protocol_names(self) -> Vec<&'static str> {
+        self.iter().map(|r| r.protocol_name()).collect()
+    }
+
+    /// Words for the gallery: "it is no longer maintained and it has critical bugs".
+    pub fn label(self) -> String {
+        self.iter()
+            .map(|r| r.label())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+}
+
 /// How severe a vulnerability is; the protocol numbers them 0 (low) to 3 (critical).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Severity {
@@ -108,5 +197,33 @@ mod tests {
         }
         assert_eq!(Severity::Critical.number(), 3);
         assert_eq!(DeprecationReason::from_stored("Legacy"), None);
+    }
+
+    #[test]
+    fn reason_sets_round_trip_through_their_stored_form() {
+        for flags in 1..8u8 {
+            let set =
+                DeprecationReasons::from_flags(flags & 1 != 0, flags & 2 != 0, flags & 4 != 0)
+                    .unwrap_or_else(|| panic!("flags {flags} make a set"));
+            assert_eq!(DeprecationReasons::from_stored(&set.to_stored()), Some(set));
+        }
+        assert_eq!(DeprecationReasons::from_flags(false, false, false), None);
+        assert_eq!(
+            DeprecationReasons::from_stored("legacy"),
+            Some(DeprecationReasons::only(DeprecationReason::Legacy)),
+            "rows written before sets were one name"
+        );
+        assert_eq!(DeprecationReasons::from_stored(""), None);
+        assert_eq!(DeprecationReasons::from_stored("legacy,bogus"), None);
+        let both =
+            DeprecationReasons::of(&[DeprecationReason::CriticalBugs, DeprecationReason::Legacy]);
+        assert_eq!(
+            both.map(|b| b.protocol_names()),
+            Some(vec!["Legacy", "CriticalBugs"])
+        );
+        assert_eq!(
+            both.map(|b| b.label()).as_deref(),
+            Some("it is no longer maintained and it has critical bugs")
+        );
     }
 }

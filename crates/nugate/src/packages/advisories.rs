@@ -9,14 +9,35 @@ use super::PackageService;
 use crate::db::{self, advisories::Deprecation, advisories::Vulnerability};
 use crate::db::{packages::PackageVersion, users::User};
 use crate::error::ApiError;
-use crate::model::advisory::{DeprecationReason, Severity};
+use crate::model::advisory::{DeprecationReason, DeprecationReasons, Severity};
 
-/// Longest deprecation message kept.
-const MAX_MESSAGE: usize = 4000;
+/// Longest deprecation message kept (NuGet.org's limit).
+const MAX_MESSAGE: usize = 1000;
+
+/// The message of a deprecation, trimmed, checked as NuGet.org checks it: "Other" needs one, and it has
+/// at most [`MAX_MESSAGE`] characters.
+pub(super) fn checked_message(
+    reasons: DeprecationReasons,
+    message: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    if reasons.contains(DeprecationReason::Other) && message.is_none() {
+        return Err(ApiError::BadRequest(
+            "You must add a custom message if you are deprecating a package due to another reason!"
+                .into(),
+        ));
+    }
+    if message.is_some_and(|m| m.chars().count() > MAX_MESSAGE) {
+        return Err(ApiError::BadRequest(format!(
+            "Your custom message is too long. It must be under {MAX_MESSAGE} characters."
+        )));
+    }
+    Ok(message.map(str::to_string))
+}
 
 /// A deprecation as asked for: the alternate is `ID` or `ID@RANGE`.
 pub struct DeprecationRequest<'a> {
-    pub reason: DeprecationReason,
+    pub reasons: DeprecationReasons,
     pub message: Option<&'a str>,
     pub alternate: Option<&'a str>,
 }
@@ -68,16 +89,7 @@ impl PackageService {
         request: DeprecationRequest<'_>,
     ) -> Result<Vec<String>, ApiError> {
         let range = parse_range(versions)?;
-        let message = request
-            .message
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        if message.as_ref().is_some_and(|m| m.len() > MAX_MESSAGE) {
-            return Err(ApiError::BadRequest(format!(
-                "The deprecation message is longer than {MAX_MESSAGE} characters."
-            )));
-        }
+        let message = checked_message(request.reasons, request.message)?;
         let (alternate_id, alternate_range) = match request.alternate.map(str::trim) {
             None | Some("") => (None, None),
             Some(alternate) => {
@@ -94,20 +106,22 @@ impl PackageService {
             }
         };
         let deprecation = Deprecation {
-            reason: request.reason,
+            reasons: request.reasons,
             message,
             alternate_id,
             alternate_range,
         };
         let (registration_id, matching) = self.versions_in(id, &range).await?;
-        let now = db::now();
-        let mut tx = self.db.begin_write().await?;
-        for (key, _) in &matching {
-            db::advisories::set_deprecation(&mut tx, *key, &deprecation, now).await?;
+        if deprecation.alternate_id.as_deref().is_some_and(|alt| {
+            alt.eq_ignore_ascii_case(id.trim()) && deprecation.alternate_range.is_none()
+        }) {
+            return Err(ApiError::BadRequest(
+                "A package cannot be the alternate package of itself.".into(),
+            ));
         }
-        db::packages::mark_changed(&mut tx, registration_id).await?;
-        tx.commit().await?;
-        self.feed.changed();
+        let rows: Vec<i64> = matching.iter().map(|(key, _)| *key).collect();
+        self.apply_deprecation(registration_id, &rows, Some(&deprecation), None)
+            .await?;
         Ok(matching.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -116,17 +130,45 @@ impl PackageService {
     pub async fn undeprecate(&self, id: &str, versions: &str) -> Result<Vec<String>, ApiError> {
         let range = parse_range(versions)?;
         let (registration_id, matching) = self.versions_in(id, &range).await?;
+        let rows: Vec<i64> = matching.iter().map(|(key, _)| *key).collect();
+        let had = self
+            .apply_deprecation(registration_id, &rows, None, None)
+            .await?;
+        Ok(matching
+            .into_iter()
+            .zip(had)
+            .filter_map(|((_, version), had)| had.then_some(version))
+            .collect())
+    }
+
+    /// Deprecates the version rows `rows` of one registration (`Some`) or lifts their deprecation
+    /// (`None`), and lists or unlists them when `listing` says so, in one transaction that also moves
+    /// the feed's change counter. Returns, per row, whether it was deprecated before.
+    pub(super) async fn apply_deprecation(
+        &self,
+        registration_id: i64,
+        rows: &[i64],
+        deprecation: Option<&Deprecation>,
+        listing: Option<bool>,
+    ) -> Result<Vec<bool>, ApiError> {
+        let now = db::now();
         let mut tx = self.db.begin_write().await?;
-        let mut cleared = Vec::new();
-        for (key, version) in matching {
-            if db::advisories::clear_deprecation(&mut tx, key).await? {
-                cleared.push(version);
+        let mut had = Vec::with_capacity(rows.len());
+        for &row in rows {
+            had.push(match deprecation {
+                Some(deprecation) => {
+                    db::advisories::set_deprecation(&mut tx, row, deprecation, now).await?
+                }
+                None => db::advisories::clear_deprecation(&mut tx, row).await?,
+            });
+            if let Some(listed) = listing {
+                db::packages::set_listed(&mut tx, row, listed).await?;
             }
         }
         db::packages::mark_changed(&mut tx, registration_id).await?;
         tx.commit().await?;
         self.feed.changed();
-        Ok(cleared)
+        Ok(had)
     }
 
     /// Deprecates one version (`Some`) or lifts its deprecation (`None`) on behalf of a signed-in user:

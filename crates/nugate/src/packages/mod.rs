@@ -3,6 +3,7 @@
 
 pub mod advisories;
 pub mod delete;
+pub mod deprecation_by_key;
 mod listing;
 mod owners;
 mod prefixes;

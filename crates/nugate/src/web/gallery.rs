@@ -94,7 +94,7 @@ struct PackagePage {
 
 /// A deprecation in the words of the package page.
 pub struct DeprecationView {
-    reason: &'static str,
+    reason: String,
     message: Option<String>,
     /// The alternate package's ID and, when given, its range.
     alternate: Option<(String, Option<String>)>,
@@ -322,7 +322,7 @@ async fn package_page(
         .await?
         .remove(&current.id)
         .map(|d| DeprecationView {
-            reason: d.reason.label(),
+            reason: d.reasons.label(),
             message: d.message,
             alternate: d.alternate_id.map(|id| (id, d.alternate_range)),
         });

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::db::packages::Registration;
 use crate::error::ApiError;
-use crate::model::advisory::DeprecationReason;
+use crate::model::advisory::{DeprecationReason, DeprecationReasons};
 use crate::packages::advisories::DeprecationRequest;
 use crate::state::AppState;
 
@@ -127,7 +127,7 @@ pub async fn set_deprecation(
             );
         };
         Some(DeprecationRequest {
-            reason,
+            reasons: DeprecationReasons::only(reason),
             message: form.message.as_deref(),
             alternate: form.alternate.as_deref(),
         })

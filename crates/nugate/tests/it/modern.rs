@@ -678,11 +678,25 @@ async fn owners_deprecate_from_the_package_page() {
         .post(
             page,
             "/packages/Contoso.Web/1.0.0/deprecation",
-            &[("reason", "other"), ("alternate", "not an id!")],
+            &[("reason", "legacy"), ("alternate", "not an id!")],
         )
         .await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("is not a package ID"));
+    // "Other" needs a message, as on NuGet.org.
+    let r = owner
+        .post(
+            page,
+            "/packages/Contoso.Web/1.0.0/deprecation",
+            &[("reason", "other"), ("message", "  ")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("You must add a custom message"));
 
     let r = owner
         .post(
@@ -696,4 +710,160 @@ async fn owners_deprecate_from_the_package_page() {
         .json("/v3/registration-semver2/contoso.web/1.0.0.json")
         .await;
     assert!(leaf["catalogEntry"].get("deprecation").is_none());
+}
+
+/// NuGet.org's deprecation API, `PUT /api/v2/package/{id}/deprecations`, with an unlist key: reasons
+/// combine, the alternate must exist, its checks answer with NuGet.org's statuses and messages, nothing
+/// changes when one fails, and all flags false lifts the deprecation (here while unlisting, in one call).
+#[tokio::test]
+async fn deprecate_through_the_api_with_an_unlist_key_as_nuget_org_allows() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let pusher = app.key(&alice, "ci", &[Push], &["*"]).await;
+    for (id, v) in [
+        ("Contoso.Old", "1.0.0"),
+        ("Contoso.Old", "2.0.0"),
+        ("Contoso.New", "3.0.0"),
+    ] {
+        assert_eq!(app.push(&pusher, simple(id, v)).await.status(), 201);
+    }
+    let unlister = app.key(&alice, "unlist", &[Unlist], &["Contoso.Old"]).await;
+    let url = app.url("/api/v2/package/Contoso.Old/deprecations");
+    let form = |key: Option<&str>, body: String| {
+        let mut request = app
+            .client
+            .put(&url)
+            .header("User-Agent", USER_AGENT)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("X-NuGet-ApiKey", key);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let leaf = |v: &'static str| {
+        let app = &app;
+        async move {
+            app.json(&format!("/v3/registration-semver2/contoso.old/{v}.json"))
+                .await
+        }
+    };
+    let good = "versions%5B0%5D=1.0.0&versions%5B1%5D=2.0.0&isLegacy=true&hasCriticalBugs=true\
+                &alternatePackageId=Contoso.New&alternatePackageVersion=3.0.0&message=Moved";
+    assert_eq!(form(None, good.into()).await.0, 401);
+    // A key that may push but not unlist, one for another ID and one of a user who owns nothing are
+    // all refused with NuGet.org's 403.
+    let bob = app.user("bob").await;
+    for key in [
+        pusher.clone(),
+        app.key(&alice, "other", &[Unlist], &["Contoso.New"]).await,
+        app.key(&bob, "bob", &[Unlist], &["*"]).await,
+    ] {
+        let (status, body) = form(Some(&key), good.into()).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("does not have permission"), "{body}");
+    }
+    // Each failing check, with nothing changed.
+    let refusals: [(&str, u16, &str); 8] = [
+        ("versions[0]=1.0.0&isOther=true", 400, "You must add a custom message if you are deprecating a package due to another reason!"),
+        ("isLegacy=true", 400, "You must select at least one version to deprecate!"),
+        ("versions[0]=1.0.0&versions[1]=9.9.9&isLegacy=true", 404, "At least one version of package 'Contoso.Old' specified could not be found."),
+        ("versions[0]=1.0.0&isLegacy=true&alternatePackageId=Nope.Lib", 400, "Alternate package 'Nope.Lib' does not exist."),
+        ("versions[0]=1.0.0&isLegacy=true&alternatePackageId=Contoso.New&alternatePackageVersion=9.0.0", 400, "Alternate package 'Contoso.New 9.0.0' does not exist."),
+        ("versions[0]=1.0.0&isLegacy=true&alternatePackageId=contoso.old", 400, "A package cannot be the alternate package of itself."),
+        ("versions[0]=1.0.0&isLegacy=maybe", 400, "'isLegacy' must be true or false."),
+        ("versions[0]=1.0.0&listedVerb=Hide&isLegacy=true", 400, "'listedVerb' must be Unchanged, Unlist or Relist."),
+    ];
+    for (body, status, message) in refusals {
+        let (got, text) = form(Some(&unlister), body.into()).await;
+        assert_eq!((got, text.as_str()), (status, message), "{body}");
+    }
+    let long = format!(
+        "versions[0]=1.0.0&isLegacy=true&message={}",
+        "m".repeat(1001)
+    );
+    assert_eq!(
+        form(Some(&unlister), long).await,
+        (
+            400,
+            "Your custom message is too long. It must be under 1000 characters.".into()
+        )
+    );
+    let unknown = app
+        .client
+        .put(app.url("/api/v2/package/Nope.Lib/deprecations"))
+        .header("X-NuGet-ApiKey", &unlister)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.text().await.unwrap(),
+        "There are no packages with ID 'Nope.Lib'."
+    );
+    assert!(leaf("1.0.0").await["catalogEntry"]
+        .get("deprecation")
+        .is_none());
+
+    // The right key and fields: both versions, both reasons, the alternate as a range from its version.
+    let (status, body) = form(Some(&unlister), good.into()).await;
+    assert_eq!(status, 200, "{body}");
+    for v in ["1.0.0", "2.0.0"] {
+        let deprecation = leaf(v).await["catalogEntry"]["deprecation"].clone();
+        assert_eq!(
+            deprecation["reasons"],
+            serde_json::json!(["Legacy", "CriticalBugs"])
+        );
+        assert_eq!(deprecation["message"], "Moved");
+        assert_eq!(deprecation["alternatePackage"]["id"], "Contoso.New");
+        assert_eq!(deprecation["alternatePackage"]["range"], "[3.0.0, )");
+    }
+    let search = app.json("/v3/search?q=contoso.old&semVerLevel=2.0.0").await;
+    assert_eq!(
+        search["data"][0]["deprecation"]["reasons"],
+        serde_json::json!(["Legacy", "CriticalBugs"])
+    );
+    let html = app
+        .client
+        .get(app.url("/packages/Contoso.Old/2.0.0"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("deprecated because it is no longer maintained and it has critical bugs"),
+        "{html}"
+    );
+
+    // JSON, as tools written for NuGet.org send it: no reason lifts the deprecation, and the listing
+    // changes in the same call.
+    let lifted = app
+        .client
+        .put(&url)
+        .header("User-Agent", USER_AGENT)
+        .header("X-NuGet-ApiKey", &unlister)
+        .json(&serde_json::json!({
+            "versions": ["2.0.0"],
+            "isLegacy": false,
+            "hasCriticalBugs": false,
+            "isOther": false,
+            "listedVerb": "Unlist"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), 200);
+    let entry = leaf("2.0.0").await["catalogEntry"].clone();
+    assert!(entry.get("deprecation").is_none(), "{entry}");
+    assert_eq!(entry["listed"], false);
+    assert_eq!(
+        leaf("1.0.0").await["catalogEntry"]["deprecation"]["message"],
+        "Moved",
+        "versions not named keep their deprecation"
+    );
 }
