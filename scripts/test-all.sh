@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: installs what the tests drive for real (Mono + five nuget.exe
 # versions, Chromium + ChromeDriver, aiosmtpd), starts a throwaway PostgreSQL cluster and S3 server,
 # then formatting, lints, every crate's tests (the server's integration tests once on SQLite and once on
-# PostgreSQL), and a bounded fuzzing run.
+# PostgreSQL), a bounded fuzzing run, and the instruction-count guard on the restore path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -28,4 +28,8 @@ echo "==> cargo test (PostgreSQL): every server integration test again"
 NUGATE_TEST_DB=postgres cargo test -p nugate --test it
 echo "==> fuzz smoke run"
 scripts/fuzz-smoke.sh "${NUGATE_FUZZ_SECONDS:-15}"
+echo "==> instruction-count guard: a cached read may cost at most 10 % more than bench/instructions-per-read"
+scripts/instruction-guard.sh
+echo "==> the guard's self-test: a deliberately slowed build must fail it"
+scripts/instruction-guard.sh --selftest
 echo "==> all tests passed"

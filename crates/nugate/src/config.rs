@@ -295,6 +295,14 @@ impl Config {
         self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
+    /// Whether [`Config::base_url`] is https, without building it (asked on every request).
+    pub fn public_url_is_https(&self) -> bool {
+        match &self.public_url {
+            Some(url) => url.starts_with("https://"),
+            None => self.serves_tls(),
+        }
+    }
+
     /// The base URL clients should use when no trusted proxy says otherwise.
     pub fn base_url(&self) -> String {
         match &self.public_url {

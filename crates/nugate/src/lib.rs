@@ -20,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod model;

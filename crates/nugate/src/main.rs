@@ -1,6 +1,8 @@
 use clap::Parser;
-use nugate::config::{Config, LogFormat};
-use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use nugate::config::Config;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -9,21 +11,11 @@ async fn main() -> std::process::ExitCode {
     let format = Config::load(cli.config.as_deref(), &cli.flags)
         .map(|c| c.log_format)
         .unwrap_or_default();
-    let filter = EnvFilter::try_from_env("NUGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Text => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
-    match nugate::cli::run(cli).await {
+    let log_guard = nugate::logging::init(format);
+    let outcome = nugate::cli::run(cli).await;
+    // Everything logged is written before the error line and the exit.
+    drop(log_guard);
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -23,10 +23,24 @@ use crate::packages::PackageService;
 use crate::storage::PackageStorage;
 use crate::users::UserService;
 
-/// Everything a handler may need; cheap to clone.
+/// Everything a handler may need, shared: a clone is one reference count, since every request clones
+/// it several times (each layer and extractor that takes `State`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services and settings behind [`AppState`].
+pub struct Services {
     pub config: Arc<Config>,
+    /// [`Config::base_url`], built once: requests that need it are many.
+    pub base_url: String,
     /// What `/metrics` reports for this server.
     pub metrics: Arc<Metrics>,
     pub db: Db,
@@ -69,7 +83,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let key_cache = Arc::new(KeyCache::new(Duration::from_millis(config.cache_ttl_ms)));
         let throttle = Throttle::new(db.clone());
-        Ok(AppState {
+        Ok(AppState(Arc::new(Services {
             keys: KeyService::new(
                 db.clone(),
                 config.max_key_lifetime_days,
@@ -101,10 +115,11 @@ impl AppState {
                 key_cache,
             ),
             sessions: SessionService::new(db.clone()),
+            base_url: config.base_url(),
             config: Arc::new(config),
             metrics,
             db,
-        })
+        })))
     }
 }
 
@@ -134,10 +149,10 @@ impl FromRequestParts<AppState> for BaseUrl {
                 return Ok(BaseUrl(format!("{proto}://{host}")));
             }
         }
-        let base = state.config.base_url();
+        let base = &state.base_url;
         Ok(BaseUrl(match base.strip_prefix("http://") {
             Some(rest) if over_tls => format!("https://{rest}"),
-            _ => base,
+            _ => base.clone(),
         }))
     }
 }
@@ -150,7 +165,7 @@ impl FromRequestParts<AppState> for BaseUrl {
 /// The header from any other peer is ignored: any client can send it.
 pub fn served_over_https(headers: &HeaderMap, extensions: &Extensions, config: &Config) -> bool {
     extensions.get::<TlsConnection>().is_some()
-        || config.base_url().starts_with("https://")
+        || config.public_url_is_https()
         || (from_trusted_proxy(extensions, config)
             && forwarded(headers, "x-forwarded-proto").is_some_and(|p| p == "https"))
 }

@@ -13,6 +13,15 @@ pub fn random_token() -> String {
         .to_ascii_lowercase()
 }
 
+/// A short id that ties a request's log lines together. Not a secret, so it comes from the thread's
+/// generator rather than a system call per request.
+pub fn request_id() -> String {
+    let mut id = data_encoding::BASE32_NOPAD.encode(&rand::random::<u64>().to_le_bytes());
+    id.truncate(12);
+    id.make_ascii_lowercase();
+    id
+}
+
 /// SHA-256 hex of a token, the only form tokens are stored in.
 pub fn hash_token(token: &str) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()))

@@ -132,8 +132,10 @@ async fn serve(
         target.package_hash.replace(['/', '+', '='], "_"),
         if nuspec { "-nuspec" } else { "" }
     );
-    let last_modified = chrono::DateTime::from_timestamp(target.published_at, 0)
-        .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+    let last_modified = u64::try_from(target.published_at)
+        .map(|secs| {
+            httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        })
         .unwrap_or_default();
     let cache = [
         (header::ETAG, etag.clone()),

@@ -63,7 +63,7 @@ fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
-    Router::new()
+    let router = Router::new()
         .merge(crate::api::routes(state.clone()))
         .merge(crate::web::routes(state.clone()))
         .route("/health/live", get(|| async { "ok" }))
@@ -104,11 +104,11 @@ pub fn router(state: AppState) -> Router {
                     let client = request
                         .extensions()
                         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                        .map(|c| c.0.ip().to_string())
-                        .unwrap_or_default();
+                        .map(|c| c.0.ip());
+                    let client = tracing::field::display(ClientAddress(client));
                     tracing::info_span!(
                         "request",
-                        id = %&crate::tokens::random_token()[..12],
+                        id = %crate::tokens::request_id(),
                         method = %request.method(),
                         path = %request.uri().path(),
                         client = %client,
@@ -139,7 +139,42 @@ pub fn router(state: AppState) -> Router {
                 }
             },
         ))
-        .with_state(state)
+        .with_state(state);
+    with_guard_selftest_slowdown(router)
+}
+
+/// The router as it is, except in the guard's self-test build.
+fn with_guard_selftest_slowdown(router: Router) -> Router {
+    #[cfg(feature = "guard-selftest-slowdown")]
+    return router.layer(axum::middleware::from_fn(deliberate_slowdown));
+    #[cfg(not(feature = "guard-selftest-slowdown"))]
+    router
+}
+
+/// Only in the build the instruction-count guard's self-test makes (feature `guard-selftest-slowdown`):
+/// extra work on every request (a SHA-256 of 256 bytes: about a fifth more instructions per cached
+/// read), which the guard must catch.
+#[cfg(feature = "guard-selftest-slowdown")]
+async fn deliberate_slowdown(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::hint::black_box([7u8; 256]));
+    std::hint::black_box(digest);
+    next.run(request).await
+}
+
+/// The client's address in the log, written straight into the line (no string of its own).
+struct ClientAddress(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => write!(f, "{ip}"),
+            None => Ok(()),
+        }
+    }
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {

@@ -175,7 +175,7 @@ pub fn set_cookie(
     max_age: Option<i64>,
     path: &str,
 ) -> String {
-    let secure = if state.config.base_url().starts_with("https://") {
+    let secure = if state.config.public_url_is_https() {
         "; Secure"
     } else {
         ""
@@ -549,21 +549,24 @@ pub async fn security_headers(
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(
-        "content-security-policy",
+        header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; \
              frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
         ),
     );
     h.insert(
-        "x-content-type-options",
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     if https {
         h.insert(
-            "strict-transport-security",
+            header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
         secure_cookies(h);
