@@ -387,10 +387,14 @@ pub async fn index_rows(
         .collect()
 }
 
-/// (registration, owner name) pairs of registrations changed after `since` (all when `None`).
-pub async fn index_owners(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Vec<(i64, String)>> {
+/// (registration, owner id, owner name) of registrations changed after `since` (all when `None`).
+pub async fn index_owners(
+    pool: &AnyPool,
+    since: Option<i64>,
+) -> sqlx::Result<Vec<(i64, i64, String)>> {
     sqlx::query(
-        "SELECT o.registration_id, u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
+        "SELECT o.registration_id, u.id AS owner_id, u.username FROM package_owners o \
+         JOIN users u ON u.id = o.user_id \
          JOIN package_registrations r ON r.id = o.registration_id WHERE r.changed_seq > $1 \
          ORDER BY u.username_lower",
     )
@@ -398,7 +402,13 @@ pub async fn index_owners(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Ve
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| Ok((r.try_get("registration_id")?, r.try_get("username")?)))
+    .map(|r| {
+        Ok((
+            r.try_get("registration_id")?,
+            r.try_get("owner_id")?,
+            r.try_get("username")?,
+        ))
+    })
     .collect()
 }
 

@@ -46,6 +46,9 @@ pub struct IndexedPackage {
     /// The change stamp of the registration: cached documents rendered at another stamp are stale.
     pub changed_seq: i64,
     pub owners: Vec<String>,
+    /// The owners' account ids, in the order of `owners`: keyed unlists and relists check ownership
+    /// here, kept current by the change counter like everything else in the index.
+    pub owner_ids: Vec<i64>,
     pub versions: Vec<IndexedVersion>,
 }
 
@@ -293,9 +296,12 @@ impl FeedIndex {
             Some(since) => db::packages::emptied_registrations(pool, since).await?,
             None => Vec::new(),
         };
-        let mut owners: HashMap<i64, Vec<String>> = HashMap::new();
-        for (registration, name) in db::packages::index_owners(pool, since).await? {
-            owners.entry(registration).or_default().push(name);
+        let mut owners: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
+        for (registration, owner_id, name) in db::packages::index_owners(pool, since).await? {
+            owners
+                .entry(registration)
+                .or_default()
+                .push((owner_id, name));
         }
         let mut grouped: HashMap<i64, (i64, Vec<PackageVersion>)> = HashMap::new();
         for (changed_seq, row) in rows {
@@ -345,9 +351,10 @@ impl FeedIndex {
 fn build_package(
     registration_id: i64,
     changed_seq: i64,
-    owners: Vec<String>,
+    owners: Vec<(i64, String)>,
     rows: Vec<PackageVersion>,
 ) -> Option<IndexedPackage> {
+    let (owner_ids, owners) = owners.into_iter().unzip();
     let mut versions: Vec<(Option<NuGetVersion>, IndexedVersion)> = rows
         .into_iter()
         .map(|row| {
@@ -373,6 +380,7 @@ fn build_package(
         package_id,
         changed_seq,
         owners,
+        owner_ids,
         versions,
     })
 }

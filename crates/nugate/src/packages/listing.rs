@@ -18,11 +18,15 @@ impl PackageService {
         version: &str,
         listed: bool,
     ) -> Result<PackageVersion, ApiError> {
-        let target = self.find_version(id, version).await?;
-        let mut conn = self.db.pool().acquire().await?;
-        let owns =
-            db::packages::is_owner(&mut conn, target.registration_id, key.acting_account()).await?;
-        drop(conn);
+        // Ownership comes from the in-memory feed like the key itself: a removed owner is refused at
+        // once on this node (the change refreshes the index) and within `cache_ttl_ms` on the others.
+        let normalized = super::normalized_or_not_found(id, version)?;
+        let (package, target) = self
+            .feed
+            .version(id, &normalized)
+            .await?
+            .ok_or_else(|| super::version_not_found(id, version))?;
+        let owns = package.owner_ids.contains(&key.acting_account());
         authorize(
             &self.metrics,
             key,

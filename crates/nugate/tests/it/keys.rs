@@ -1195,3 +1195,72 @@ async fn organisations_hold_no_keys_of_their_own() {
     app.after_direct_key_change().await;
     expect_refused(app.push(&key, simple("Acme.Lib", "1.0.1")).await).await;
 }
+
+/// Keyed unlists and relists read ownership from the in-memory feed: an owner removed on one node is
+/// refused there on the very next request, and on another node (which had just accepted the same key)
+/// within `cache_ttl_ms` (250 ms here), like a revoked key.
+#[tokio::test]
+async fn a_removed_owner_is_refused_at_once_here_and_within_the_cache_ttl_elsewhere() {
+    let a = TestApp::start().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let pusher = a.key(&alice, "push", &[Push], &["*"]).await;
+    assert_eq!(
+        a.push(&pusher, simple("Shared.Lib", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
+    assert!(a
+        .state
+        .packages
+        .add_owner("Shared.Lib", "bob")
+        .await
+        .unwrap());
+    let bobs = a.key(&bob, "unlist", &[Unlist], &["*"]).await;
+    let (database, storage) = (a.state.config.database_url(), a.state.config.storage_url());
+    let b = TestApp::start_with(|c| {
+        c.database_url = Some(database);
+        c.storage_url = Some(storage);
+    })
+    .await;
+    for node in [&a, &b] {
+        let r = node.set_listed(&bobs, "Shared.Lib", "1.0.0", true).await;
+        assert_eq!(r.status(), 200, "bob owns Shared.Lib");
+    }
+    a.state
+        .packages
+        .remove_owner("Shared.Lib", "bob")
+        .await
+        .unwrap();
+    let r = a.set_listed(&bobs, "Shared.Lib", "1.0.0", false).await;
+    assert_eq!(
+        r.status(),
+        403,
+        "refused at once on the node that made the change"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let status = b
+            .set_listed(&bobs, "Shared.Lib", "1.0.0", true)
+            .await
+            .status();
+        if status == 403 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "node B still let the removed owner relist after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Alice, still an owner, is not affected.
+    let alices = a.key(&alice, "unlist", &[Unlist], &["*"]).await;
+    assert_eq!(
+        b.set_listed(&alices, "Shared.Lib", "1.0.0", false)
+            .await
+            .status(),
+        204
+    );
+}
