@@ -54,6 +54,20 @@ def add(measure, target, values, oks, note=None):
         notes.append(f"- **{measure}**: {note}")
 
 
+def median_run(runs, key):
+    """The run whose `key` is the median of three (or fewer), and the (min, max) of `key` over them."""
+    runs = [r for r in runs if r is not None and key(r) is not None]
+    if not runs:
+        return None, None
+    ordered = sorted(runs, key=key)
+    return ordered[len(ordered) // 2], (key(ordered[0]), key(ordered[-1]))
+
+
+def spread(values, digits=2):
+    lo, hi = values
+    return f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
 def cpu_share(cpu_s, secs):
     if not cpu_s or not secs:
         return None
@@ -61,7 +75,20 @@ def cpu_share(cpu_s, secs):
 
 
 # 1. API-key check ------------------------------------------------------------------------------
-kc = {b: load(f"keycheck-{b}.json") for b in ("sqlite", "postgres")}
+def relist_ratio(d):
+    k, u = d.get("relist_keyed"), d.get("relist_unkeyed")
+    if not k or not u or not k["wall_us_per_check"]:
+        return None
+    return u["wall_us_per_check"] / k["wall_us_per_check"]
+
+
+kc, kc_spread, kc_runs = {}, {}, {}
+for b in ("sqlite", "postgres"):
+    runs = [load(f"keycheck-{b}-{i}.json") for i in (1, 2, 3)]
+    kc[b], kc_spread[b] = median_run(runs, relist_ratio)
+    kc_runs[b] = sum(1 for r in runs if r)
+    if kc[b] is None:
+        kc[b] = load(f"keycheck-{b}.json")
 vals, oks, pure_vals, pure_oks = {}, {}, {}, {}
 for b, d in kc.items():
     if d:
@@ -99,8 +126,9 @@ for b, d in kc.items():
         k, u = d["relist_keyed"], d["relist_unkeyed"]
         ratio = u["wall_us_per_check"] / k["wall_us_per_check"] if k["wall_us_per_check"] else None
         cpu_ratio = u["cpu_us_per_check"] / k["cpu_us_per_check"] if k["cpu_us_per_check"] else None
-        vals[b] = (f"{ratio:.2f} ({1e6 / k['wall_us_per_check']:,.0f} keyed vs {1e6 / u['wall_us_per_check']:,.0f} "
-                   f"unkeyed relists/s on one task; CPU ratio {cpu_ratio:.2f})")
+        across = (f"median of {kc_runs[b]}, spread {spread(kc_spread[b])}; " if kc_spread.get(b) else "")
+        vals[b] = (f"{ratio:.2f} ({across}{1e6 / k['wall_us_per_check']:,.0f} keyed vs "
+                   f"{1e6 / u['wall_us_per_check']:,.0f} unkeyed relists/s on one task; CPU ratio {cpu_ratio:.2f})")
         oks[b] = ratio is not None and ratio >= 0.9
 for b in backends:
     k = load(f"{b}-relist-keyed.json")
@@ -109,18 +137,16 @@ for b in backends:
 add("Keyed write vs the same work without the key (throughput ratio)", "≥ 0.9", vals, oks,
     "in-process (the key-check benchmark binary, one task on a current-thread runtime), the relist "
     "endpoint's work twice: unkeyed = find the version + `PackageService::set_listed` (a write transaction "
-    "that also bumps the change counter); keyed = the same plus `KeyService::authenticate` and "
-    "`guard::authorize` (scope and ownership), exactly what `publish::change_listing` adds. Every call "
+    "that also bumps the change counter); keyed = the same plus `KeyService::check` and the scope and "
+    "ownership check, exactly what `publish::change_listing` adds; the key comes from the node's key cache "
+    "and ownership from the in-memory feed, both kept current within `cache_ttl_ms`. Every call "
     "flips the listing so each one writes. There is no unkeyed write endpoint to compare over HTTP; for "
     "scale, the keyed relist over HTTP at 16 connections (wrk, same machine) ran at "
     + ("; ".join(http_notes) if http_notes else "n/a") + "."
     + ("" if all(oks.values()) else
-       " Where missed: the unkeyed relist is about five SQL statements (the version lookup, then BEGIN, the "
-       "listing UPDATE, the change-counter UPDATE and the stamp on the registration, COMMIT); the key adds "
-       "two indexed reads of the same kind (the key joined with its owner, and the ownership of the package), "
-       "and through sqlx's Any driver every statement costs tens of microseconds whatever it does. Keys are "
-       "remembered for `cache_ttl_ms` now, but ownership is still read in the write's own transaction, so a "
-       "removed owner is refused on the very next push."))
+       " Where missed: the key adds no statement to the write any more (the key and the package's owners "
+       "come from memory), so what is left is a hash, a map look-up and the scope match against a write of "
+       "about five SQL statements; the spread of the three runs shows how much of the gap is the machine."))
 
 # 2b. Private feed: keyed reads vs anonymous reads, and under a wrong-key flood ----------------------
 vals, oks, fvals, foks = {}, {}, {}, {}
@@ -148,36 +174,66 @@ add("Private feed: keyed reads while another address floods wrong keys", "≥ 0.
     "127.0.0.9 (their addresses are throttled after 30 failures; remembered keys from other addresses "
     "skip the database's throttle).")
 
-# 3. Read mix vs nginx ------------------------------------------------------------------------------
+# 3. Read mix vs nginx: three pairs, the median pair's ratio with the spread of all three ----------
+def read_pair(b):
+    pairs = []
+    for i in (1, 2, 3):
+        n, x = load(f"{b}-read-nugate-{i}.json"), load(f"{b}-read-nginx-{i}.json")
+        if n and x and x["rps"]:
+            pairs.append({"n": n, "x": x, "ratio": n["rps"] / x["rps"]})
+    if not pairs:
+        n, x = load(f"{b}-read-nugate.json"), load(f"{b}-read-nginx.json")
+        if n and x and x["rps"]:
+            pairs.append({"n": n, "x": x, "ratio": n["rps"] / x["rps"]})
+    median, lo_hi = median_run(pairs, lambda p: p["ratio"])
+    return median, lo_hi, len(pairs)
+
+
 vals, oks, pvals, poks = {}, {}, {}, {}
 for b in backends:
-    n, x = load(f"{b}-read-nugate.json"), load(f"{b}-read-nginx.json")
-    if n and x:
-        r = n["rps"] / x["rps"] if x["rps"] else None
-        vals[b] = f"{r:.2f}× ({fnum(n['rps'])} vs nginx {fnum(x['rps'])} req/s; non-2xx {n['non2xx']})"
-        oks[b] = r is not None and r >= 0.7 and n["non2xx"] == 0
+    pair, lo_hi, count = read_pair(b)
+    if pair:
+        n, x, r = pair["n"], pair["x"], pair["ratio"]
+        vals[b] = (f"{r:.2f}× (median of {count} pairs, spread {spread(lo_hi)}; {fnum(n['rps'])} vs nginx "
+                   f"{fnum(x['rps'])} req/s; non-2xx {n['non2xx']})")
+        oks[b] = r >= 0.9 and n["non2xx"] == 0
         pvals[b] = f"{n['p99_ms']:.2f} ms (nginx {x['p99_ms']:.2f} ms; p50 {n['p50_ms']:.2f} ms)"
-        poks[b] = n["p99_ms"] < 10
-add("Restore read mix at 64 connections vs nginx (throughput)", "≥ 0.7× nginx", vals, oks,
+        poks[b] = n["p99_ms"] < 5
+add("Restore read mix at 64 connections vs nginx (throughput)", "≥ 0.9× nginx", vals, oks,
     "wrk -t2 -c64, each connection cycling 30 paths: flat-container index, one .nupkg, and registration "
-    "index for 10 packages of 3 versions. nginx then serves the byte-identical responses (fetched from "
-    "nugate) as static files from a mirror folder, same connections and duration, right after. Client and "
-    "server share the machine's cores.")
-add("Restore read mix at 64 connections: p99 latency", "< 10 ms", pvals, poks)
+    "index for 10 packages of 3 versions. nginx serves the byte-identical responses (fetched from nugate) "
+    "as static files from a mirror folder (sendfile), same connections and duration; three pairs are run, "
+    "nugate then nginx each time, and the figure is the median pair with the spread of the three ratios. "
+    "Both sides log every request to a file: nugate at its default level (info, one line per request, "
+    "written in batches by a background thread), nginx with its default `combined` access log. Client and "
+    "servers share the machine's cores.")
+add("Restore read mix at 64 connections: p99 latency", "< 5 ms", pvals, poks)
+per_read_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instructions-per-read")
+per_read = int(open(per_read_path).read().strip()) if os.path.exists(per_read_path) else None
 for b in backends:
-    n, x = load(f"{b}-read-nugate.json"), load(f"{b}-read-nginx.json")
-    if not (n and x and x["rps"]):
+    pair, _, _ = read_pair(b)
+    if not pair:
         continue
-    r = n["rps"] / x["rps"]
+    n, r = pair["n"], pair["ratio"]
     share = cpu_share(n.get("server_cpu_s"), n["seconds"]) or 0
-    if r < 0.7 or n["p99_ms"] >= 10:
+    if r < 0.9 or n["p99_ms"] >= 5:
         notes.append(
             f"- **Read mix ({label[b]}), where missed**: nugate spent {n.get('server_cpu_us_per_req', 0):.0f} µs "
-            f"of CPU per request and used {share:.0%} of {ncpu} cores (wrk takes the rest). Documents and "
-            "version lists come from memory (no query per request), so what remains is HTTP parsing, routing, "
-            "the middleware stack (tracing span, timeout, security headers, compression check) and copying the "
-            "body into the socket (a .nupkg up to 1 MiB is read through object_store once, then kept in memory); "
-            "nginx answers from the page cache with sendfile.")
+            f"of CPU per request and used {share:.0%} of {ncpu} cores (wrk takes the rest)"
+            + (f"; a cached read costs {per_read:,} instructions in user space (bench/instructions-per-read, "
+               "the test suite's guard)" if per_read else "")
+            + ". No read touches the database or storage: documents, version lists and small files come from "
+            "memory. What remains, measured with callgrind on the guard's batch: the request log line (about a "
+            "fifth of the instructions: span fields, timestamp, formatting), the allocator, hyper's parsing and "
+            "writing, and the tower layers every request passes (trace span, timeout timer, metrics by route, "
+            "security headers, compression check, read-access check); in the kernel, the socket write, which "
+            "nginx pays too. nginx spends a few thousand instructions per request and sends the file with "
+            "sendfile. What changed in this round, and why it helped: the shared state was a struct of "
+            "services cloned several times per request (every extractor and layer taking `State`), with their "
+            "strings; it is one `Arc` now, which tripled throughput. Then mimalloc instead of glibc's malloc "
+            "(a request makes about a hundred small allocations), log lines handed to a background writer "
+            "instead of a write to stderr each, the base URL built once instead of per request, and request ids "
+            "and Last-Modified dates without a system call or strftime.")
 
 # 4. Ingest -----------------------------------------------------------------------------------------
 vals, oks = {}, {}

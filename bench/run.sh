@@ -171,7 +171,8 @@ bench_backend() {
 
   local port
   port=$(free_port)
-  NUGATE_LOG=warn "$NUGATE" serve --listen "127.0.0.1:$port" --data-dir "$data" "${dbflag[@]}" \
+  # Normal request logging (info, a line per request) into a file, as nginx logs below.
+  "$NUGATE" serve --listen "127.0.0.1:$port" --data-dir "$data" "${dbflag[@]}" \
     >"$WORK/$name-server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -197,27 +198,7 @@ bench_backend() {
   # Warm-up pass (also checks every path answers 200).
   "$PY" "$BENCH_DIR/tool.py" mirror --url "$url" --root "$WORK/www-$name" $(cat "$WORK/$name-read.paths") \
     >"$RES/$name-mirror.json"
-  # Peak RSS sampled every 100 ms while wrk runs.
-  local stop=$WORK/$name-stop-sampler
-  rm -f "$stop"
-  rss_kb "$SERVER_PID" >"$WORK/$name-peak-rss"
-  (
-    peak=0
-    while kill -0 "$SERVER_PID" 2>/dev/null && [ ! -f "$stop" ]; do
-      r=$(rss_kb "$SERVER_PID"); [ "${r:-0}" -gt "$peak" ] && peak=$r
-      echo "$peak" >"$WORK/$name-peak-rss"
-      sleep 0.1
-    done
-  ) &
-  local sampler=$!
-  run_wrk "$name-read-nugate" "$port" 64 "$WORK/$name-read.paths"
-  touch "$stop"; wait "$sampler" 2>/dev/null || true
-  local peak_rss
-  peak_rss=$(cat "$WORK/$name-peak-rss")
-  echo "{\"idle_kb\": $idle_rss, \"read_peak_kb\": $peak_rss}" >"$RES/$name-rss.json"
-  log "  rss: $(cat "$RES/$name-rss.json")"
-
-  # nginx serving the very same bytes as static files, same connections and duration, right after.
+  # nginx serving the very same bytes as static files, with an access log like nugate's request log.
   local nport
   nport=$(free_port)
   mkdir -p "$WORK/nginx-$name/logs"
@@ -229,7 +210,7 @@ events { worker_connections 4096; }
 http {
   include /etc/nginx/mime.types;
   default_type application/octet-stream;
-  access_log off;
+  access_log $WORK/nginx-$name/logs/access.log;
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -246,9 +227,32 @@ EOF
   local npid=$!
   PIDS+=("$npid")
   for i in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$nport$(head -n 1 "$WORK/$name-read.paths")" && break; sleep 0.05; done
-  SERVER_PID="" run_wrk "$name-read-nginx" "$nport" 64 "$WORK/$name-read.paths"
+  # Peak RSS sampled every 100 ms while wrk runs.
+  local stop=$WORK/$name-stop-sampler
+  rm -f "$stop"
+  rss_kb "$SERVER_PID" >"$WORK/$name-peak-rss"
+  (
+    peak=0
+    while kill -0 "$SERVER_PID" 2>/dev/null && [ ! -f "$stop" ]; do
+      r=$(rss_kb "$SERVER_PID"); [ "${r:-0}" -gt "$peak" ] && peak=$r
+      echo "$peak" >"$WORK/$name-peak-rss"
+      sleep 0.1
+    done
+  ) &
+  local sampler=$!
+  # Three pairs, nugate then nginx each time, so that a swing of the machine shows as spread.
+  local run
+  for run in 1 2 3; do
+    run_wrk "$name-read-nugate-$run" "$port" 64 "$WORK/$name-read.paths"
+    SERVER_PID="" run_wrk "$name-read-nginx-$run" "$nport" 64 "$WORK/$name-read.paths"
+  done
+  touch "$stop"; wait "$sampler" 2>/dev/null || true
   kill "$npid" 2>/dev/null || true
   wait "$npid" 2>/dev/null || true
+  local peak_rss
+  peak_rss=$(cat "$WORK/$name-peak-rss")
+  echo "{\"idle_kb\": $idle_rss, \"read_peak_kb\": $peak_rss}" >"$RES/$name-rss.json"
+  log "  rss: $(cat "$RES/$name-rss.json")"
 
   # Private feed: the same documents through a second server on the same data with
   # NUGATE_READ_ACCESS=private, read with a read key, right after anonymous reads of the public server;
@@ -257,7 +261,7 @@ EOF
   rkey=$("$NUGATE" --data-dir "$data" "${dbflag[@]}" key create --user bench --name r --scope read \
     --glob '*' 2>>"$WORK/$name-cli.log" | tail -n 1)
   pport=$(free_port)
-  NUGATE_LOG=warn NUGATE_READ_ACCESS=private "$NUGATE" serve --listen "127.0.0.1:$pport" \
+  NUGATE_READ_ACCESS=private "$NUGATE" serve --listen "127.0.0.1:$pport" \
     --data-dir "$data" "${dbflag[@]}" >"$WORK/$name-private.log" 2>&1 &
   ppid=$!
   PIDS+=("$ppid")
@@ -333,14 +337,19 @@ EOF
 # ---------------------------------------------------------------- API-key check micro-benchmark
 if [ -n "$KEYCHECK" ]; then
 log "key-check micro-benchmark (SQLite)"
-KEYCHECK_SECONDS=3 "$KEYCHECK" "$WORK/keycheck-sqlite" >"$RES/keycheck-sqlite.json" 2>"$WORK/keycheck.log"
-log "  $(cat "$RES/keycheck-sqlite.json")"
+# Three runs per backend (each on a fresh database); the report takes the median and shows the spread.
+for run in 1 2 3; do
+  KEYCHECK_SECONDS=3 "$KEYCHECK" "$WORK/keycheck-sqlite-$run" >"$RES/keycheck-sqlite-$run.json" 2>>"$WORK/keycheck.log"
+  log "  $(cat "$RES/keycheck-sqlite-$run.json")"
+done
 if [ -n "$PG_URL" ]; then
-  runuser -u postgres -- "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE keycheck' >/dev/null
   log "key-check micro-benchmark (PostgreSQL)"
-  KEYCHECK_SECONDS=3 "$KEYCHECK" "$WORK/keycheck-pg" "postgres://postgres@127.0.0.1:$PG_PORT/keycheck" \
-    >"$RES/keycheck-postgres.json" 2>>"$WORK/keycheck.log"
-  log "  $(cat "$RES/keycheck-postgres.json")"
+  for run in 1 2 3; do
+    runuser -u postgres -- "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE keycheck$run" >/dev/null
+    KEYCHECK_SECONDS=3 "$KEYCHECK" "$WORK/keycheck-pg-$run" "postgres://postgres@127.0.0.1:$PG_PORT/keycheck$run" \
+      >"$RES/keycheck-postgres-$run.json" 2>>"$WORK/keycheck.log"
+    log "  $(cat "$RES/keycheck-postgres-$run.json")"
+  done
 fi
 fi
 

@@ -20,12 +20,7 @@ impl PackageService {
     ) -> Result<PackageVersion, ApiError> {
         // Ownership comes from the in-memory feed like the key itself: a removed owner is refused at
         // once on this node (the change refreshes the index) and within `cache_ttl_ms` on the others.
-        let normalized = super::normalized_or_not_found(id, version)?;
-        let (package, target) = self
-            .feed
-            .version(id, &normalized)
-            .await?
-            .ok_or_else(|| super::version_not_found(id, version))?;
+        let (package, target) = self.indexed_target(id, version).await?;
         let owns = package.owner_ids.contains(&key.acting_account());
         authorize(
             &self.metrics,
@@ -47,7 +42,7 @@ impl PackageService {
         version: &str,
         listed: bool,
     ) -> Result<PackageVersion, ApiError> {
-        let target = self.find_version(id, version).await?;
+        let (_, target) = self.indexed_target(id, version).await?;
         if !self.can_manage(Some(user), target.registration_id).await? {
             return Err(ApiError::NotFound(format!(
                 "A package with ID '{id}' and version '{version}' does not exist."
@@ -55,6 +50,20 @@ impl PackageService {
         }
         self.set_listed(&target, listed).await?;
         Ok(target)
+    }
+
+    /// The version to list or unlist, and its package, from the in-memory feed (re-read before a "not
+    /// found"): a listing change needs no query before its own write.
+    async fn indexed_target(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<(std::sync::Arc<crate::feed::IndexedPackage>, PackageVersion), ApiError> {
+        let normalized = super::normalized_or_not_found(id, version)?;
+        self.feed
+            .version(id, &normalized)
+            .await?
+            .ok_or_else(|| super::version_not_found(id, version))
     }
 
     async fn set_listed(&self, version: &PackageVersion, listed: bool) -> Result<(), ApiError> {

@@ -327,8 +327,19 @@ async fn expiry_warning_header_and_last_used() {
     let later = app.key(&alice, "later", &[Push], &["*"]).await;
     let response = app.push(&later, simple("Warn.Lib", "1.0.1")).await;
     assert!(!response.headers().contains_key("x-nuget-warning"));
-    let listed = app.state.keys.get(&alice, "later").await.unwrap();
-    let first_use = listed.last_used_at.expect("last used is recorded");
+    // The last use is written in the background, after the answer: wait for it.
+    let started = std::time::Instant::now();
+    let first_use = loop {
+        let listed = app.state.keys.get(&alice, "later").await.unwrap();
+        if let Some(at) = listed.last_used_at {
+            break at;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "last used is recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     // Within the minute it is not rewritten.
     sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE name = 'later'")
         .bind(first_use - 30)
