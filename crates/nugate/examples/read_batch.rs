@@ -5,6 +5,8 @@
 //! of the mix over one keep-alive connection and exits. Everything runs on a current-thread runtime with
 //! a feed TTL of an hour, so the same binary and `N` execute the same instructions run after run: the
 //! guard runs it for two values of `N` under an instruction counter and divides the difference.
+//!
+//! `read_batch N private` does the same on a private feed, every read carrying a read key.
 
 use std::io::Write;
 
@@ -92,7 +94,8 @@ async fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
-        .expect("usage: read_batch REQUESTS");
+        .expect("usage: read_batch REQUESTS [private]");
+    let private = std::env::args().nth(2).as_deref() == Some("private");
     // Logged as `nugate serve` logs (NUGATE_LOG, default info): a line per request is part of the cost.
     let _log = nugate::logging::init(nugate::config::LogFormat::Text);
     let data = tempfile::tempdir().expect("a temporary folder");
@@ -104,6 +107,11 @@ async fn main() {
         listen: addr,
         data_dir: data.path().to_path_buf(),
         cache_ttl_ms: 3_600_000,
+        read_access: if private {
+            nugate::config::ReadAccess::Private
+        } else {
+            nugate::config::ReadAccess::Public
+        },
         ..Config::default()
     };
     let state = AppState::open(config).await.expect("nugate opens");
@@ -129,6 +137,20 @@ async fn main() {
         .create(&user, "bench", &scope, None)
         .await
         .expect("a key");
+    let read_key = if private {
+        let scope = KeyScope {
+            actions: vec![KeyAction::Read],
+            ..scope
+        };
+        let (_, read_key) = state
+            .keys
+            .create(&user, "reader", &scope, None)
+            .await
+            .expect("a read key");
+        read_key
+    } else {
+        String::new()
+    };
     let serving = state.clone();
     tokio::spawn(async move { nugate::app::serve(serving, listener).await });
     let mut stream = BufReader::new(TcpStream::connect(addr).await.expect("connect"));
@@ -146,11 +168,11 @@ async fn main() {
         paths.push(format!("/v3/registration/{lid}/index.json"));
     }
     for path in &paths {
-        request(&mut stream, "GET", path, "", b"").await;
+        request(&mut stream, "GET", path, &read_key, b"").await;
     }
     let mut bytes = 0;
     for path in paths.iter().cycle().take(n) {
-        bytes += request(&mut stream, "GET", path, "", b"").await;
+        bytes += request(&mut stream, "GET", path, &read_key, b"").await;
     }
     println!("{n} reads, {bytes} bytes");
 }

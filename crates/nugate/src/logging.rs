@@ -14,11 +14,15 @@ use crate::config::LogFormat;
 
 /// Buffer of the background writer; it is flushed each time the queue runs empty.
 const BUFFER_BYTES: usize = 64 * 1024;
+/// Lines that may wait for the writer (a fraction of a second of a busy server's requests); the queue
+/// is allocated up front, so it is kept far below the library's default of 128,000.
+const QUEUED_LINES: usize = 16 * 1024;
 
 /// Installs the global logger; keep the guard until exit.
 pub fn init(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
         .thread_name("nugate-log")
         .finish(BufWriter::with_capacity(BUFFER_BYTES, std::io::stderr()));
     let filter = EnvFilter::try_from_env("NUGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -73,6 +73,13 @@ impl KeyCache {
         (entry.fetched.elapsed() < self.ttl).then(|| (entry.key.clone(), entry.holder.clone()))
     }
 
+    /// Whether a key read from the database less than `ttl` ago is remembered (no copy made).
+    pub fn remembers(&self, lookup_id: &str) -> bool {
+        self.entries()
+            .get(lookup_id)
+            .is_some_and(|entry| entry.fetched.elapsed() < self.ttl)
+    }
+
     /// Remembers a key read from the database, unless credentials changed since `generation`.
     pub fn put(&self, generation: u64, key: &ApiKeyRow, holder: &KeyHolder) {
         if self.ttl.is_zero() {

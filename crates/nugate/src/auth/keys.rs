@@ -26,6 +26,10 @@ pub const LAST_USED_INTERVAL_SECS: i64 = 60;
 /// Wrong keys presented from one address, or for one key identifier, within the throttle window before
 /// further attempts are refused outright (whether or not the next key would be right).
 pub const MAX_KEY_FAILURES: i64 = 30;
+/// How long a refused subject waits for its 429. A flood of guesses from one address then costs this
+/// node a timer per request, and each of its connections (capped per address) carries at most one guess
+/// a second, so it cannot crowd out other clients' requests.
+pub const THROTTLED_ANSWER_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A key-management request that cannot be carried out; messages are shown to users as they are.
 #[derive(Debug, thiserror::Error)]
@@ -459,11 +463,19 @@ impl KeyService {
         peer: Option<IpAddr>,
         purpose: KeyUse,
     ) -> Result<AuthenticatedKey, AuthFailure> {
+        // Parsed once: parsing hashes the secret, and a restore checks a key on every request.
+        let parsed = api_key::parse(presented);
+        let lookup_id = match &parsed {
+            PresentedKey::Scoped { lookup_id, .. } | PresentedKey::Legacy { lookup_id, .. } => {
+                Some(lookup_id.as_str())
+            }
+            PresentedKey::Malformed => None,
+        };
         let mut subjects = Vec::new();
         if let Some(ip) = peer {
             subjects.push(format!("key-ip:{ip}"));
         }
-        if let Some(id) = api_key::lookup_id_of(presented) {
+        if let Some(id) = lookup_id {
             subjects.push(format!("key-id:{id}"));
         }
         let m = &self.metrics;
@@ -474,10 +486,10 @@ impl KeyService {
         let now = db::now();
         if self.cache.is_blocked(&subjects, now) {
             m.key_check(KeyOutcome::Throttled);
+            tokio::time::sleep(THROTTLED_ANSWER_DELAY).await;
             return Err(AuthFailure::TooManyAttempts);
         }
-        let remembered =
-            api_key::lookup_id_of(presented).is_some_and(|id| self.cache.get(&id).is_some());
+        let remembered = lookup_id.is_some_and(|id| self.cache.remembers(id));
         if !remembered || self.cache.failed_recently(&subjects) {
             if let Some((subject, until)) = self
                 .throttle
@@ -486,6 +498,7 @@ impl KeyService {
             {
                 self.cache.note_blocked(&subject, until, now);
                 m.key_check(KeyOutcome::Throttled);
+                tokio::time::sleep(THROTTLED_ANSWER_DELAY).await;
                 return Err(AuthFailure::TooManyAttempts);
             }
         }
@@ -501,7 +514,7 @@ impl KeyService {
                         .any(|a| a.allows(PackageAction::Read))
             }
         };
-        match self.authenticate(presented).await {
+        match self.authenticate(parsed).await {
             Ok(key) if wanted(&key) => {
                 m.key_check(KeyOutcome::Ok);
                 Ok(key)
@@ -533,8 +546,8 @@ impl KeyService {
     }
 
     /// Authenticates a presented key: at most one indexed lookup and one hash, constant-time comparison.
-    async fn authenticate(&self, presented: &str) -> Result<AuthenticatedKey, AuthFailure> {
-        let (lookup_id, secret_hash) = match api_key::parse(presented) {
+    async fn authenticate(&self, parsed: PresentedKey) -> Result<AuthenticatedKey, AuthFailure> {
+        let (lookup_id, secret_hash) = match parsed {
             PresentedKey::Malformed => return Err(AuthFailure::Invalid),
             PresentedKey::Scoped {
                 lookup_id,

@@ -109,7 +109,7 @@ pub async fn ensure_registration(
     ))
 }
 
-/// Whether `user_id` owns the registration; asked on every keyed write, never cached.
+/// Whether `user_id` owns the registration, read in the caller's transaction (pushes).
 pub async fn is_owner(
     conn: &mut AnyConnection,
     registration_id: i64,
@@ -173,7 +173,8 @@ pub enum RemoveOwner {
     LastOwner,
 }
 
-async fn owner_ids(conn: &mut AnyConnection, registration_id: i64) -> sqlx::Result<Vec<i64>> {
+/// The account ids owning the registration.
+pub async fn owner_ids(conn: &mut AnyConnection, registration_id: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query("SELECT user_id FROM package_owners WHERE registration_id = $1")
         .bind(registration_id)
         .fetch_all(&mut *conn)
@@ -387,14 +388,10 @@ pub async fn index_rows(
         .collect()
 }
 
-/// (registration, owner id, owner name) of registrations changed after `since` (all when `None`).
-pub async fn index_owners(
-    pool: &AnyPool,
-    since: Option<i64>,
-) -> sqlx::Result<Vec<(i64, i64, String)>> {
+/// (registration, owner name) pairs of registrations changed after `since` (all when `None`).
+pub async fn index_owners(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Vec<(i64, String)>> {
     sqlx::query(
-        "SELECT o.registration_id, u.id AS owner_id, u.username FROM package_owners o \
-         JOIN users u ON u.id = o.user_id \
+        "SELECT o.registration_id, u.username FROM package_owners o JOIN users u ON u.id = o.user_id \
          JOIN package_registrations r ON r.id = o.registration_id WHERE r.changed_seq > $1 \
          ORDER BY u.username_lower",
     )
@@ -402,13 +399,7 @@ pub async fn index_owners(
     .fetch_all(pool)
     .await?
     .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("registration_id")?,
-            r.try_get("owner_id")?,
-            r.try_get("username")?,
-        ))
-    })
+    .map(|r| Ok((r.try_get("registration_id")?, r.try_get("username")?)))
     .collect()
 }
 

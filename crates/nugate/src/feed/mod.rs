@@ -46,13 +46,29 @@ pub struct IndexedPackage {
     /// The change stamp of the registration: cached documents rendered at another stamp are stale.
     pub changed_seq: i64,
     pub owners: Vec<String>,
-    /// The owners' account ids, in the order of `owners`: keyed unlists and relists check ownership
-    /// here, kept current by the change counter like everything else in the index.
-    pub owner_ids: Vec<i64>,
     pub versions: Vec<IndexedVersion>,
 }
 
+/// The version a gallery shows for a package, from its versions in ascending version order: the highest
+/// listed stable version, or the highest listed prerelease when there is no stable one (as NuGet.org's
+/// pages do). Home, search, profiles and the package page all call this.
+pub fn headline<'a, I>(ascending: I) -> Option<&'a PackageVersion>
+where
+    I: DoubleEndedIterator<Item = &'a PackageVersion> + Clone,
+{
+    let newest_listed = ascending.clone().rev().find(|v| v.listed);
+    ascending
+        .rev()
+        .find(|v| v.listed && !v.is_prerelease)
+        .or(newest_listed)
+}
+
 impl IndexedPackage {
+    /// [`headline`] of this package.
+    pub fn headline(&self) -> Option<&PackageVersion> {
+        headline(self.versions.iter().map(|v| &v.row))
+    }
+
     /// The highest listed version a client with these capabilities may see.
     pub fn latest_visible(&self, prerelease: bool, semver2: bool) -> Option<&IndexedVersion> {
         self.versions
@@ -187,6 +203,11 @@ impl FeedIndex {
         Ok(view.package(id).cloned())
     }
 
+    /// How long this node trusts its view before asking for other nodes' changes (`cache_ttl_ms`).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// A version by ID and normalised version (any case), refreshed once before a "not found", like
     /// [`FeedIndex::package`]. The row comes without the stored .nuspec JSON.
     pub async fn version(
@@ -296,12 +317,9 @@ impl FeedIndex {
             Some(since) => db::packages::emptied_registrations(pool, since).await?,
             None => Vec::new(),
         };
-        let mut owners: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
-        for (registration, owner_id, name) in db::packages::index_owners(pool, since).await? {
-            owners
-                .entry(registration)
-                .or_default()
-                .push((owner_id, name));
+        let mut owners: HashMap<i64, Vec<String>> = HashMap::new();
+        for (registration, name) in db::packages::index_owners(pool, since).await? {
+            owners.entry(registration).or_default().push(name);
         }
         let mut grouped: HashMap<i64, (i64, Vec<PackageVersion>)> = HashMap::new();
         for (changed_seq, row) in rows {
@@ -351,10 +369,9 @@ impl FeedIndex {
 fn build_package(
     registration_id: i64,
     changed_seq: i64,
-    owners: Vec<(i64, String)>,
+    owners: Vec<String>,
     rows: Vec<PackageVersion>,
 ) -> Option<IndexedPackage> {
-    let (owner_ids, owners) = owners.into_iter().unzip();
     let mut versions: Vec<(Option<NuGetVersion>, IndexedVersion)> = rows
         .into_iter()
         .map(|row| {
@@ -380,7 +397,6 @@ fn build_package(
         package_id,
         changed_seq,
         owners,
-        owner_ids,
         versions,
     })
 }

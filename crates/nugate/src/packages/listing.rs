@@ -18,10 +18,12 @@ impl PackageService {
         version: &str,
         listed: bool,
     ) -> Result<PackageVersion, ApiError> {
-        // Ownership comes from the in-memory feed like the key itself: a removed owner is refused at
-        // once on this node (the change refreshes the index) and within `cache_ttl_ms` on the others.
-        let (package, target) = self.indexed_target(id, version).await?;
-        let owns = package.owner_ids.contains(&key.acting_account());
+        let target = self.find_version(id, version).await?;
+        // Ownership is remembered like the key itself: a removed owner is refused at once on this node
+        // and within `cache_ttl_ms` on the others.
+        let owns = self
+            .owns_remembered(target.registration_id, key.acting_account())
+            .await?;
         authorize(
             &self.metrics,
             key,
@@ -42,7 +44,7 @@ impl PackageService {
         version: &str,
         listed: bool,
     ) -> Result<PackageVersion, ApiError> {
-        let (_, target) = self.indexed_target(id, version).await?;
+        let target = self.find_version(id, version).await?;
         if !self.can_manage(Some(user), target.registration_id).await? {
             return Err(ApiError::NotFound(format!(
                 "A package with ID '{id}' and version '{version}' does not exist."
@@ -52,18 +54,17 @@ impl PackageService {
         Ok(target)
     }
 
-    /// The version to list or unlist, and its package, from the in-memory feed (re-read before a "not
-    /// found"): a listing change needs no query before its own write.
-    async fn indexed_target(
-        &self,
-        id: &str,
-        version: &str,
-    ) -> Result<(std::sync::Arc<crate::feed::IndexedPackage>, PackageVersion), ApiError> {
-        let normalized = super::normalized_or_not_found(id, version)?;
-        self.feed
-            .version(id, &normalized)
-            .await?
-            .ok_or_else(|| super::version_not_found(id, version))
+    /// Whether `account` owns the registration, from this node's owner cache when it is fresh.
+    async fn owns_remembered(&self, registration_id: i64, account: i64) -> Result<bool, ApiError> {
+        if let Some(owns) = self.owner_cache.owns(registration_id, account) {
+            return Ok(owns);
+        }
+        let generation = self.owner_cache.generation();
+        let mut conn = self.db.pool().acquire().await?;
+        let owners = db::packages::owner_ids(&mut conn, registration_id).await?;
+        let owns = owners.contains(&account);
+        self.owner_cache.put(generation, registration_id, owners);
+        Ok(owns)
     }
 
     async fn set_listed(&self, version: &PackageVersion, listed: bool) -> Result<(), ApiError> {

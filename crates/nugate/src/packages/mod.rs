@@ -5,6 +5,7 @@ pub mod advisories;
 pub mod delete;
 pub mod deprecation_by_key;
 mod listing;
+mod owner_cache;
 mod owners;
 mod prefixes;
 pub mod symbols;
@@ -39,6 +40,8 @@ pub struct PackageService {
     feed: Arc<FeedIndex>,
     mail: MailContext,
     metrics: Arc<Metrics>,
+    /// Owners of packages, for keyed unlists and relists; cleared by every ownership change here.
+    owner_cache: Arc<owner_cache::OwnerCache>,
 }
 
 /// A successful push.
@@ -59,6 +62,7 @@ impl PackageService {
         mail: MailContext,
         metrics: Arc<Metrics>,
     ) -> PackageService {
+        let owner_cache = Arc::new(owner_cache::OwnerCache::new(feed.ttl()));
         PackageService {
             db,
             storage,
@@ -66,6 +70,7 @@ impl PackageService {
             feed,
             mail,
             metrics,
+            owner_cache,
         }
     }
 

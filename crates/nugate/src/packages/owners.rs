@@ -207,6 +207,7 @@ impl PackageService {
         db::packages::mark_changed(&mut tx, registration.id).await?;
         tx.commit().await?;
         self.feed.changed();
+        self.owner_cache.invalidate();
         Ok(registration)
     }
 
@@ -263,6 +264,7 @@ impl PackageService {
         db::packages::mark_changed(&mut tx, registration.id).await?;
         tx.commit().await?;
         self.feed.changed();
+        self.owner_cache.invalidate();
         Ok(added)
     }
 
@@ -277,6 +279,7 @@ impl PackageService {
                 db::packages::mark_changed(&mut tx, registration.id).await?;
                 tx.commit().await?;
                 self.feed.changed();
+                self.owner_cache.invalidate();
                 Ok(())
             }
             RemoveOwner::NotAnOwner => Err(ApiError::BadRequest(format!(

@@ -22,6 +22,8 @@ pub struct PackageSummary {
     pub authors: String,
     /// Under a prefix reserved for one of its owners.
     pub verified: bool,
+    /// The version shown is a prerelease (there is no listed stable one).
+    pub prerelease: bool,
 }
 
 #[derive(Template)]
@@ -47,6 +49,7 @@ struct SearchPage {
 /// One row of the versions table.
 pub struct VersionRow {
     pub version: String,
+    pub prerelease: bool,
     pub listed: bool,
     pub published: String,
     pub current: bool,
@@ -64,6 +67,7 @@ struct PackagePage {
     page: Page,
     id: String,
     version: String,
+    prerelease: bool,
     listed: bool,
     spec: Nuspec,
     readme_html: Option<String>,
@@ -109,13 +113,6 @@ struct ProfilePage {
     packages: Vec<PackageSummary>,
 }
 
-fn latest_listed(versions: &[PackageVersion]) -> Option<&PackageVersion> {
-    versions
-        .iter()
-        .filter(|v| v.listed)
-        .max_by_key(|v| NuGetVersion::parse(&v.version).ok())
-}
-
 impl PackageSummary {
     fn of(v: &PackageVersion, verified: bool) -> PackageSummary {
         PackageSummary {
@@ -124,6 +121,7 @@ impl PackageSummary {
             description: v.description.clone(),
             authors: v.authors.clone(),
             verified,
+            prerelease: v.is_prerelease,
         }
     }
 }
@@ -135,28 +133,31 @@ pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> Pag
     let view = state.packages.feed().view().await?;
     let mut count = 0;
     // Per package, its most recently published listed version; the ten newest of those.
-    let mut recent: Vec<(&PackageVersion, &[String])> = Vec::with_capacity(RECENT + 1);
+    // Packages by their latest listed publication, each shown by its headline version.
+    let mut recent: Vec<(i64, &PackageVersion, &[String])> = Vec::with_capacity(RECENT + 1);
     for package in view.packages() {
-        let newest = package
+        let Some(updated) = package
             .versions
             .iter()
             .filter(|v| v.row.listed)
-            .max_by_key(|v| v.row.published_at);
-        let Some(newest) = newest else { continue };
+            .map(|v| v.row.published_at)
+            .max()
+        else {
+            continue;
+        };
+        let Some(shown) = package.headline() else {
+            continue;
+        };
         count += 1;
-        if recent.len() < RECENT
-            || recent
-                .last()
-                .is_some_and(|(r, _)| r.published_at < newest.row.published_at)
-        {
-            let at = recent.partition_point(|(r, _)| r.published_at >= newest.row.published_at);
-            recent.insert(at, (&newest.row, &package.owners));
+        if recent.len() < RECENT || recent.last().is_some_and(|(at, _, _)| *at < updated) {
+            let at = recent.partition_point(|(at, _, _)| *at >= updated);
+            recent.insert(at, (updated, shown, &package.owners));
             recent.truncate(RECENT);
         }
     }
     let recent = recent
         .into_iter()
-        .map(|(v, owners)| {
+        .map(|(_, v, owners)| {
             PackageSummary::of(v, verifier.reserved_by(&v.package_id, owners).is_some())
         })
         .collect();
@@ -199,7 +200,7 @@ pub async fn search(
                 let verified = verifier
                     .reserved_by(&h.package.package_id, &h.package.owners)
                     .is_some();
-                PackageSummary::of(h.latest(), verified)
+                PackageSummary::of(h.package.headline().unwrap_or(h.latest()), verified)
             })
             .collect(),
         total,
@@ -241,6 +242,10 @@ async fn package_page(
         .packages
         .can_manage(visitor.user(), first.registration_id)
         .await?;
+    let mut ascending = versions.clone();
+    ascending.sort_by_key(|v| NuGetVersion::parse(&v.version).ok());
+    // As on NuGet.org, an unlisted version's page is shown to anyone who asks for it, with the unlisted
+    // banner; without a version, the headline version, or the newest when every version is unlisted.
     let current = match &version {
         Some(v) => {
             let normalized = NuGetVersion::parse(v)
@@ -250,20 +255,20 @@ async fn package_page(
                 .iter()
                 .find(|x| x.version.to_lowercase() == normalized)
         }
-        None => latest_listed(&versions).or_else(|| if manager { versions.last() } else { None }),
+        None => crate::feed::headline(ascending.iter()).or_else(|| ascending.last()),
     };
-    let Some(current) = current.filter(|c| c.listed || manager).cloned() else {
+    let Some(current) = current.cloned() else {
         return Ok(not_found(&visitor));
     };
     let meta: PackageMetadata = serde_json::from_str(&current.metadata_json)
         .map_err(|e| ApiError::Internal(anyhow::Error::from(e).context("stored .nuspec JSON")))?;
-    let mut sorted = versions.clone();
-    sorted.sort_by_key(|v| std::cmp::Reverse(NuGetVersion::parse(&v.version).ok()));
-    let rows = sorted
+    let rows = ascending
         .iter()
-        .filter(|v| v.listed || manager)
+        .rev()
+        .filter(|v| v.listed || manager || v.id == current.id)
         .map(|v| VersionRow {
             version: v.version.clone(),
+            prerelease: v.is_prerelease,
             listed: v.listed,
             published: chrono::DateTime::from_timestamp(v.published_at, 0)
                 .map(|t| t.format("%Y-%m-%d").to_string())
@@ -342,6 +347,7 @@ async fn package_page(
         page: visitor.page(),
         id: current.package_id.clone(),
         version: current.version.clone(),
+        prerelease: current.is_prerelease,
         listed: current.listed,
         readme_html: meta.readme.as_deref().map(render_readme),
         spec: meta.nuspec,
@@ -400,9 +406,9 @@ pub async fn profile(
                 .any(|o| o.eq_ignore_ascii_case(&user.username))
         })
         .filter_map(|p| {
-            p.versions.iter().rev().find(|v| v.row.listed).map(|v| {
+            p.headline().map(|v| {
                 let verified = verifier.reserved_by(&p.package_id, &p.owners).is_some();
-                PackageSummary::of(&v.row, verified)
+                PackageSummary::of(v, verified)
             })
         })
         .collect();

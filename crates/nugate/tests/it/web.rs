@@ -1789,3 +1789,81 @@ async fn organisation_creation_can_be_left_to_administrators() {
     // Signed-out visitors are sent to sign in first.
     assert_eq!(Browser::new(&app).get("/organizations/new").await.0, 303);
 }
+
+/// The version a page shows for a package is its latest stable one (a prerelease only when there is no
+/// stable version), labelled when it is a prerelease, everywhere: package page, install snippets, home,
+/// search and profile. As on NuGet.org, an unlisted version's page is shown to anyone with the unlisted
+/// banner, and the not-found page offers search.
+#[tokio::test]
+async fn pages_show_the_latest_stable_version_label_prereleases_and_show_unlisted_versions() {
+    let app = TestApp::start().await;
+    let kim = app.user("kim").await;
+    let key = app.key(&kim, "k", &[Push, Unlist], &["*"]).await;
+    for (id, v) in [
+        ("Kim.Lib", "1.1.0"),
+        ("Kim.Lib", "2.0.0-beta.1"),
+        ("Kim.Preview", "0.1.0-alpha"),
+        ("Kim.Gone", "1.0.0"),
+    ] {
+        assert_eq!(app.push(&key, simple(id, v)).await.status(), 201);
+    }
+    assert_eq!(
+        app.set_listed(&key, "Kim.Gone", "1.0.0", false)
+            .await
+            .status(),
+        204
+    );
+    let visitor = Browser::new(&app);
+    let (status, page) = visitor.get("/packages/Kim.Lib").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"<h1>Kim.Lib <span class="version">1.1.0</span></h1>"#),
+        "{page}"
+    );
+    assert!(page.contains("dotnet add package Kim.Lib --version 1.1.0"));
+    // The prerelease is in the versions table, labelled.
+    assert!(near(&page, ">2.0.0-beta.1</a>", "Prerelease", 60), "{page}");
+    // Asked for by version, the prerelease's own page says what it is.
+    let (_, beta) = visitor.get("/packages/Kim.Lib/2.0.0-beta.1").await;
+    assert!(beta.contains(r#"id="prerelease""#), "{beta}");
+    // A package with only a prerelease shows it, labelled.
+    let (_, preview) = visitor.get("/packages/Kim.Preview").await;
+    assert!(
+        preview.contains(
+            r#"<span class="version">0.1.0-alpha</span> <span class="badge" id="prerelease">"#
+        ),
+        "{preview}"
+    );
+    for path in ["/", "/packages?q=kim", "/profiles/kim"] {
+        let (status, html) = visitor.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            near(
+                &html,
+                ">Kim.Lib</a>",
+                r#"<span class="version">1.1.0</span>"#,
+                40
+            ),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("2.0.0-beta.1"), "{path}");
+        assert!(
+            near(&html, ">Kim.Preview</a>", "Prerelease", 120),
+            "{path}: {html}"
+        );
+    }
+    // Unlisted: the page is there for everyone, with the banner; search does not list it.
+    for path in ["/packages/Kim.Gone/1.0.0", "/packages/Kim.Gone"] {
+        let (status, html) = visitor.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(html.contains("This version is unlisted"), "{path}: {html}");
+    }
+    assert!(!visitor
+        .get("/packages?q=kim.gone")
+        .await
+        .1
+        .contains(">Kim.Gone</a>"));
+    let (status, missing) = visitor.get("/packages/Kim.Lib/9.9.9").await;
+    assert_eq!(status, 404);
+    assert!(missing.contains(r#"action="/packages""#), "{missing}");
+}
