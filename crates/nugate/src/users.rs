@@ -44,6 +44,12 @@ pub enum UserError {
     InvalidEmail(String),
     #[error("Passwords must be at least 8 characters.")]
     WeakPassword,
+    #[error(
+        "That password is one of the most common ones, which are tried first; choose another."
+    )]
+    CommonPassword,
+    #[error("The password must not be your username or email address.")]
+    PasswordIsName,
     #[error("The username or email address is already in use.")]
     Taken,
     #[error("There is no user named '{0}'.")]
@@ -393,7 +399,8 @@ impl UserService {
         token: &str,
         password: &str,
     ) -> Result<Option<User>, UserError> {
-        check_password_strength(password)?;
+        // The account is known only once the link is used; its name is checked then.
+        check_password_strength(password, "", "")?;
         let Some((user, _)) = self.consume_token(TokenPurpose::Reset, token).await? else {
             return Ok(None);
         };
@@ -580,7 +587,7 @@ impl UserService {
 
     /// Sets a new password (argon2id); every reset link still out for the account stops working.
     async fn set_password(&self, user: &User, password: &str) -> Result<(), UserError> {
-        check_password_strength(password)?;
+        check_password_strength(password, &user.username, &user.email)?;
         let hash = hash_password(password.to_string()).await?;
         let mut tx = self.db.begin_write().await?;
         db::users::set_password_hash(&mut tx, user.id, &hash).await?;
@@ -627,7 +634,7 @@ fn check_new_account<'a>(
     if !valid_email(email) {
         return Err(UserError::InvalidEmail(email.to_string()));
     }
-    check_password_strength(password)?;
+    check_password_strength(password, username, email)?;
     Ok((username, email))
 }
 
@@ -641,9 +648,27 @@ pub fn wait_words(secs: i64) -> String {
     }
 }
 
-fn check_password_strength(password: &str) -> Result<(), UserError> {
+/// Passwords refused as too common (`common-passwords.txt`, bundled).
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+/// A new password: long enough, not on the common list, and not the account's own name or address.
+fn check_password_strength(password: &str, username: &str, email: &str) -> Result<(), UserError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(UserError::WeakPassword);
+    }
+    let lower = password.trim().to_lowercase();
+    if COMMON_PASSWORDS
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .any(|common| common == lower)
+    {
+        return Err(UserError::CommonPassword);
+    }
+    if [username, email]
+        .iter()
+        .any(|name| !name.trim().is_empty() && name.trim().to_lowercase() == lower)
+    {
+        return Err(UserError::PasswordIsName);
     }
     Ok(())
 }

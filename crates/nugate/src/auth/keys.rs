@@ -14,7 +14,9 @@ use crate::mail::{messages, MailContext};
 use crate::metrics::{KeyOutcome, Metrics};
 use crate::model::account::OrgRole;
 use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
-use crate::model::scope::{subject_matches, validate_subject, PackageAction, SubjectError};
+use crate::model::scope::{
+    subject_matches, validate_glob, validate_subject, PackageAction, SubjectError,
+};
 
 /// Shortest key accepted for import: legacy keys are stored as an unsalted SHA-256 (they are looked up
 /// by it), which is only safe for keys too long and varied to guess.
@@ -713,12 +715,18 @@ fn normalize_actions(actions: &[KeyAction]) -> Result<Vec<KeyAction>, KeyError> 
 fn normalize_subjects(scope: &KeyScope) -> Result<Vec<String>, KeyError> {
     let mut seen = BTreeSet::new();
     let mut subjects = Vec::new();
-    for subject in scope.packages.iter().chain(scope.globs.iter()) {
+    let packages = scope.packages.iter().map(|s| (s, false));
+    for (subject, from_glob_field) in packages.chain(scope.globs.iter().map(|s| (s, true))) {
         let subject = subject.trim();
         if subject.is_empty() {
             continue;
         }
-        validate_subject(subject)?;
+        // What was typed as a glob is judged as one, '*' or not, so its error says what a glob may hold.
+        if from_glob_field {
+            validate_glob(subject)?;
+        } else {
+            validate_subject(subject)?;
+        }
         if seen.insert(subject.to_ascii_lowercase()) {
             subjects.push(subject.to_string());
         }

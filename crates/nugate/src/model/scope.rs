@@ -27,18 +27,23 @@ pub enum SubjectError {
 /// Checks a subject: globs may use `[A-Za-z0-9_.-]` and `*`; anything else must be a valid package ID.
 pub fn validate_subject(subject: &str) -> Result<(), SubjectError> {
     if subject.contains('*') {
-        let ok = !subject.is_empty()
-            && subject.len() <= 256
-            && subject
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '*'));
-        if ok {
-            Ok(())
-        } else {
-            Err(SubjectError::InvalidGlob(subject.to_string()))
-        }
+        validate_glob(subject)
     } else {
         nuget_formats::validate_id(subject).map_err(|e| SubjectError::InvalidId(e.to_string()))
+    }
+}
+
+/// Checks a glob pattern: `[A-Za-z0-9_.-]` and `*`, at most 256 characters.
+pub fn validate_glob(glob: &str) -> Result<(), SubjectError> {
+    let ok = !glob.is_empty()
+        && glob.len() <= 256
+        && glob
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '*'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SubjectError::InvalidGlob(glob.to_string()))
     }
 }
 

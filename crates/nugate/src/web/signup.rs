@@ -21,7 +21,34 @@ struct Register {
     page: Page,
     username: String,
     email: String,
+    /// Typed passwords, kept when the form comes back for another reason than the password.
+    password: String,
+    confirm_password: String,
     closed: bool,
+    /// The field the error is about (`username`, `email`, `password`, `confirm_password`), marked
+    /// `aria-invalid` with the message next to it.
+    invalid_field: &'static str,
+}
+
+impl Register {
+    /// The message next to `field`, when the error is about it.
+    fn field_error(&self, field: &str) -> Option<&str> {
+        (self.invalid_field == field)
+            .then_some(self.page.error.as_deref())
+            .flatten()
+    }
+}
+
+/// The register form's field an account error is about ("" when none).
+fn field_of(error: &UserError) -> &'static str {
+    match error {
+        UserError::InvalidUsername => "username",
+        UserError::InvalidEmail(_) => "email",
+        UserError::WeakPassword | UserError::CommonPassword | UserError::PasswordIsName => {
+            "password"
+        }
+        _ => "",
+    }
 }
 
 /// `GET /register`.
@@ -30,7 +57,10 @@ pub async fn register_page(State(state): State<AppState>, visitor: Visitor) -> P
         page: visitor.page(),
         username: String::new(),
         email: String::new(),
+        password: String::new(),
+        confirm_password: String::new(),
         closed: state.config.signup == SignupMode::Closed,
+        invalid_field: "",
     }))
 }
 
@@ -51,15 +81,28 @@ pub async fn register(
     VerifiedForm(form): VerifiedForm<RegisterForm>,
 ) -> PageResult {
     let closed = state.config.signup == SignupMode::Closed;
-    let again = |error: String, status: StatusCode| {
+    let again = |error: String, field: &'static str, status: StatusCode| {
         let mut page = visitor.page();
         page.error = Some(error);
+        // A password the error is about is typed again; any other field keeps what was typed.
+        let keep_passwords = field != "password";
         Ok(with_status(
             render(Register {
                 page,
                 username: form.username.clone(),
                 email: form.email.clone(),
+                password: if keep_passwords {
+                    form.password.clone()
+                } else {
+                    String::new()
+                },
+                confirm_password: if keep_passwords {
+                    form.confirm_password.clone()
+                } else {
+                    String::new()
+                },
                 closed,
+                invalid_field: field,
             }),
             status,
         ))
@@ -67,12 +110,14 @@ pub async fn register(
     if closed {
         return again(
             "Sign-up is closed on this server; ask an administrator for an account.".into(),
+            "",
             StatusCode::BAD_REQUEST,
         );
     }
     if form.password != form.confirm_password {
         return again(
             "The passwords do not match.".into(),
+            "confirm_password",
             StatusCode::BAD_REQUEST,
         );
     }
@@ -84,9 +129,9 @@ pub async fn register(
         Ok(()) => {}
         Err(e) if e.is_outage() => return Err(e.into()),
         Err(e @ UserError::TooManyAttempts { .. }) => {
-            return again(e.to_string(), StatusCode::TOO_MANY_REQUESTS)
+            return again(e.to_string(), "", StatusCode::TOO_MANY_REQUESTS)
         }
-        Err(e) => return again(e.to_string(), StatusCode::BAD_REQUEST),
+        Err(e) => return again(e.to_string(), field_of(&e), StatusCode::BAD_REQUEST),
     }
     Ok(message(
         &visitor,

@@ -1867,3 +1867,97 @@ async fn pages_show_the_latest_stable_version_label_prereleases_and_show_unliste
     assert_eq!(status, 404);
     assert!(missing.contains(r#"action="/packages""#), "{missing}");
 }
+
+/// Registration refuses the most common passwords and a password that is the account's own name or
+/// address; every refusal marks the failing field (`aria-invalid`, the message beside it) and keeps what
+/// was typed elsewhere, both passwords included when the error is not about the password itself.
+#[tokio::test]
+async fn registration_refuses_common_passwords_and_marks_the_failing_field() {
+    let app = TestApp::start().await;
+    let b = Browser::new(&app);
+    let register = |password: &'static str, confirm: &'static str| {
+        let b = &b;
+        async move {
+            let r = b
+                .post(
+                    "/register",
+                    "/register",
+                    &[
+                        ("username", "dora.dev"),
+                        ("email", "dora@example.com"),
+                        ("password", password),
+                        ("confirm_password", confirm),
+                    ],
+                )
+                .await;
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    for (password, message) in [
+        ("Password123", "one of the most common ones"),
+        ("DORA.DEV", "must not be your username or email address"),
+        (
+            "dora@example.com",
+            "must not be your username or email address",
+        ),
+    ] {
+        let (status, html) = register(password, password).await;
+        assert_eq!(status, 400, "{password}");
+        assert!(html.contains(message), "{password}: {html}");
+        let password_input = input_tags(&html)
+            .into_iter()
+            .find(|a| a.iter().any(|(n, v)| n == "id" && v == "password"))
+            .unwrap();
+        assert!(password_input.contains(&("aria-invalid".into(), "true".into())));
+        assert!(password_input.contains(&("value".into(), String::new())));
+        assert!(
+            near(&html, r#"id="password-error""#, message, 200),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"value="dora.dev""#) && html.contains(r#"value="dora@example.com""#)
+        );
+    }
+    // A mismatch marks the confirmation and keeps both passwords.
+    let (status, html) = register("a fine long passphrase", "a fine long passphrase!").await;
+    assert_eq!(status, 400);
+    let confirm = input_tags(&html)
+        .into_iter()
+        .find(|a| a.iter().any(|(n, v)| n == "id" && v == "confirm_password"))
+        .unwrap();
+    assert!(
+        confirm.contains(&("aria-invalid".into(), "true".into())),
+        "{html}"
+    );
+    assert!(confirm.contains(&("value".into(), "a fine long passphrase!".into())));
+    assert!(html.contains(r#"value="a fine long passphrase""#));
+    assert!(html.contains(r#"id="confirm_password-error""#));
+    // A good one goes through.
+    let (status, html) = register("a fine long passphrase", "a fine long passphrase").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Check your email"));
+}
+
+/// What is typed as a glob is judged as one: a bad one says what a glob may contain, not that a package
+/// ID has invalid characters.
+#[tokio::test]
+async fn a_bad_glob_says_what_a_glob_may_contain() {
+    let app = TestApp::start().await;
+    let eve = app.user("eve").await;
+    let scope = nugate::auth::keys::KeyScope {
+        owner: None,
+        actions: vec![Push],
+        packages: vec![],
+        globs: vec!["Contoso.$".into()],
+    };
+    let err = app
+        .state
+        .keys
+        .create(&eve, "bad", &scope, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "The glob pattern 'Contoso.$' is invalid: use letters, digits, '.', '-', '_' and '*' only."
+    );
+}
