@@ -40,6 +40,33 @@ pub enum PresentedKey {
     Malformed,
 }
 
+impl PresentedKey {
+    /// The identifier to look the key up by; `None` for a malformed key.
+    pub fn lookup_id(&self) -> Option<&str> {
+        match self {
+            PresentedKey::Scoped { lookup_id, .. } | PresentedKey::Legacy { lookup_id, .. } => {
+                Some(lookup_id)
+            }
+            PresentedKey::Malformed => None,
+        }
+    }
+
+    /// (lookup id, secret hash); `None` for a malformed key.
+    pub fn into_parts(self) -> Option<(String, String)> {
+        match self {
+            PresentedKey::Scoped {
+                lookup_id,
+                secret_hash,
+            }
+            | PresentedKey::Legacy {
+                lookup_id,
+                secret_hash,
+            } => Some((lookup_id, secret_hash)),
+            PresentedKey::Malformed => None,
+        }
+    }
+}
+
 /// A freshly minted key: the plaintext is shown once, the rest is stored.
 pub struct MintedKey {
     /// The key as the user sees it, exactly once.
@@ -108,12 +135,9 @@ pub fn parse(presented: &str) -> PresentedKey {
 
 /// The public identifier a presented key would be looked up by, for rate limiting guesses per key.
 pub fn lookup_id_of(presented: &str) -> Option<String> {
-    match parse(presented) {
-        PresentedKey::Scoped { lookup_id, .. } | PresentedKey::Legacy { lookup_id, .. } => {
-            Some(lookup_id)
-        }
-        PresentedKey::Malformed => None,
-    }
+    parse(presented)
+        .into_parts()
+        .map(|(lookup_id, _)| lookup_id)
 }
 
 /// The identifiers under which a legacy plaintext key is stored.

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod orgs;
 pub mod packages;
+pub mod remembered;
 pub mod state;
 pub mod storage;
 pub mod tokens;

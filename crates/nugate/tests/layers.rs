@@ -12,8 +12,27 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules, lowest layer first. A new module must be placed here.
 const LAYERS: &[&str] = &[
-    "config", "logging", "error", "metrics", "model", "tokens", "db", "storage", "mail", "feed",
-    "auth", "users", "orgs", "packages", "backup", "state", "api", "web", "app", "cli",
+    "config",
+    "logging",
+    "error",
+    "metrics",
+    "model",
+    "tokens",
+    "remembered",
+    "db",
+    "storage",
+    "mail",
+    "feed",
+    "auth",
+    "users",
+    "orgs",
+    "packages",
+    "backup",
+    "state",
+    "api",
+    "web",
+    "app",
+    "cli",
 ];
 
 /// One source file: where it is (for messages), the top-level module it belongs to, and its text.

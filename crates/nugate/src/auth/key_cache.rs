@@ -10,11 +10,11 @@
 //! from a refused address costs this node a map look-up each, not a query.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::db::keys::{ApiKeyRow, KeyHolder};
+use crate::remembered::Remembered;
 
 /// Most keys remembered; past this the memory starts again (a feed has far fewer live keys).
 const MAX_ENTRIES: usize = 10_000;
@@ -25,95 +25,57 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 /// Most refused subjects remembered; a flood from more addresses than this reaches the database again.
 const MAX_BLOCKED: usize = 100_000;
 
-struct Entry {
-    key: ApiKeyRow,
-    holder: KeyHolder,
-    fetched: Instant,
-}
-
-/// Recently checked keys by lookup id.
+/// Recently checked keys by lookup id, and what this node knows of wrong keys.
 pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
-    /// Bumped by every credential change on this node; a look-up that began before one does not store
-    /// what it read.
-    generation: AtomicU64,
+    keys: Remembered<String, (ApiKeyRow, KeyHolder)>,
     failures: Mutex<HashMap<String, Instant>>,
     /// Subjects the throttle refuses, with the unix second their refusal ends.
     blocked: Mutex<HashMap<String, i64>>,
 }
 
 impl KeyCache {
-    /// A cache trusting entries for `ttl` (0: never, every check reads the database).
+    /// A cache trusting keys for `ttl` (0: never, every check reads the database).
     pub fn new(ttl: Duration) -> KeyCache {
         KeyCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            keys: Remembered::new(ttl, MAX_ENTRIES),
             failures: Mutex::new(HashMap::new()),
             blocked: Mutex::new(HashMap::new()),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// The generation to pass to [`KeyCache::put`] for a look-up starting now.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.keys.generation()
     }
 
     /// A key read from the database less than `ttl` ago.
     pub fn get(&self, lookup_id: &str) -> Option<(ApiKeyRow, KeyHolder)> {
-        let entries = self.entries();
-        let entry = entries.get(lookup_id)?;
-        (entry.fetched.elapsed() < self.ttl).then(|| (entry.key.clone(), entry.holder.clone()))
+        self.keys.with(lookup_id, Clone::clone)
     }
 
-    /// Whether a key read from the database less than `ttl` ago is remembered (no copy made).
+    /// Whether a key read less than `ttl` ago is remembered (no copy made).
     pub fn remembers(&self, lookup_id: &str) -> bool {
-        self.entries()
-            .get(lookup_id)
-            .is_some_and(|entry| entry.fetched.elapsed() < self.ttl)
+        self.keys.with(lookup_id, |_| ()).is_some()
     }
 
     /// Remembers a key read from the database, unless credentials changed since `generation`.
     pub fn put(&self, generation: u64, key: &ApiKeyRow, holder: &KeyHolder) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut entries = self.entries();
-        if self.generation() != generation {
-            return;
-        }
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(
+        self.keys.put(
+            generation,
             key.lookup_id.clone(),
-            Entry {
-                key: key.clone(),
-                holder: holder.clone(),
-                fetched: Instant::now(),
-            },
+            (key.clone(), holder.clone()),
         );
     }
 
     /// Records that a remembered key's last use was written at `at`.
     pub fn touched(&self, lookup_id: &str, at: i64) {
-        if let Some(entry) = self.entries().get_mut(lookup_id) {
-            entry.key.last_used_at = Some(at);
-        }
+        self.keys
+            .update(lookup_id, |(key, _)| key.last_used_at = Some(at));
     }
 
     /// Credentials changed on this node (a key, a user, a membership): forget every key.
     pub fn invalidate(&self) {
-        let mut entries = self.entries();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.keys.invalidate();
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {

@@ -446,6 +446,33 @@ impl KeyService {
         Ok(row)
     }
 
+    /// Revokes a key reported as leaked (its plaintext, as found) and emails its user. Anything that is
+    /// not one of this server's live keys is left alone, and the answer does not say which it was:
+    /// `None` for a wrong, unknown or already inactive key alike.
+    pub async fn revoke_leaked(
+        &self,
+        presented: &str,
+    ) -> Result<Option<(User, ApiKeyRow)>, KeyError> {
+        let Some((lookup_id, secret_hash)) = api_key::parse(presented).into_parts() else {
+            return Ok(None);
+        };
+        let Some((key, holder)) =
+            db::keys::with_owner_by_lookup_id(self.db.pool(), &lookup_id).await?
+        else {
+            return Ok(None);
+        };
+        let now = db::now();
+        if !api_key::hashes_match(&key.secret_hash, &secret_hash) || !key.status(now).is_active() {
+            return Ok(None);
+        }
+        db::keys::expire_now(self.db.pool(), key.id, now, true).await?;
+        self.cache.invalidate();
+        let user = holder.user;
+        self.notify(messages::key_leaked(&self.mail, &user, &key))
+            .await;
+        Ok(Some((user, key)))
+    }
+
     /// Removes a key for good, legacy keys included.
     pub async fn delete(&self, user: &User, name: &str) -> Result<ApiKeyRow, KeyError> {
         let key = self.get(user, name).await?;
@@ -467,12 +494,7 @@ impl KeyService {
     ) -> Result<AuthenticatedKey, AuthFailure> {
         // Parsed once: parsing hashes the secret, and a restore checks a key on every request.
         let parsed = api_key::parse(presented);
-        let lookup_id = match &parsed {
-            PresentedKey::Scoped { lookup_id, .. } | PresentedKey::Legacy { lookup_id, .. } => {
-                Some(lookup_id.as_str())
-            }
-            PresentedKey::Malformed => None,
-        };
+        let lookup_id = parsed.lookup_id();
         let mut subjects = Vec::new();
         if let Some(ip) = peer {
             subjects.push(format!("key-ip:{ip}"));
@@ -549,16 +571,8 @@ impl KeyService {
 
     /// Authenticates a presented key: at most one indexed lookup and one hash, constant-time comparison.
     async fn authenticate(&self, parsed: PresentedKey) -> Result<AuthenticatedKey, AuthFailure> {
-        let (lookup_id, secret_hash) = match parsed {
-            PresentedKey::Malformed => return Err(AuthFailure::Invalid),
-            PresentedKey::Scoped {
-                lookup_id,
-                secret_hash,
-            }
-            | PresentedKey::Legacy {
-                lookup_id,
-                secret_hash,
-            } => (lookup_id, secret_hash),
+        let Some((lookup_id, secret_hash)) = parsed.into_parts() else {
+            return Err(AuthFailure::Invalid);
         };
         let pool = self.db.pool();
         let (key, holder) = match self.cache.get(&lookup_id) {

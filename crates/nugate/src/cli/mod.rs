@@ -163,6 +163,9 @@ pub enum KeyCommand {
         #[arg(long)]
         name: String,
     },
+    /// Revoke keys reported as leaked, read from standard input one per line, and email their users.
+    /// Lines that are not live keys of this server are ignored without a word.
+    RevokeLeaked,
     /// Delete a key for good (legacy keys too).
     Delete {
         #[arg(long)]
@@ -483,6 +486,19 @@ async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
             let user = users.get(&user).await?;
             engine.revoke(&user, &name).await?;
             eprintln!("revoked '{name}'");
+        }
+        KeyCommand::RevokeLeaked => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+            let mut revoked = 0;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                if let Some((user, key)) = engine.revoke_leaked(line).await? {
+                    revoked += 1;
+                    let name = key.name.as_deref().unwrap_or("(legacy key)");
+                    eprintln!("revoked '{name}' of {}", user.username);
+                }
+            }
+            eprintln!("{revoked} key(s) revoked");
         }
         KeyCommand::Delete { user, name } => {
             let user = users.get(&user).await?;

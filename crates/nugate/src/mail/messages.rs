@@ -207,6 +207,25 @@ pub fn key_revoked(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
     }
 }
 
+/// Sent when a key reported as leaked is revoked.
+pub fn key_leaked(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
+    let name = key_name(key);
+    Email {
+        to: user.email.clone(),
+        subject: subject(ctx, &format!("API Key '{name}' Revoked: it was found exposed")),
+        body: format!(
+            "{}The API key named '{name}' on your account was found exposed (reported as leaked), so it \
+             was revoked and can no longer be used. Create a new key where it was used, and keep it out \
+             of source code, logs and public places.\n\n{}\n{}",
+            greeting(user),
+            key_details(user, key),
+            signature(ctx),
+        ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
+    }
+}
+
 /// Sent when a key is deleted for good.
 pub fn key_deleted(ctx: &MailContext, user: &User, key: &ApiKeyRow) -> Email {
     let name = key_name(key);

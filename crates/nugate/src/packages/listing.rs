@@ -56,7 +56,10 @@ impl PackageService {
 
     /// Whether `account` owns the registration, from this node's owner cache when it is fresh.
     async fn owns_remembered(&self, registration_id: i64, account: i64) -> Result<bool, ApiError> {
-        if let Some(owns) = self.owner_cache.owns(registration_id, account) {
+        if let Some(owns) = self
+            .owner_cache
+            .with(&registration_id, |owners| owners.contains(&account))
+        {
             return Ok(owns);
         }
         let generation = self.owner_cache.generation();

@@ -5,7 +5,6 @@ pub mod advisories;
 pub mod delete;
 pub mod deprecation_by_key;
 mod listing;
-mod owner_cache;
 mod owners;
 mod prefixes;
 pub mod symbols;
@@ -28,8 +27,12 @@ use crate::mail::MailContext;
 use crate::metrics::{KeyOutcome, Metrics};
 use crate::model::policy::{self, Ownership};
 use crate::model::scope::PackageAction;
+use crate::remembered::Remembered;
 use crate::storage::{PackageStorage, Staged};
 use upload::ExtractedPackage;
+
+/// Most packages whose owners a node remembers at once.
+const MAX_REMEMBERED_PACKAGES: usize = 100_000;
 
 /// The package service.
 #[derive(Clone)]
@@ -40,8 +43,10 @@ pub struct PackageService {
     feed: Arc<FeedIndex>,
     mail: MailContext,
     metrics: Arc<Metrics>,
-    /// Owners of packages, for keyed unlists and relists; cleared by every ownership change here.
-    owner_cache: Arc<owner_cache::OwnerCache>,
+    /// Owner account ids by registration, for keyed unlists and relists, so that the key adds no query
+    /// to them: the key cache's promise holds (a removed owner is refused at once here, within
+    /// `cache_ttl_ms` elsewhere); every ownership change here clears it. Pushes never use it.
+    owner_cache: Arc<Remembered<i64, Vec<i64>>>,
 }
 
 /// A successful push.
@@ -62,7 +67,7 @@ impl PackageService {
         mail: MailContext,
         metrics: Arc<Metrics>,
     ) -> PackageService {
-        let owner_cache = Arc::new(owner_cache::OwnerCache::new(feed.ttl()));
+        let owner_cache = Arc::new(Remembered::new(feed.ttl(), MAX_REMEMBERED_PACKAGES));
         PackageService {
             db,
             storage,
