@@ -1,12 +1,14 @@
 //! Fuzzes the API key wire format: classifying arbitrary input never panics and is self-consistent, an
 //! accepted key has exactly one spelling (up to case and surrounding whitespace), minted keys parse back,
-//! and no single-character typo or deletion in a key is accepted as a key at all.
+//! and no single-character typo or deletion in a key is accepted as a key at all; leak reports are read
+//! and checked without a panic.
 #![no_main]
 
 use data_encoding::BASE32_NOPAD;
 use libfuzzer_sys::fuzz_target;
 use nugate_apikey::{
-    hashes_match, legacy, lookup_id_of, mint_with, parse, PresentedKey, KEY_PREFIX, RANDOM_LEN,
+    hashes_match, leak_report, legacy, lookup_id_of, mint_with, parse, PresentedKey, KEY_PREFIX,
+    RANDOM_LEN,
 };
 
 /// Replacement characters for the typo property: the key alphabet in both cases, characters base32
@@ -131,6 +133,15 @@ fuzz_target!(|data: &[u8]| {
     check_classification(&text);
     // Also as a candidate key body, so the checksum and decoder see well-prefixed input.
     check_classification(&format!("{KEY_PREFIX}{text}"));
+
+    // As a leak report: read without a panic, never more tokens than allowed, short refusals; and a
+    // signature check over it with a junk key and signature refuses without a panic.
+    match leak_report::parse(data) {
+        Ok(tokens) => assert!(tokens.len() <= leak_report::MAX_TOKENS),
+        Err(e) => assert!(e.to_string().len() <= 300, "{e}"),
+    }
+    let junk_key = vec![("k".to_string(), text.to_string())];
+    assert!(leak_report::verify(&junk_key, "k", &text, data).is_err());
 
     let (a, b) = data.split_at(data.len() / 2);
     let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));

@@ -8,6 +8,8 @@
 //! This is its own crate, free of I/O and of the server's dependencies, so the fuzz targets in `fuzz/` can
 //! exercise it without building (and instrumenting) the whole server.
 
+pub mod leak_report;
+
 use data_encoding::BASE32_NOPAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};

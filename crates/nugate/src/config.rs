@@ -66,6 +66,18 @@ pub struct Config {
     /// A second, plain-http listener that answers every request with a 308 to the same path on the https
     /// URL (needs `tls_cert` and `tls_key`).
     pub redirect_http_listen: Option<SocketAddr>,
+    /// Public keys that may sign reports of leaked keys to `POST /api/secret-scanning/leaks` (GitHub's
+    /// secret-scanning partner program publishes its own at api.github.com/meta/public_keys/secret_scanning).
+    /// None: the endpoint answers 404.
+    pub secret_scanning_keys: Vec<ScanningKey>,
+}
+
+/// A public key that signs leak reports, as GitHub publishes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanningKey {
+    pub key_identifier: String,
+    /// ECDSA P-256 public key, PEM.
+    pub key: String,
 }
 
 /// Who may create accounts.
@@ -180,6 +192,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             redirect_http_listen: None,
+            secret_scanning_keys: Vec::new(),
         }
     }
 }

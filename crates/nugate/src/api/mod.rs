@@ -4,6 +4,7 @@
 mod deprecations;
 mod flat_container;
 pub mod guard;
+mod leaks;
 mod publish;
 mod registration;
 pub mod search;
@@ -68,6 +69,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/v2/symbolpackage/", put(symbols::push).layer(keyed))
         .route("/symbols/{name}/{key}/{file}", get(symbols::download))
+        .route("/api/secret-scanning/leaks", post(leaks::report))
         .route("/api/v2/verifykey/{id}", get(publish::verify_key))
         .route(
             "/api/v2/verifykey/{id}/{version}",

@@ -33,6 +33,24 @@ pub const MAX_KEY_FAILURES: i64 = 30;
 /// a second, so it cannot crowd out other clients' requests.
 pub const THROTTLED_ANSWER_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// What became of a key reported as leaked.
+#[derive(Debug)]
+pub enum LeakOutcome {
+    /// A live key of ours, now revoked; its user was emailed.
+    Revoked(User, Box<ApiKeyRow>),
+    /// One of ours, but already revoked or expired: nothing to do.
+    AlreadyInactive,
+    /// Not a key of this server.
+    NotOurs,
+}
+
+impl LeakOutcome {
+    /// Whether the reported token is one of this server's keys (live or not).
+    pub fn is_ours(&self) -> bool {
+        !matches!(self, LeakOutcome::NotOurs)
+    }
+}
+
 /// A key-management request that cannot be carried out; messages are shown to users as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -447,30 +465,29 @@ impl KeyService {
     }
 
     /// Revokes a key reported as leaked (its plaintext, as found) and emails its user. Anything that is
-    /// not one of this server's live keys is left alone, and the answer does not say which it was:
-    /// `None` for a wrong, unknown or already inactive key alike.
-    pub async fn revoke_leaked(
-        &self,
-        presented: &str,
-    ) -> Result<Option<(User, ApiKeyRow)>, KeyError> {
+    /// not one of this server's live keys is left alone.
+    pub async fn revoke_leaked(&self, presented: &str) -> Result<LeakOutcome, KeyError> {
         let Some((lookup_id, secret_hash)) = api_key::parse(presented).into_parts() else {
-            return Ok(None);
+            return Ok(LeakOutcome::NotOurs);
         };
         let Some((key, holder)) =
             db::keys::with_owner_by_lookup_id(self.db.pool(), &lookup_id).await?
         else {
-            return Ok(None);
+            return Ok(LeakOutcome::NotOurs);
         };
+        if !api_key::hashes_match(&key.secret_hash, &secret_hash) {
+            return Ok(LeakOutcome::NotOurs);
+        }
         let now = db::now();
-        if !api_key::hashes_match(&key.secret_hash, &secret_hash) || !key.status(now).is_active() {
-            return Ok(None);
+        if !key.status(now).is_active() {
+            return Ok(LeakOutcome::AlreadyInactive);
         }
         db::keys::expire_now(self.db.pool(), key.id, now, true).await?;
         self.cache.invalidate();
         let user = holder.user;
         self.notify(messages::key_leaked(&self.mail, &user, &key))
             .await;
-        Ok(Some((user, key)))
+        Ok(LeakOutcome::Revoked(user, Box::new(key)))
     }
 
     /// Removes a key for good, legacy keys included.

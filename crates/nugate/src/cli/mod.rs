@@ -492,7 +492,9 @@ async fn key_command(state: AppState, cmd: KeyCommand) -> anyhow::Result<()> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
             let mut revoked = 0;
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                if let Some((user, key)) = engine.revoke_leaked(line).await? {
+                if let crate::auth::keys::LeakOutcome::Revoked(user, key) =
+                    engine.revoke_leaked(line).await?
+                {
                     revoked += 1;
                     let name = key.name.as_deref().unwrap_or("(legacy key)");
                     eprintln!("revoked '{name}' of {}", user.username);

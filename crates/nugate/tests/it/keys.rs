@@ -1275,3 +1275,133 @@ async fn a_removed_owner_is_refused_at_once_here_and_within_the_cache_ttl_elsewh
         204
     );
 }
+
+/// `POST /api/secret-scanning/leaks`, as GitHub's secret-scanning partner program sends it: a report
+/// signed by a configured key revokes the live keys of ours it names and emails their users, and the
+/// answer labels each token; an unsigned report, a forged signature or an unknown signing key change
+/// nothing; a server without configured keys has no such endpoint.
+#[tokio::test]
+async fn signed_leak_reports_revoke_our_keys_and_unsigned_ones_change_nothing() {
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::EncodePublicKey;
+    let signing = SigningKey::random(&mut rand::rngs::OsRng);
+    let pem = signing
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    let app = TestApp::start_with(|c| {
+        c.secret_scanning_keys = vec![nugate::config::ScanningKey {
+            key_identifier: "gh-1".into(),
+            key: pem,
+        }]
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let leaked = app.key(&alice, "ci", &[Push], &["*"]).await;
+    let bystander = app.key(&alice, "laptop", &[Push], &["*"]).await;
+    let old = app.key(&bob, "old", &[Push], &["*"]).await;
+    app.state.keys.revoke(&bob, "old").await.unwrap();
+    let foreign = nugate::auth::api_key::mint().plaintext;
+    let report = |tokens: &[&str]| {
+        let items: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|t| {
+                serde_json::json!({"token": t, "type": "nugate_api_key",
+                    "url": "https://github.com/octocat/hello/blob/main/ci.yml", "source": "content"})
+            })
+            .collect();
+        serde_json::to_vec(&items).unwrap()
+    };
+    let sign = |body: &[u8]| {
+        let signature: Signature = signing.sign(body);
+        data_encoding::BASE64.encode(signature.to_der().as_bytes())
+    };
+    let send = |body: Vec<u8>, id: Option<&str>, signature: Option<String>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/secret-scanning/leaks"))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(id) = id {
+            request = request.header("Github-Public-Key-Identifier", id);
+        }
+        if let Some(signature) = signature {
+            request = request.header("Github-Public-Key-Signature", signature);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // Refused, and nothing changes: no signature, a forged one, an unknown signing key.
+    let about_bystander = report(&[&bystander]);
+    let forged = sign(&report(&[&foreign]));
+    for (id, signature, message) in [
+        (None, None, "not signed"),
+        (Some("gh-1"), Some(forged), "does not verify"),
+        (Some("gh-9"), Some(sign(&about_bystander)), "does not know"),
+    ] {
+        let (status, body) = send(about_bystander.clone(), id, signature).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains(message), "{body}");
+    }
+    assert!(app
+        .state
+        .keys
+        .get(&alice, "laptop")
+        .await
+        .unwrap()
+        .revoked_at
+        .is_none());
+    // A signed report: ours are labelled true positives (the live one is revoked), the rest false.
+    let body = report(&[&leaked, &old, &foreign]);
+    let (status, answer) = send(body.clone(), Some("gh-1"), Some(sign(&body))).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let labels: Vec<&str> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["true_positive", "true_positive", "false_positive"]);
+    assert_eq!(answer[0]["token_raw"], leaked.as_str());
+    assert_eq!(answer[0]["token_type"], "nugate_api_key");
+    app.after_direct_key_change().await;
+    assert!(app
+        .state
+        .keys
+        .get(&alice, "ci")
+        .await
+        .unwrap()
+        .revoked_at
+        .is_some());
+    assert!(app
+        .state
+        .keys
+        .get(&alice, "laptop")
+        .await
+        .unwrap()
+        .revoked_at
+        .is_none());
+    assert_eq!(
+        app.push(&leaked, simple("Leak.Report", "1.0.0"))
+            .await
+            .status(),
+        403
+    );
+    let (subject, _) = crate::helpers::newest_mail(&app, "alice@example.com").await;
+    assert!(subject.contains("exposed"), "{subject}");
+    // Not configured: no endpoint.
+    let plain = TestApp::start().await;
+    let r = plain
+        .client
+        .post(plain.url("/api/secret-scanning/leaks"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
