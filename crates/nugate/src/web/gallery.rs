@@ -189,8 +189,10 @@ pub async fn search(
     let verifier = state.packages.verifier().await?;
     let (total, hits) = find(&state, &request, query.skip, PAGE).await?;
     let skip = query.skip.min(total);
+    let mut page = visitor.page();
+    page.search = query.q.clone();
     Ok(render(SearchPage {
-        page: visitor.page(),
+        page,
         q: query.q,
         next: (skip + PAGE < total).then_some(skip + PAGE),
         prev: (skip > 0).then(|| skip.saturating_sub(PAGE)),

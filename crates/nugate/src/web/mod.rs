@@ -285,6 +285,7 @@ impl Visitor {
             csrf: self.csrf.clone(),
             notice: None,
             error: None,
+            search: String::new(),
         }
     }
 
@@ -420,6 +421,8 @@ pub struct Page {
     pub csrf: String,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// The search the page shows, kept in the header's search box.
+    pub search: String,
 }
 
 /// A form body that passed the CSRF checks: same-origin request (`Sec-Fetch-Site`/`Origin`) and the

@@ -1961,3 +1961,35 @@ async fn a_bad_glob_says_what_a_glob_may_contain() {
         "The glob pattern 'Contoso.$' is invalid: use letters, digits, '.', '-', '_' and '*' only."
     );
 }
+
+/// The search page has its own heading, keeps the query in the header's search box, and says what to try
+/// when nothing matches.
+#[tokio::test]
+async fn search_keeps_the_query_has_a_heading_and_helps_when_nothing_matches() {
+    let app = TestApp::start().await;
+    let lee = app.user("lee").await;
+    let key = app.key(&lee, "k", &[Push], &["*"]).await;
+    assert_eq!(
+        app.push(&key, simple("Lee.Lib", "1.0.0")).await.status(),
+        201
+    );
+    let visitor = Browser::new(&app);
+    let (_, found) = visitor.get("/packages?q=lee").await;
+    assert!(
+        found.contains("<h1>Packages matching “lee”</h1>"),
+        "{found}"
+    );
+    let top = input_tags(&found)
+        .into_iter()
+        .find(|a| a.iter().any(|(n, v)| n == "id" && v == "top-q"))
+        .unwrap();
+    assert!(top.contains(&("value".into(), "lee".into())), "{top:?}");
+    assert!(!found.contains(r#"id="no-results""#));
+    let (_, none) = visitor.get("/packages?q=%3Cb%3Enothing").await;
+    assert!(none.contains(r#"id="no-results""#), "{none}");
+    assert!(
+        none.contains("No package matches “&#60;b&#62;nothing”")
+            || none.contains("No package matches “&lt;b&gt;nothing”"),
+        "{none}"
+    );
+}
