@@ -425,3 +425,56 @@ pub async fn newest_mail(app: &TestApp, to: &str) -> (String, String) {
     }
     panic!("no mail to {to} in the outbox or the mail folder");
 }
+
+/// The keys of the leaked-key tests: alice's live "ci" (the one reported) and "laptop" (a bystander),
+/// bob's revoked "old", and a well-formed key of no server.
+pub struct LeakFixture {
+    pub alice: User,
+    pub leaked: String,
+    pub bystander: String,
+    pub old: String,
+    pub foreign: String,
+}
+
+impl LeakFixture {
+    pub async fn new(app: &TestApp) -> LeakFixture {
+        use nugate::model::key::KeyAction::Push;
+        let alice = app.user("alice").await;
+        let bob = app.user("bob").await;
+        let leaked = app.key(&alice, "ci", &[Push], &["*"]).await;
+        let bystander = app.key(&alice, "laptop", &[Push], &["*"]).await;
+        let old = app.key(&bob, "old", &[Push], &["*"]).await;
+        app.state.keys.revoke(&bob, "old").await.unwrap();
+        LeakFixture {
+            alice,
+            leaked,
+            bystander,
+            old,
+            foreign: nugate::auth::api_key::mint().plaintext,
+        }
+    }
+
+    /// Whether one of alice's keys is revoked.
+    pub async fn revoked(&self, app: &TestApp, name: &str) -> bool {
+        let key = app.state.keys.get(&self.alice, name).await.unwrap();
+        key.revoked_at.is_some()
+    }
+
+    /// After a report: the leaked key is revoked and refused, the bystander still works, and alice was
+    /// told why.
+    pub async fn assert_only_the_leaked_key_died(&self, app: &TestApp) {
+        app.after_direct_key_change().await;
+        assert!(self.revoked(app, "ci").await);
+        assert!(!self.revoked(app, "laptop").await);
+        let refused = app.push(&self.leaked, simple("Leak.Lib", "1.0.0")).await;
+        assert_eq!(refused.status(), 403);
+        let pushed = app.push(&self.bystander, simple("Leak.Lib", "1.0.0")).await;
+        assert_eq!(pushed.status(), 201);
+        let (subject, body) = newest_mail(app, "alice@example.com").await;
+        assert!(
+            subject.contains("'ci'") && subject.contains("exposed"),
+            "{subject}"
+        );
+        assert!(body.contains("reported as leaked"), "{body}");
+    }
+}
