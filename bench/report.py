@@ -171,8 +171,9 @@ add("Private feed: keyed reads vs anonymous reads (throughput)", "≥ 0.85×", v
 add("Private feed: keyed reads while another address floods wrong keys", "≥ 0.8× (≤ 20 % lower)",
     fvals, foks,
     "the same keyed reads while 8 threads of `tool.py flood` send wrong keys from 127.0.0.1's neighbour "
-    "127.0.0.9 (their addresses are throttled after 30 failures; remembered keys from other addresses "
-    "skip the database's throttle).")
+    "127.0.0.9 (the address is refused after 30 failures; each node then remembers the refusal until its "
+    "window ends, and a refused request waits a second for its 429, so the flood's connections carry one "
+    "guess a second each; remembered keys from other addresses skip the database's throttle).")
 
 # 3. Read mix vs nginx: three pairs, the median pair's ratio with the spread of all three ----------
 def read_pair(b):
