@@ -70,6 +70,55 @@ pub struct Config {
     /// secret-scanning partner program publishes its own at api.github.com/meta/public_keys/secret_scanning).
     /// None: the endpoint answers 404.
     pub secret_scanning_keys: Vec<ScanningKey>,
+    /// Days audit records are kept; the daily sweep deletes older ones and nothing else does.
+    pub audit_retention_days: u32,
+    /// OIDC issuers whose identity tokens may be traded for one-hour trusted-publishing keys: https URLs
+    /// (http only on a loopback address). `NUGATE_TRUSTED_ISSUERS` takes them comma-separated.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_issuers: Vec<String>,
+    /// The audience trusted-publishing tokens must be issued for; default the public URL.
+    pub oidc_audience: Option<String>,
+}
+
+/// GitHub Actions' issuer, trusted unless the administrator says otherwise.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// A list setting written as a list (TOML) or as one comma-separated string (the environment).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Commas(String),
+    }
+    let items = match Given::deserialize(d)? {
+        Given::List(items) => items,
+        Given::Commas(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|i| i.trim().trim_end_matches('/').to_string())
+        .filter(|i| !i.is_empty())
+        .collect())
+}
+
+/// Whether an OIDC issuer URL may be trusted: https, or plain http to a loopback address (tests, and an
+/// issuer on the same machine).
+pub fn issuer_url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") && url.len() > "https://".len() {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A public key that signs leak reports, as GitHub publishes them.
@@ -193,6 +242,9 @@ impl Default for Config {
             tls_key: None,
             redirect_http_listen: None,
             secret_scanning_keys: Vec::new(),
+            audit_retention_days: 365,
+            trusted_issuers: vec![GITHUB_ACTIONS_ISSUER.to_string()],
+            oidc_audience: None,
         }
     }
 }
@@ -264,6 +316,18 @@ impl Config {
         }
         if config.max_key_lifetime_days == 0 {
             anyhow::bail!("max_key_lifetime_days must be at least 1");
+        }
+        if config.audit_retention_days == 0 {
+            anyhow::bail!("audit_retention_days must be at least 1");
+        }
+        if let Some(bad) = config
+            .trusted_issuers
+            .iter()
+            .find(|i| !issuer_url_allowed(i))
+        {
+            anyhow::bail!(
+                "trusted issuer '{bad}' must be an https:// URL (http:// only on a loopback address)"
+            );
         }
         config.check_tls()?;
         Ok(config)

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// makes NuGet clients send the credentials they have for the source.
     #[error("{message}")]
     ReadCredentials { realm: String, message: String },
+    /// A bearer token (a CI identity token) that was refused; the message says why.
+    #[error("{0}")]
+    BearerRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -53,9 +56,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingKey { .. } | ApiError::ReadCredentials { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::MissingKey { .. }
+            | ApiError::ReadCredentials { .. }
+            | ApiError::BearerRefused(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -147,6 +150,7 @@ impl IntoResponse for ApiError {
         let challenge = match &self {
             ApiError::MissingKey { realm } => Some(format!("ApiKey realm=\"{realm}\"")),
             ApiError::ReadCredentials { realm, .. } => Some(format!("Basic realm=\"{realm}\"")),
+            ApiError::BearerRefused(_) => Some("Bearer".to_string()),
             _ => None,
         };
         if let Some(Ok(value)) = challenge.map(|c| HeaderValue::from_str(&c)) {

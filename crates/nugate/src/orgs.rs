@@ -3,6 +3,8 @@
 //! or collaborators (push and unlist); an organisation always keeps an administrator. Every right is
 //! read from the database on each request, so a member who leaves loses it at once on every node.
 
+use crate::audit::Event;
+use crate::model::audit::AuditAction;
 use std::sync::Arc;
 
 use crate::auth::key_cache::KeyCache;
@@ -102,6 +104,7 @@ pub struct OrgService {
     max_key_lifetime_days: u32,
     /// Told of every membership change, which can end members' keys.
     keys: Arc<KeyCache>,
+    audit: crate::audit::AuditLog,
 }
 
 impl OrgService {
@@ -113,6 +116,7 @@ impl OrgService {
         creation: OrgCreation,
         max_key_lifetime_days: u32,
         keys: Arc<KeyCache>,
+        audit: crate::audit::AuditLog,
     ) -> OrgService {
         OrgService {
             db,
@@ -120,6 +124,7 @@ impl OrgService {
             creation,
             max_key_lifetime_days,
             keys,
+            audit,
         }
     }
 
@@ -219,6 +224,23 @@ impl OrgService {
     }
 
     /// The organisation, when `actor` is one of its administrators (or a server administrator).
+    /// The organisation's audit trail, newest first: for its administrators (and server administrators).
+    pub async fn activity(
+        &self,
+        actor: &User,
+        org: &str,
+        limit: i64,
+    ) -> Result<(User, Vec<crate::db::audit::AuditRecord>), OrgError> {
+        let org = self.administered(actor, org).await?;
+        let query = crate::db::audit::AuditQuery {
+            owner_id: Some(org.id),
+            limit,
+            ..Default::default()
+        };
+        let records = self.audit.list(&query).await?;
+        Ok((org, records))
+    }
+
     async fn administered(&self, actor: &User, org: &str) -> Result<User, OrgError> {
         let org = self.org(org).await?;
         let role = self.role(&org, actor).await?;
@@ -262,15 +284,39 @@ impl OrgService {
     ) -> Result<(), OrgError> {
         let org = self.org(org).await?;
         let user = self.user(username).await?;
+        self.assign(None, &org, &user, role).await
+    }
+
+    /// Gives `user` `role` in `org` at once, recorded as done by `actor` (`None`: the operator).
+    async fn assign(
+        &self,
+        actor: Option<&User>,
+        org: &User,
+        user: &User,
+        role: OrgRole,
+    ) -> Result<(), OrgError> {
         let was = db::orgs::role_of(self.db.pool(), org.id, user.id).await?;
         let mut tx = self.db.begin_write().await?;
         db::orgs::set_member(&mut tx, org.id, user.id, role, db::now()).await?;
         if was == Some(OrgRole::Administrator)
             && db::orgs::administrators(&mut tx, org.id).await? == 0
         {
-            return Err(OrgError::LastAdministrator(org.username));
+            return Err(OrgError::LastAdministrator(org.username.clone()));
         }
         db::orgs::delete_request(&mut tx, org.id, user.id).await?;
+        let action = if was.is_some() {
+            AuditAction::MemberRole
+        } else {
+            AuditAction::MemberJoin
+        };
+        let mut change = Event::new(action);
+        if let Some(actor) = actor {
+            change = change.by(actor);
+        }
+        let change = change
+            .for_owner(org)
+            .detail(format!("{} is {}", user.username, role.label()));
+        self.audit.record_in(&mut tx, change).await?;
         tx.commit().await?;
         self.keys.invalidate();
         Ok(())
@@ -287,7 +333,7 @@ impl OrgService {
     ) -> Result<(), OrgError> {
         let (org, user, current) = self.administered_with(actor, org, username).await?;
         if current.is_some() {
-            return self.set_member(&org.username, &user.username, role).await;
+            return self.assign(Some(actor), &org, &user, role).await;
         }
         db::orgs::request(self.db.pool(), org.id, user.id, role, actor.id, db::now()).await?;
         let link = format!("{}/organizations/{}/join", self.mail.base_url, org.username);
@@ -300,6 +346,14 @@ impl OrgService {
             &link,
         );
         mail::enqueue(&self.db, &email).await?;
+        self.audit
+            .record(
+                Event::new(AuditAction::MemberInvite)
+                    .by(actor)
+                    .for_owner(&org)
+                    .detail(format!("invited {} as {}", user.username, role.label())),
+            )
+            .await;
         Ok(())
     }
 
@@ -323,6 +377,11 @@ impl OrgService {
             return Err(OrgError::NoInvitation(org.username));
         }
         db::orgs::set_member(&mut tx, org.id, user.id, role, db::now()).await?;
+        let joined = Event::new(AuditAction::MemberJoin)
+            .by(user)
+            .for_owner(&org)
+            .detail(format!("{} joined as {}", user.username, role.label()));
+        self.audit.record_in(&mut tx, joined).await?;
         tx.commit().await?;
         Ok(role)
     }
@@ -342,7 +401,7 @@ impl OrgService {
                 org: org.username,
             });
         }
-        self.set_member(&org.username, &user.username, role).await
+        self.assign(Some(actor), &org, &user, role).await
     }
 
     /// Removes a member: an administrator removes anyone, a member may leave; the last administrator
@@ -359,7 +418,7 @@ impl OrgService {
         if actor.id != user.id {
             self.administered(actor, org).await?;
         }
-        self.remove(&org_account, &user).await
+        self.remove(Some(actor), &org_account, &user).await
     }
 
     /// Removes a member without asking who wants it: the command line's path.
@@ -370,10 +429,10 @@ impl OrgService {
     ) -> Result<(), OrgError> {
         let org = self.org(org).await?;
         let user = self.user(username).await?;
-        self.remove(&org, &user).await
+        self.remove(None, &org, &user).await
     }
 
-    async fn remove(&self, org: &User, user: &User) -> Result<(), OrgError> {
+    async fn remove(&self, actor: Option<&User>, org: &User, user: &User) -> Result<(), OrgError> {
         let mut tx = self.db.begin_write().await?;
         let withdrawn = db::orgs::delete_request(&mut tx, org.id, user.id).await?;
         let removed = db::orgs::remove_member(&mut tx, org.id, user.id).await?;
@@ -386,6 +445,14 @@ impl OrgService {
         if db::orgs::administrators(&mut tx, org.id).await? == 0 {
             return Err(OrgError::LastAdministrator(org.username.clone()));
         }
+        let mut change = Event::new(AuditAction::MemberRemove);
+        if let Some(actor) = actor {
+            change = change.by(actor);
+        }
+        let change = change
+            .for_owner(org)
+            .detail(format!("{} removed", user.username));
+        self.audit.record_in(&mut tx, change).await?;
         tx.commit().await?;
         self.keys.invalidate();
         tracing::info!(org = %org.username, member = %user.username, "member removed");

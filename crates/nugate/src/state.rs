@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
 
+use crate::audit::AuditLog;
 use crate::auth::key_cache::KeyCache;
 use crate::auth::keys::KeyService;
 use crate::auth::sessions::SessionService;
@@ -49,6 +50,10 @@ pub struct Services {
     pub users: UserService,
     pub orgs: OrgService,
     pub sessions: SessionService,
+    /// Trusted publishing: policies and token exchanges.
+    pub trust: crate::auth::trusted::TrustService,
+    /// The audit trail every service records into.
+    pub audit: AuditLog,
 }
 
 impl AppState {
@@ -83,15 +88,33 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let key_cache = Arc::new(KeyCache::new(Duration::from_millis(config.cache_ttl_ms)));
         let throttle = Throttle::new(db.clone());
+        let audit = AuditLog::new(db.clone(), config.audit_retention_days);
+        let keys = KeyService::new(
+            db.clone(),
+            config.max_key_lifetime_days,
+            mail.clone(),
+            throttle.clone(),
+            metrics.clone(),
+            key_cache.clone(),
+            audit.clone(),
+        );
+        let verifier = crate::auth::oidc::OidcVerifier::new(
+            config.trusted_issuers.clone(),
+            config
+                .oidc_audience
+                .clone()
+                .unwrap_or_else(|| config.base_url()),
+        );
+        let trust = crate::auth::trusted::TrustService::new(
+            db.clone(),
+            Arc::new(verifier),
+            keys.clone(),
+            mail.clone(),
+            audit.clone(),
+        );
         Ok(AppState(Arc::new(Services {
-            keys: KeyService::new(
-                db.clone(),
-                config.max_key_lifetime_days,
-                mail.clone(),
-                throttle.clone(),
-                metrics.clone(),
-                key_cache.clone(),
-            ),
+            keys,
+            trust,
             packages: PackageService::new(
                 db.clone(),
                 storage,
@@ -105,16 +128,25 @@ impl AppState {
                 )),
                 mail.clone(),
                 metrics.clone(),
+                audit.clone(),
             ),
-            users: UserService::new(db.clone(), mail.clone(), throttle, key_cache.clone()),
+            users: UserService::new(
+                db.clone(),
+                mail.clone(),
+                throttle,
+                key_cache.clone(),
+                audit.clone(),
+            ),
             orgs: OrgService::new(
                 db.clone(),
                 mail,
                 config.org_creation,
                 config.max_key_lifetime_days,
                 key_cache,
+                audit.clone(),
             ),
             sessions: SessionService::new(db.clone()),
+            audit,
             base_url: config.base_url(),
             config: Arc::new(config),
             metrics,

@@ -2,6 +2,8 @@
 //! (confirm an address, reset a password, change the address). This service alone chooses token
 //! lifetimes, builds the links (from the configured public URL) and queues the mail.
 
+use crate::audit::Event;
+use crate::model::audit::AuditAction;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
@@ -151,17 +153,25 @@ pub struct UserService {
     throttle: Throttle,
     /// Told of every change that can end a user's keys (locking, deletion).
     keys: Arc<KeyCache>,
+    audit: crate::audit::AuditLog,
 }
 
 impl UserService {
     /// Wraps the database; `mail` names the server and gives the public URL links point at; `throttle`
     /// counts sign-in and sign-up attempts.
-    pub fn new(db: Db, mail: MailContext, throttle: Throttle, keys: Arc<KeyCache>) -> UserService {
+    pub fn new(
+        db: Db,
+        mail: MailContext,
+        throttle: Throttle,
+        keys: Arc<KeyCache>,
+        audit: crate::audit::AuditLog,
+    ) -> UserService {
         UserService {
             db,
             mail,
             throttle,
             keys,
+            audit,
         }
     }
 
@@ -187,6 +197,8 @@ impl UserService {
         }
         for (subject, budget) in &subjects {
             if let Claim::Wait { secs } = self.throttle.claim(subject, *budget).await? {
+                self.record_sign_in(user.as_ref(), Some("too many attempts: asked to wait"))
+                    .await;
                 return Ok(SignIn::Throttled { secs });
             }
         }
@@ -201,13 +213,32 @@ impl UserService {
             None => false,
         };
         if !matches {
+            self.record_sign_in(Some(&user), Some("wrong password"))
+                .await;
             return Ok(SignIn::Refused);
         }
         self.throttle.succeeded(&subjects[0].0).await?;
         if user.locked {
+            self.record_sign_in(Some(&user), Some("account locked"))
+                .await;
             return Ok(SignIn::Locked);
         }
+        self.record_sign_in(Some(&user), None).await;
         Ok(SignIn::Welcome(user))
+    }
+
+    /// Records a sign-in to an existing account, or a refused one with its reason. Attempts on names
+    /// that do not exist are not recorded: what was typed may be someone's password.
+    async fn record_sign_in(&self, user: Option<&User>, refusal: Option<&str>) {
+        let Some(user) = user.filter(|u| !u.is_organization()) else {
+            return;
+        };
+        let event = Event::new(AuditAction::SignIn).by(user);
+        let event = match refusal {
+            Some(reason) => event.refused().detail(reason),
+            None => event,
+        };
+        self.audit.record(event).await;
     }
 
     async fn by_login(&self, login: &str) -> Result<Option<User>, UserError> {

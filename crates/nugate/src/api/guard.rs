@@ -63,7 +63,8 @@ pub async fn require_api_key(
     span.record("key", key.key.name());
     span.record("key_id", key.key.lookup_id.as_str());
     request.extensions_mut().insert(key);
-    let mut response = next.run(request).await;
+    let origin = origin_of(&request);
+    let mut response = crate::audit::with_origin(origin, next.run(request)).await;
     if let Some(warning) = warning.and_then(|w| HeaderValue::from_str(&w).ok()) {
         response.headers_mut().append("X-NuGet-Warning", warning);
     }
@@ -97,6 +98,25 @@ pub(crate) async fn drain_while_flowing(
     .await;
     if drained.is_err() {
         tracing::debug!(seen, "stopped draining a refused request's body after 30 s");
+    }
+}
+
+/// Middleware for unkeyed routes that change things (leak reports, token exchanges): their audit
+/// records name the request's origin.
+pub async fn record_origin(request: Request, next: Next) -> Response {
+    let origin = origin_of(&request);
+    crate::audit::with_origin(origin, next.run(request)).await
+}
+
+/// Where a request came from, for the audit records of what it does.
+pub fn origin_of(request: &Request) -> crate::audit::Origin {
+    crate::audit::Origin {
+        address: peer(request),
+        user_agent: request
+            .headers()
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     }
 }
 

@@ -69,7 +69,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/v2/symbolpackage/", put(symbols::push).layer(keyed))
         .route("/symbols/{name}/{key}/{file}", get(symbols::download))
-        .route("/api/secret-scanning/leaks", post(leaks::report))
+        .route(
+            "/api/secret-scanning/leaks",
+            post(leaks::report).layer(axum::middleware::from_fn(guard::record_origin)),
+        )
         .route("/api/v2/verifykey/{id}", get(publish::verify_key))
         .route(
             "/api/v2/verifykey/{id}/{version}",

@@ -51,6 +51,16 @@ fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(removed) => tracing::info!(removed, "removed orphaned package files"),
                 Err(e) => tracing::warn!(error = %e, "orphan clean-up failed"),
             }
+            match state.trust.sweep().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "forgot spent identity tokens and dead trusted keys"),
+                Err(e) => tracing::warn!(error = %e, "the trusted publishing sweep failed"),
+            }
+            match state.audit.sweep().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed audit records past their retention"),
+                Err(e) => tracing::warn!(error = %e, "the audit retention sweep failed"),
+            }
             match state.users.remove_expired_signups().await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "removed sign-ups never confirmed"),

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use super::api_key::{self, PresentedKey};
 use super::key_cache::KeyCache;
 use super::throttle::Throttle;
+use crate::audit::{AuditLog, Event};
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
 use crate::error::ApiError;
 use crate::mail::{messages, MailContext};
 use crate::metrics::{KeyOutcome, Metrics};
 use crate::model::account::OrgRole;
+use crate::model::audit::AuditAction;
 use crate::model::key::{KeyAction, KeyKind, DAY, LEGACY_IDLE_DAYS};
 use crate::model::scope::{
     subject_matches, validate_glob, validate_subject, PackageAction, SubjectError,
@@ -76,6 +78,8 @@ pub enum KeyError {
     NotFound(String),
     #[error("Legacy API keys cannot be edited or regenerated; create a scoped key instead.")]
     LegacyImmutable,
+    #[error("Trusted publishing keys cannot be edited or regenerated: each lives one hour; change the policy instead.")]
+    TrustedImmutable,
     #[error("The API key '{0}' is already expired or revoked.")]
     NotActive(String),
     #[error("The key looks like a nugate key; only keys from other servers can be imported as legacy keys.")]
@@ -194,6 +198,7 @@ pub struct KeyService {
     throttle: Throttle,
     metrics: Arc<Metrics>,
     cache: Arc<KeyCache>,
+    audit: AuditLog,
 }
 
 impl KeyService {
@@ -206,6 +211,7 @@ impl KeyService {
         throttle: Throttle,
         metrics: Arc<Metrics>,
         cache: Arc<KeyCache>,
+        audit: AuditLog,
     ) -> KeyService {
         KeyService {
             db,
@@ -214,6 +220,7 @@ impl KeyService {
             throttle,
             metrics,
             cache,
+            audit,
         }
     }
 
@@ -283,6 +290,13 @@ impl KeyService {
             Err(e) => return Err(e.into()),
         }
         let row = self.get(user, name).await?;
+        self.audit
+            .record(
+                Event::new(AuditAction::KeyCreate)
+                    .with_key(user, &row)
+                    .detail(scope_summary(&row)),
+            )
+            .await;
         self.notify(messages::key_created(&self.mail, user, &row))
             .await;
         if let Some(org) = &org {
@@ -372,6 +386,13 @@ impl KeyService {
         match insert {
             Ok(_) => {
                 let row = self.get(user, name).await?;
+                self.audit
+                    .record(
+                        Event::new(AuditAction::KeyCreate)
+                            .with_key(user, &row)
+                            .detail("imported legacy key (full access)"),
+                    )
+                    .await;
                 self.notify(messages::key_created(&self.mail, user, &row))
                     .await;
                 Ok(row)
@@ -403,9 +424,7 @@ impl KeyService {
         globs: &[String],
     ) -> Result<ApiKeyRow, KeyError> {
         let key = self.get(user, name).await?;
-        if key.kind == KeyKind::Legacy {
-            return Err(KeyError::LegacyImmutable);
-        }
+        refuse_fixed_kinds(&key)?;
         let subjects = normalize_subjects(&KeyScope {
             owner: None,
             actions: Vec::new(),
@@ -414,7 +433,15 @@ impl KeyService {
         })?;
         db::keys::set_subjects(self.db.pool(), key.id, &subjects).await?;
         self.cache.invalidate();
-        self.get(user, name).await
+        let row = self.get(user, name).await?;
+        self.audit
+            .record(
+                Event::new(AuditAction::KeyEdit)
+                    .with_key(user, &row)
+                    .detail(scope_summary(&row)),
+            )
+            .await;
+        Ok(row)
     }
 
     /// Issues a new secret for the same name and scopes, valid for the key's original lifetime from now;
@@ -425,9 +452,7 @@ impl KeyService {
         name: &str,
     ) -> Result<(ApiKeyRow, String), KeyError> {
         let key = self.get(user, name).await?;
-        if key.kind == KeyKind::Legacy {
-            return Err(KeyError::LegacyImmutable);
-        }
+        refuse_fixed_kinds(&key)?;
         let org = match key.owner_id {
             Some(id) => db::users::by_id(self.db.pool(), id).await?,
             None => None,
@@ -445,6 +470,9 @@ impl KeyService {
         .await?;
         self.cache.invalidate();
         let row = self.get(user, name).await?;
+        self.audit
+            .record(Event::new(AuditAction::KeyRegenerate).with_key(user, &row))
+            .await;
         self.notify(messages::key_regenerated(&self.mail, user, &row))
             .await;
         Ok((row, minted.plaintext))
@@ -459,6 +487,9 @@ impl KeyService {
         db::keys::expire_now(self.db.pool(), key.id, db::now(), true).await?;
         self.cache.invalidate();
         let row = self.get(user, name).await?;
+        self.audit
+            .record(Event::new(AuditAction::KeyRevoke).with_key(user, &row))
+            .await;
         self.notify(messages::key_revoked(&self.mail, user, &row))
             .await;
         Ok(row)
@@ -485,6 +516,13 @@ impl KeyService {
         db::keys::expire_now(self.db.pool(), key.id, now, true).await?;
         self.cache.invalidate();
         let user = holder.user;
+        self.audit
+            .record(
+                Event::new(AuditAction::KeyRevokeLeaked)
+                    .with_key(&user, &key)
+                    .detail("reported as leaked"),
+            )
+            .await;
         self.notify(messages::key_leaked(&self.mail, &user, &key))
             .await;
         Ok(LeakOutcome::Revoked(user, Box::new(key)))
@@ -495,6 +533,9 @@ impl KeyService {
         let key = self.get(user, name).await?;
         db::keys::delete(self.db.pool(), key.id).await?;
         self.cache.invalidate();
+        self.audit
+            .record(Event::new(AuditAction::KeyDelete).with_key(user, &key))
+            .await;
         self.notify(messages::key_deleted(&self.mail, user, &key))
             .await;
         Ok(key)
@@ -617,7 +658,7 @@ impl KeyService {
         if !api_key::hashes_match(&key.secret_hash, &secret_hash) {
             return Err(AuthFailure::Invalid);
         }
-        let now = db::now();
+        let now = self.db.now();
         if key.kind == KeyKind::Legacy {
             let last = key.last_used_at.unwrap_or(key.created_at);
             if key.expires_at.is_none() && now - last > LEGACY_IDLE_DAYS * DAY {
@@ -630,7 +671,10 @@ impl KeyService {
         if !status.is_active() {
             return Err(AuthFailure::Expired);
         }
-        let expires_in_days = status.expiring_soon();
+        // A trusted-publishing key lives an hour: no "expires in 1 day" warning on each push.
+        let expires_in_days = status
+            .expiring_soon()
+            .filter(|_| key.kind != KeyKind::Trusted);
         if user.locked {
             return Err(AuthFailure::Locked);
         }
@@ -659,6 +703,46 @@ impl KeyService {
             org_role: holder.member_role,
             expires_in_days,
         })
+    }
+
+    /// Issues a trusted-publishing key: push and unlist on `subjects`, for `org` (or the user's own
+    /// packages), living `lifetime_secs` by the server's clock. No email: the policy's creation and first
+    /// use were emailed, and a CI pipeline may ask for many.
+    pub async fn issue_trusted(
+        &self,
+        user: &User,
+        org: Option<&User>,
+        subjects: &[String],
+        provenance: &str,
+        lifetime_secs: i64,
+    ) -> Result<(ApiKeyRow, String), KeyError> {
+        let now = self.db.now();
+        let minted = api_key::mint();
+        let name = format!(
+            "Trusted publishing {} ({})",
+            crate::audit::when(now),
+            &minted.lookup_id[..minted.lookup_id.len().min(8)]
+        );
+        let id = db::keys::insert(
+            self.db.pool(),
+            &db::keys::NewApiKey {
+                user_id: user.id,
+                name: Some(&name),
+                kind: KeyKind::Trusted,
+                lookup_id: &minted.lookup_id,
+                secret_hash: &minted.secret_hash,
+                actions: &[KeyAction::Push, KeyAction::Unlist],
+                subjects,
+                created_at: now,
+                expires_at: Some(now + lifetime_secs),
+                lifetime_secs: Some(lifetime_secs),
+                owner_id: org.map(|o| o.id),
+            },
+        )
+        .await?;
+        db::keys::set_provenance(self.db.pool(), id, provenance).await?;
+        let row = self.get(user, &name).await?;
+        Ok((row, minted.plaintext))
     }
 
     /// Mints a one-day, single-use key that only proves ownership of `package_id`, by the account
@@ -706,6 +790,21 @@ impl KeyService {
             .subjects
             .iter()
             .any(|s| subject_matches(s, package_id)))
+    }
+}
+
+/// What a key may do, for its audit records: "push, unlist on Contoso.*, Fabrikam.Lib".
+pub fn scope_summary(key: &ApiKeyRow) -> String {
+    let actions: Vec<&str> = key.actions.iter().map(|a| a.as_str()).collect();
+    format!("{} on {}", actions.join(", "), key.subjects.join(", "))
+}
+
+/// Legacy and trusted-publishing keys keep the scope and secret they were made with.
+fn refuse_fixed_kinds(key: &ApiKeyRow) -> Result<(), KeyError> {
+    match key.kind {
+        KeyKind::Legacy => Err(KeyError::LegacyImmutable),
+        KeyKind::Trusted => Err(KeyError::TrustedImmutable),
+        KeyKind::Scoped | KeyKind::Verify => Ok(()),
     }
 }
 

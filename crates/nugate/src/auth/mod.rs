@@ -4,5 +4,7 @@
 pub mod api_key;
 pub mod key_cache;
 pub mod keys;
+pub mod oidc;
 pub mod sessions;
 pub mod throttle;
+pub mod trusted;

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod advisories;
+mod audit;
 mod orgs;
 pub mod tls;
 
@@ -84,6 +85,8 @@ pub enum Command {
     /// Certificates for nugate's own https.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// The audit trail: who did what, with which key, from where.
+    Audit(audit::AuditArgs),
 }
 
 /// `nugate user …`
@@ -338,6 +341,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Org(cmd) => orgs::org_command(AppState::open(config).await?, cmd).await,
+        Command::Audit(args) => audit::audit_command(AppState::open(config).await?, args).await,
         Command::Prefix(cmd) => orgs::prefix_command(AppState::open(config).await?, cmd).await,
         // These name both ends explicitly; the configuration is parsed (so a broken file still reports)
         // but never opened, so they cannot create a data folder by accident.

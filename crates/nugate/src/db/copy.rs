@@ -31,6 +31,9 @@ const COPIED_TABLES: &[&str] = &[
     "key_expiry_notices",
     "admin_bootstrap",
     "reserved_prefixes",
+    "trust_policies",
+    "trust_tokens_used",
+    "audit_events",
 ];
 
 /// Tables deliberately left behind: their rows only matter to the running process that wrote them.

@@ -8,6 +8,7 @@ use sqlx::{Any, Database, Decode, Encode, Type};
 
 use crate::model::account::{AccountKind, OrgRole};
 use crate::model::advisory::{DeprecationReasons, Severity};
+use crate::model::audit::{AuditAction, AuditOutcome};
 use crate::model::key::{KeyAction, KeyKind};
 
 /// Implements `Type`, `Encode` and `Decode` for an enum with `as_str` and `from_stored`.
@@ -39,7 +40,15 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(KeyKind, KeyAction, AccountKind, OrgRole, Severity);
+stored_as_text!(
+    KeyKind,
+    KeyAction,
+    AccountKind,
+    OrgRole,
+    Severity,
+    AuditAction,
+    AuditOutcome
+);
 
 impl Type<Any> for DeprecationReasons {
     fn type_info() -> AnyTypeInfo {

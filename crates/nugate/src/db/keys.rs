@@ -29,6 +29,8 @@ pub struct ApiKeyRow {
     pub owner_id: Option<i64>,
     /// That organisation's name.
     pub owner_name: Option<String>,
+    /// For a trusted-publishing key, the CI run it was issued to.
+    pub provenance: Option<String>,
 }
 
 impl ApiKeyRow {
@@ -88,6 +90,7 @@ fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
         last_used_at: row.try_get("last_used_at")?,
         owner_id: row.try_get("owner_id")?,
         owner_name: row.try_get("owner_name")?,
+        provenance: row.try_get("provenance")?,
     })
 }
 
@@ -128,6 +131,28 @@ pub async fn insert(pool: &AnyPool, key: &NewApiKey<'_>) -> sqlx::Result<i64> {
     row.try_get("id")
 }
 
+/// Records where a trusted-publishing key came from.
+pub async fn set_provenance(pool: &AnyPool, id: i64, provenance: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE api_keys SET provenance = $1 WHERE id = $2")
+        .bind(provenance)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes trusted-publishing keys that expired before `before`: they cannot be used again, and the
+/// audit trail keeps what they did.
+pub async fn delete_expired_trusted(pool: &AnyPool, before: i64) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM api_keys WHERE kind = 'trusted' AND expires_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Whether any key uses this public identifier (imports must not collide).
 pub async fn lookup_id_exists(pool: &AnyPool, lookup_id: &str) -> sqlx::Result<bool> {
     Ok(
@@ -156,7 +181,7 @@ pub async fn with_owner_by_lookup_id(
 ) -> sqlx::Result<Option<(ApiKeyRow, KeyHolder)>> {
     sqlx::query(
         "SELECT k.id, k.user_id, k.name, k.kind, k.lookup_id, k.secret_hash, k.actions, k.subjects, \
-         k.created_at, k.expires_at, k.lifetime_secs, k.revoked_at, k.last_used_at, \
+         k.created_at, k.expires_at, k.lifetime_secs, k.revoked_at, k.last_used_at, k.provenance, \
          u.username AS user_username, u.email AS user_email, \
          u.password_hash AS user_password_hash, u.is_admin AS user_is_admin, \
          u.email_confirmed AS user_email_confirmed, u.locked AS user_locked, \

@@ -4,6 +4,7 @@
 //! seconds), which both drivers map identically.
 
 pub mod advisories;
+pub mod audit;
 pub mod copy;
 pub mod email_tokens;
 pub mod encode;
@@ -18,6 +19,7 @@ pub mod prefixes;
 pub mod sessions;
 pub mod symbols;
 pub mod throttle;
+pub mod trust;
 pub mod users;
 
 use std::borrow::Cow;
@@ -42,6 +44,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The time key expiry and identity tokens are judged by ([`Db::now`]).
+    clock: crate::clock::Clock,
 }
 
 /// Migrations embedded in the binary, one list per backend.
@@ -96,6 +100,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "advisories",
         include_str!("migrations/sqlite/0010_advisories.sql"),
     ),
+    (
+        11,
+        "audit_and_trust",
+        include_str!("migrations/sqlite/0011_audit_and_trust.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -148,9 +157,24 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "advisories",
         include_str!("migrations/postgres/0010_advisories.sql"),
     ),
+    (
+        11,
+        "audit_and_trust",
+        include_str!("migrations/postgres/0011_audit_and_trust.sql"),
+    ),
 ];
 
 impl Db {
+    /// Unix seconds by this server's clock, which tests can move forward ([`Db::clock`]).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The clock behind [`Db::now`].
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
+    }
+
     /// Opens the pool described by `url` (creating an SQLite file if needed) without migrating.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
@@ -185,7 +209,11 @@ impl Db {
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            clock: crate::clock::Clock::default(),
+        })
     }
 
     /// Opens and migrates: what every subcommand does first.

@@ -23,6 +23,8 @@ pub enum KeyKind {
     Legacy,
     /// One-day, one-use key that proves ownership of one ID.
     Verify,
+    /// One-hour key issued to a CI run by trusted publishing.
+    Trusted,
 }
 
 impl KeyKind {
@@ -32,13 +34,19 @@ impl KeyKind {
             KeyKind::Scoped => "scoped",
             KeyKind::Legacy => "legacy",
             KeyKind::Verify => "verify",
+            KeyKind::Trusted => "trusted",
         }
     }
 
     /// Reads a stored name; anything else is not a kind.
     pub fn from_stored(text: &str) -> Option<KeyKind> {
-        [KeyKind::Scoped, KeyKind::Legacy, KeyKind::Verify]
-            .into_iter()
+        [
+            KeyKind::Scoped,
+            KeyKind::Legacy,
+            KeyKind::Verify,
+            KeyKind::Trusted,
+        ]
+        .into_iter()
             .find(|k| k.as_str() == text)
     }
 }
@@ -192,6 +200,8 @@ pub fn status_label(kind: KeyKind, status: KeyStatus) -> String {
     match (status, kind) {
         (KeyStatus::Revoked, _) => "Revoked".to_string(),
         (KeyStatus::Expired, _) => "Expired".to_string(),
+        // Lives an hour: "1 day" would be wrong, and no warning is due.
+        (KeyStatus::Active { .. }, KeyKind::Trusted) => "Expires within the hour".to_string(),
         (
             KeyStatus::Active {
                 expires_in_days: None,
@@ -246,7 +256,12 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for k in [KeyKind::Scoped, KeyKind::Legacy, KeyKind::Verify] {
+        for k in [
+            KeyKind::Scoped,
+            KeyKind::Legacy,
+            KeyKind::Verify,
+            KeyKind::Trusted,
+        ] {
             assert_eq!(KeyKind::from_stored(k.as_str()), Some(k));
         }
         assert_eq!(KeyKind::from_stored("SCOPED"), None);

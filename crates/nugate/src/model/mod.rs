@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod advisory;
+pub mod audit;
 pub mod key;
 pub mod policy;
 pub mod scope;

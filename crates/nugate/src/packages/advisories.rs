@@ -188,10 +188,24 @@ impl PackageService {
             )));
         }
         let exact = format!("[{}]", target.version);
-        match request {
-            Some(request) => self.deprecate(&target.package_id, &exact, request).await?,
-            None => self.undeprecate(&target.package_id, &exact).await?,
+        let what = match request {
+            Some(request) => {
+                self.deprecate(&target.package_id, &exact, request).await?;
+                "deprecated"
+            }
+            None => {
+                self.undeprecate(&target.package_id, &exact).await?;
+                "lifted the deprecation"
+            }
         };
+        self.audit
+            .record(
+                crate::audit::Event::new(crate::model::audit::AuditAction::Deprecate)
+                    .by(user)
+                    .package(&target.package_id, Some(&target.version))
+                    .detail(what),
+            )
+            .await;
         Ok(target)
     }
 

@@ -69,6 +69,14 @@ impl PackageService {
                 )
                 .await;
         }
+        self.audit
+            .record_in(
+                &mut tx,
+                crate::audit::Event::new(crate::model::audit::AuditAction::DeleteVersion)
+                    .package(&target.package_id, Some(&target.version))
+                    .detail("deleted by an administrator"),
+            )
+            .await?;
         tx.commit().await?;
         self.feed.changed();
         tracing::info!(

@@ -4,7 +4,9 @@
 use nuget_formats::NuGetVersion;
 
 use super::advisories::checked_message;
-use super::{authorize, PackageService};
+use super::PackageService;
+use crate::audit::Event;
+use crate::model::audit::AuditAction;
 use crate::auth::keys::AuthenticatedKey;
 use crate::db::{self, advisories::Deprecation};
 use crate::error::ApiError;
@@ -49,12 +51,13 @@ impl PackageService {
         let mut conn = pool.acquire().await?;
         let owns = db::packages::is_owner(&mut conn, registration.id, key.acting_account()).await?;
         drop(conn);
-        authorize(
-            &self.metrics,
+        let change = Event::new(AuditAction::Deprecate).package(&package_id, None);
+        self.authorize(
             key,
             PackageAction::Unlist,
             &package_id,
             Ownership::Existing(owns),
+            change.clone(),
         )?;
         let message = match request.reasons {
             Some(reasons) => checked_message(reasons, request.message.as_deref())?,
@@ -115,6 +118,13 @@ impl PackageService {
             request.listing,
         )
         .await?;
+        let what = match &deprecation {
+            Some(d) => format!("deprecated {} ({})", versions.join(", "), d.reasons.to_stored()),
+            None => format!("lifted the deprecation of {}", versions.join(", ")),
+        };
+        self.audit
+            .record(change.with_key(&key.user, &key.key).detail(what))
+            .await;
         Ok(versions)
     }
 

@@ -1,7 +1,9 @@
 //! Unlisting and relisting, by key (the protocol) or by a signed-in owner or administrator (the web),
 //! and the ownership proof behind verification keys.
 
-use super::{authorize, PackageService};
+use super::PackageService;
+use crate::audit::Event;
+use crate::model::audit::AuditAction;
 use crate::auth::keys::AuthenticatedKey;
 use crate::db::{self, packages::PackageVersion, users::User};
 use crate::error::ApiError;
@@ -24,14 +26,19 @@ impl PackageService {
         let owns = self
             .owns_remembered(target.registration_id, key.acting_account())
             .await?;
-        authorize(
-            &self.metrics,
+        let change = Event::new(listing_action(listed))
+            .package(&target.package_id, Some(&target.version));
+        self.authorize(
             key,
             PackageAction::Unlist,
             &target.package_id,
             Ownership::Existing(owns),
+            change.clone(),
         )?;
         self.set_listed(&target, listed).await?;
+        self.audit
+            .record(change.with_key(&key.user, &key.key))
+            .await;
         Ok(target)
     }
 
@@ -51,6 +58,13 @@ impl PackageService {
             )));
         }
         self.set_listed(&target, listed).await?;
+        self.audit
+            .record(
+                Event::new(listing_action(listed))
+                    .by(user)
+                    .package(&target.package_id, Some(&target.version)),
+            )
+            .await;
         Ok(target)
     }
 
@@ -106,12 +120,12 @@ impl PackageService {
         if policy(PackageAction::PushNew).is_ok() || policy(PackageAction::PushVersion).is_ok() {
             return Ok(());
         }
-        authorize(
-            &self.metrics,
+        self.authorize(
             key,
             PackageAction::PushVersion,
             id,
             Ownership::NewId,
+            Event::new(AuditAction::Push).package(id, None),
         )
     }
 
@@ -140,5 +154,14 @@ impl PackageService {
         } else {
             Err(ApiError::invalid_key())
         }
+    }
+}
+
+/// Unlisted or relisted, as the audit trail names it.
+fn listing_action(listed: bool) -> AuditAction {
+    if listed {
+        AuditAction::Relist
+    } else {
+        AuditAction::Unlist
     }
 }

@@ -19,12 +19,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use nuget_formats::{read_nupkg, NuGetVersion, Nupkg, NupkgLimits};
 
+use crate::audit::{AuditLog, Event};
 use crate::auth::keys::AuthenticatedKey;
 use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::feed::FeedIndex;
 use crate::mail::MailContext;
 use crate::metrics::{KeyOutcome, Metrics};
+use crate::model::audit::AuditAction;
 use crate::model::policy::{self, Ownership};
 use crate::model::scope::PackageAction;
 use crate::remembered::Remembered;
@@ -43,6 +45,7 @@ pub struct PackageService {
     feed: Arc<FeedIndex>,
     mail: MailContext,
     metrics: Arc<Metrics>,
+    audit: AuditLog,
     /// Owner account ids by registration, for keyed unlists and relists, so that the key adds no query
     /// to them: the key cache's promise holds (a removed owner is refused at once here, within
     /// `cache_ttl_ms` elsewhere); every ownership change here clears it. Pushes never use it.
@@ -66,6 +69,7 @@ impl PackageService {
         feed: Arc<FeedIndex>,
         mail: MailContext,
         metrics: Arc<Metrics>,
+        audit: AuditLog,
     ) -> PackageService {
         let owner_cache = Arc::new(Remembered::new(feed.ttl(), MAX_REMEMBERED_PACKAGES));
         PackageService {
@@ -75,6 +79,7 @@ impl PackageService {
             feed,
             mail,
             metrics,
+            audit,
             owner_cache,
         }
     }
@@ -205,7 +210,8 @@ impl PackageService {
         } else {
             Ownership::Existing(db::packages::is_owner(&mut tx, registration.id, account).await?)
         };
-        authorize(&self.metrics, key, action, &spec.id, ownership)?;
+        let pushed = Event::new(AuditAction::Push).package(&spec.id, Some(version));
+        self.authorize(key, action, &spec.id, ownership, pushed.clone())?;
         if created {
             // A new ID under a reserved prefix is its owner's alone; a new ID pushed with an
             // organisation's key belongs to the organisation.
@@ -261,6 +267,14 @@ impl PackageService {
         {
             self.storage.delete_package(lower_id, lower_version).await;
             return Err(storage_error(&self.metrics, e));
+        }
+        let recorded = self
+            .audit
+            .record_in(&mut tx, pushed.with_key(&key.user, &key.key))
+            .await;
+        if let Err(e) = recorded {
+            self.storage.delete_package(lower_id, lower_version).await;
+            return Err(e.into());
         }
         if let Err(e) = db::packages::mark_changed(&mut tx, registration.id).await {
             self.storage.delete_package(lower_id, lower_version).await;
@@ -337,25 +351,38 @@ fn reserved_for_another(prefixes: &[db::prefixes::Reservation], id: &str, accoun
     !matching.is_empty() && !matching.iter().any(|p| p.owner_id == account)
 }
 
-/// The key-policy decision as the protocol answers it: NuGet.org's one message for every refusal.
-fn authorize(
-    metrics: &Metrics,
-    key: &AuthenticatedKey,
-    action: PackageAction,
-    package_id: &str,
-    ownership: Ownership,
-) -> Result<(), ApiError> {
-    policy::authorize(
-        &key.key.actions,
-        &key.key.subjects,
-        action,
-        package_id,
-        ownership,
-    )
-    .map_err(|_| {
-        metrics.key_check(KeyOutcome::OutOfScope);
-        ApiError::invalid_key()
-    })
+impl PackageService {
+    /// The key-policy decision as the protocol answers it: NuGet.org's one message for every refusal.
+    /// A key refused on a package its owner owns (a key used outside its scope) is recorded as the
+    /// refused `attempt`; other refusals concern packages that are none of the key owner's business.
+    fn authorize(
+        &self,
+        key: &AuthenticatedKey,
+        action: PackageAction,
+        package_id: &str,
+        ownership: Ownership,
+        attempt: Event,
+    ) -> Result<(), ApiError> {
+        policy::authorize(
+            &key.key.actions,
+            &key.key.subjects,
+            action,
+            package_id,
+            ownership,
+        )
+        .map_err(|_| {
+            self.metrics.key_check(KeyOutcome::OutOfScope);
+            if ownership == Ownership::Existing(true) {
+                self.audit.record_detached(
+                    attempt
+                        .with_key(&key.user, &key.key)
+                        .refused()
+                        .detail("outside the key's scope"),
+                );
+            }
+            ApiError::invalid_key()
+        })
+    }
 }
 
 fn version_not_found(id: &str, version: &str) -> ApiError {

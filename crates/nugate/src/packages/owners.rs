@@ -1,6 +1,8 @@
 //! Ownership: who owns a package, invitations to co-own it (accepted by the invitee, as on NuGet.org),
 //! removal (never of the last owner), and the lists pages and commands show.
 
+use crate::audit::Event;
+use crate::model::audit::AuditAction;
 use std::collections::HashMap;
 
 use super::PackageService;
@@ -141,6 +143,14 @@ impl PackageService {
             );
             mail::enqueue(&self.db, &email).await?;
         }
+        self.audit
+            .record(
+                Event::new(AuditAction::OwnerInvite)
+                    .by(actor)
+                    .package(&registration.package_id, None)
+                    .detail(format!("invited {}", invited.username)),
+            )
+            .await;
         Ok(registration)
     }
 
@@ -205,6 +215,12 @@ impl PackageService {
         }
         db::packages::add_owner(&mut tx, registration.id, invitee.id, db::now()).await?;
         db::packages::mark_changed(&mut tx, registration.id).await?;
+        let added = Event::new(AuditAction::OwnerAdd)
+            .by(user)
+            .for_owner(&invitee)
+            .package(&registration.package_id, None)
+            .detail(format!("{} accepted the invitation", invitee.username));
+        self.audit.record_in(&mut tx, added).await?;
         tx.commit().await?;
         self.feed.changed();
         self.owner_cache.invalidate();
@@ -242,6 +258,14 @@ impl PackageService {
         let registration = self.managed_registration(actor, id).await?;
         self.remove_owner(&registration.package_id, username)
             .await?;
+        self.audit
+            .record(
+                Event::new(AuditAction::OwnerRemove)
+                    .by(actor)
+                    .package(&registration.package_id, None)
+                    .detail(format!("removed {username}")),
+            )
+            .await;
         Ok(registration)
     }
 
@@ -262,6 +286,11 @@ impl PackageService {
         let mut tx = self.db.begin_write().await?;
         let added = db::packages::add_owner(&mut tx, registration.id, user.id, db::now()).await?;
         db::packages::mark_changed(&mut tx, registration.id).await?;
+        let change = Event::new(AuditAction::OwnerAdd)
+            .for_owner(&user)
+            .package(&registration.package_id, None)
+            .detail(format!("{} added by the operator", user.username));
+        self.audit.record_in(&mut tx, change).await?;
         tx.commit().await?;
         self.feed.changed();
         self.owner_cache.invalidate();

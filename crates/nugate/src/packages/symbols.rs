@@ -17,7 +17,9 @@ use sha2::{Digest, Sha512};
 use tempfile::NamedTempFile;
 
 use super::upload::ExtractedPackage;
-use super::{authorize, storage_error, PackageService};
+use super::{storage_error, PackageService};
+use crate::audit::Event;
+use crate::model::audit::AuditAction;
 use crate::auth::keys::AuthenticatedKey;
 use crate::db::{self, symbols::StoredPdb};
 use crate::error::ApiError;
@@ -87,12 +89,12 @@ impl PackageService {
             let mut conn = self.db.pool().acquire().await?;
             db::packages::is_owner(&mut conn, registration.id, key.acting_account()).await?
         };
-        authorize(
-            &self.metrics,
+        self.authorize(
             key,
             PackageAction::PushVersion,
             &registration.package_id,
             Ownership::Existing(owns),
+            Event::new(AuditAction::SymbolsPush).package(&registration.package_id, Some(&version)),
         )?;
         let target = match self.find_version(&id, &version).await {
             Ok(target) => target,
@@ -191,13 +193,17 @@ impl PackageService {
         let mut tx = self.db.begin_write().await?;
         let owns =
             db::packages::is_owner(&mut tx, target.registration_id, key.acting_account()).await?;
-        authorize(
-            &self.metrics,
+        let pushed = Event::new(AuditAction::SymbolsPush).package(target.id, Some(target.version));
+        self.authorize(
             key,
             PackageAction::PushVersion,
             target.id,
             Ownership::Existing(owns),
+            pushed.clone(),
         )?;
+        self.audit
+            .record_in(&mut tx, pushed.with_key(&key.user, &key.key))
+            .await?;
         let inserted = db::symbols::insert_package(
             &mut tx,
             &db::symbols::NewSymbolPackage {

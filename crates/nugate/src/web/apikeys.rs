@@ -14,12 +14,15 @@ use super::usage::Usage;
 use super::{
     not_found, render, with_status, Page, PageResult, SignedIn, VerifiedForm, Visitor, WebError,
 };
+use crate::audit::{describe, when};
 use crate::auth::keys::{self, KeyError, KeyScope};
 use crate::db::{self, keys::ApiKeyRow, users::User};
 use crate::model::key::{days, status_label, KeyKind, KeyStatus};
 use crate::state::AppState;
 
 const HERE: &str = "/account/apikeys";
+/// Audit records shown on each key's card.
+const KEY_CARD_RECORDS: i64 = 5;
 /// The lifetimes offered, as on NuGet.org.
 const LIFETIMES: [u32; 5] = [1, 90, 180, 270, 365];
 
@@ -40,6 +43,12 @@ pub struct KeyView {
     pub created: String,
     pub expires: String,
     pub last_used: String,
+    /// Issued by trusted publishing: lives an hour, is neither edited nor regenerated.
+    pub trusted: bool,
+    /// For a trusted-publishing key, the CI run it was issued to.
+    pub provenance: Option<String>,
+    /// The key's latest audit records, one line each (filled in by the pages that show them).
+    pub activity: Vec<String>,
 }
 
 fn date(t: Option<i64>) -> String {
@@ -72,6 +81,9 @@ pub fn view(key: &ApiKeyRow, now: i64) -> KeyView {
         created: date(Some(key.created_at)),
         expires: date(key.expires_at),
         last_used: date(key.last_used_at),
+        trusted: key.kind == KeyKind::Trusted,
+        provenance: key.provenance.clone(),
+        activity: Vec::new(),
     }
 }
 
@@ -304,6 +316,19 @@ async fn keys_page(
     error: Option<String>,
 ) -> PageResult {
     let list = state.keys.list(user).await?;
+    let now = db::now();
+    let mut keys = Vec::with_capacity(list.len());
+    for key in &list {
+        let mut shown = view(key, now);
+        shown.activity = state
+            .audit
+            .recent_for_key(key.id, KEY_CARD_RECORDS)
+            .await?
+            .iter()
+            .map(|r| format!("{}: {}", when(r.at), describe(r)))
+            .collect();
+        keys.push(shown);
+    }
     let owners = owner_choices(state, user, form.owner.as_deref()).await?;
     // The user is always a choice, and exactly one choice is selected.
     let chosen = &owners[owners.iter().position(|o| o.selected).unwrap_or(0)];
@@ -316,7 +341,6 @@ async fn keys_page(
     let owned = chosen.packages.clone();
     let owner = chosen.name.clone();
     let owner_is_org = chosen.is_org;
-    let now = db::now();
     let banner = list
         .iter()
         .filter(|k| k.kind == KeyKind::Scoped)
@@ -338,7 +362,7 @@ async fn keys_page(
     let response = render(KeysPage {
         page,
         username: user.username.clone(),
-        keys: list.iter().map(|k| view(k, now)).collect(),
+        keys,
         banner,
         new_key,
         usage,

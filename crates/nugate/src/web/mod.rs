@@ -2,6 +2,7 @@
 //! working without JavaScript. Handlers call the same services as the CLI and the protocol.
 
 mod account;
+mod activity;
 mod admin;
 mod apikeys;
 mod error;
@@ -89,6 +90,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/account/email", post(account::change_email))
         .route("/account/confirm-email", get(account::confirm_new_email))
         .route("/account/delete", post(account::delete_account))
+        .route("/account/activity", get(activity::mine))
+        .route("/organizations/{org}/activity", get(activity::organization))
+        .route("/admin/activity", get(activity::server))
         .route("/account/apikeys", get(apikeys::list).post(apikeys::create))
         .route(
             "/account/apikeys/{key}/edit",
@@ -258,7 +262,8 @@ async fn ensure_csrf_cookie(
     let existing = cookie(request.headers(), CSRF_COOKIE).filter(|v| v.len() >= 32);
     let token = existing.clone().unwrap_or_else(random_token);
     request.extensions_mut().insert(AnonCsrf(token.clone()));
-    let response = next.run(request).await;
+    let origin = crate::api::guard::origin_of(&request);
+    let response = crate::audit::with_origin(origin, next.run(request)).await;
     if existing.is_none() {
         return with_cookie(&state, response, CSRF_COOKIE, &token, None);
     }

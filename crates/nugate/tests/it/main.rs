@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod accounts;
 mod api;
+mod audit;
 mod browser;
 mod cli;
 mod clients;

@@ -526,6 +526,7 @@ async fn db_copy_moves_a_live_install_and_the_copy_serves() {
         std::sync::Arc::new(nugate::auth::key_cache::KeyCache::new(
             std::time::Duration::ZERO,
         )),
+        nugate::audit::AuditLog::new(back.clone(), 365),
     )
     .create(
         "dave",
