@@ -200,7 +200,9 @@ pub struct AuditSearch {
 pub enum AuditError {
     #[error("There is no user or organisation named '{0}'.")]
     NoSuchAccount(String),
-    #[error("'{0}' is not a date: use YYYY-MM-DD or an RFC 3339 time such as 2026-12-01T08:00:00Z.")]
+    #[error(
+        "'{0}' is not a date: use YYYY-MM-DD or an RFC 3339 time such as 2026-12-01T08:00:00Z."
+    )]
     BadDate(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -294,8 +296,14 @@ mod tests {
     #[test]
     fn since_takes_a_date_or_a_time() {
         assert_eq!(parse_since("2026-12-01").unwrap(), 1_796_083_200);
-        assert_eq!(parse_since("2026-12-01T01:00:00+01:00").unwrap(), 1_796_083_200);
-        assert!(matches!(parse_since("yesterday"), Err(AuditError::BadDate(_))));
+        assert_eq!(
+            parse_since("2026-12-01T01:00:00+01:00").unwrap(),
+            1_796_083_200
+        );
+        assert!(matches!(
+            parse_since("yesterday"),
+            Err(AuditError::BadDate(_))
+        ));
         assert_eq!(when(1_796_083_200), "2026-12-01 00:00:00 UTC");
     }
 }

@@ -10,6 +10,7 @@ mod registration;
 pub mod search;
 mod service_index;
 mod symbols;
+mod token;
 pub mod v2;
 mod vulnerabilities;
 
@@ -69,6 +70,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/v2/symbolpackage/", put(symbols::push).layer(keyed))
         .route("/symbols/{name}/{key}/{file}", get(symbols::download))
+        .route(
+            "/api/v2/token",
+            post(token::exchange).layer(axum::middleware::from_fn(guard::record_origin)),
+        )
         .route(
             "/api/secret-scanning/leaks",
             post(leaks::report).layer(axum::middleware::from_fn(guard::record_origin)),

@@ -53,12 +53,17 @@ fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             match state.trust.sweep().await {
                 Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "forgot spent identity tokens and dead trusted keys"),
+                Ok(removed) => tracing::info!(
+                    removed,
+                    "forgot spent identity tokens and dead trusted keys"
+                ),
                 Err(e) => tracing::warn!(error = %e, "the trusted publishing sweep failed"),
             }
             match state.audit.sweep().await {
                 Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "removed audit records past their retention"),
+                Ok(removed) => {
+                    tracing::info!(removed, "removed audit records past their retention")
+                }
                 Err(e) => tracing::warn!(error = %e, "the audit retention sweep failed"),
             }
             match state.users.remove_expired_signups().await {

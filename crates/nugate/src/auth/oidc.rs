@@ -20,7 +20,7 @@ pub const CLOCK_SKEW_SECS: i64 = 60;
 const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// A token naming an unknown key makes a fetch at most this often per issuer, so forged key ids cannot
 /// turn this server into a flood of requests to the issuer.
-const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a token was refused; every message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -301,7 +301,9 @@ impl OidcVerifier {
                 discovery.jwks_uri
             )));
         }
-        self.get_json(&discovery.jwks_uri).await.map_err(unreachable)
+        self.get_json(&discovery.jwks_uri)
+            .await
+            .map_err(unreachable)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {

@@ -46,7 +46,9 @@ pub enum TrustError {
     BadRepository,
     #[error("The workflow must be a file name such as release.yml.")]
     BadWorkflow,
-    #[error("'{0}' is not a trusted issuer on this server; the administrator sets trusted_issuers.")]
+    #[error(
+        "'{0}' is not a trusted issuer on this server; the administrator sets trusted_issuers."
+    )]
     UntrustedIssuer(String),
     #[error("You can add policies only for yourself or an organisation you administer; '{0}' is neither.")]
     NotYours(String),
@@ -133,8 +135,17 @@ impl TrustService {
 
     /// Adds a policy for `spec.owner` (the actor, or an organisation the actor administers); the actor
     /// and the organisation's administrators are emailed.
-    pub async fn add_policy(&self, actor: &User, spec: &PolicySpec) -> Result<TrustPolicy, TrustError> {
-        let owner = match spec.owner.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+    pub async fn add_policy(
+        &self,
+        actor: &User,
+        spec: &PolicySpec,
+    ) -> Result<TrustPolicy, TrustError> {
+        let owner = match spec
+            .owner
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
             None => actor.clone(),
             Some(name) if name.eq_ignore_ascii_case(&actor.username) => actor.clone(),
             Some(name) => {
@@ -154,7 +165,10 @@ impl TrustService {
 
     /// Adds a policy from the command line: for a user, made by them; for an organisation, by its
     /// first administrator (whose membership the keys then depend on).
-    pub async fn add_policy_as_operator(&self, spec: &PolicySpec) -> Result<TrustPolicy, TrustError> {
+    pub async fn add_policy_as_operator(
+        &self,
+        spec: &PolicySpec,
+    ) -> Result<TrustPolicy, TrustError> {
         let name = spec.owner.clone().unwrap_or_default();
         let owner = db::users::by_username(self.db.pool(), name.trim())
             .await?
@@ -187,7 +201,11 @@ impl TrustService {
         if workflow.is_empty() || workflow.contains('/') || workflow.contains('@') {
             return Err(TrustError::BadWorkflow);
         }
-        let issuer = match spec.issuer.as_deref().map(|i| i.trim().trim_end_matches('/')) {
+        let issuer = match spec
+            .issuer
+            .as_deref()
+            .map(|i| i.trim().trim_end_matches('/'))
+        {
             None | Some("") => self
                 .verifier
                 .issuers()
@@ -200,7 +218,12 @@ impl TrustService {
             Some(issuer) => return Err(TrustError::UntrustedIssuer(issuer.to_string())),
         };
         let mut subjects = Vec::new();
-        for subject in spec.packages.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        for subject in spec
+            .packages
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
             if subject.contains('*') {
                 validate_glob(subject)?;
             } else {
@@ -280,7 +303,11 @@ impl TrustService {
 
     /// Removes a policy `actor` may see (`None`: the operator, any policy). Keys it issued live out
     /// their hour.
-    pub async fn remove_policy(&self, actor: Option<&User>, id: i64) -> Result<TrustPolicy, TrustError> {
+    pub async fn remove_policy(
+        &self,
+        actor: Option<&User>,
+        id: i64,
+    ) -> Result<TrustPolicy, TrustError> {
         let policy = match actor {
             Some(actor) => self.policies(actor).await?.into_iter().find(|p| p.id == id),
             None => db::trust::by_id(self.db.pool(), id).await?,
@@ -318,7 +345,10 @@ impl TrustService {
             .await?
             .ok_or_else(|| TrustError::CreatorGone(owner.username.clone()))?;
         let org = if owner.is_organization() {
-            if db::orgs::role_of(pool, owner.id, creator.id).await?.is_none() {
+            if db::orgs::role_of(pool, owner.id, creator.id)
+                .await?
+                .is_none()
+            {
                 return Err(TrustError::CreatorGone(owner.username));
             }
             Some(&owner)
@@ -352,7 +382,13 @@ impl TrustService {
         db::trust::touch(pool, policy.id, now).await?;
         let (key, plaintext) = self
             .keys
-            .issue_trusted(&creator, org, &policy.subjects, &provenance, TRUSTED_KEY_SECS)
+            .issue_trusted(
+                &creator,
+                org,
+                &policy.subjects,
+                &provenance,
+                TRUSTED_KEY_SECS,
+            )
             .await?;
         self.audit
             .record(
@@ -371,8 +407,10 @@ impl TrustService {
     pub async fn sweep(&self) -> Result<u64, TrustError> {
         let now = self.db.now();
         let tokens =
-            db::trust::forget_tokens_before(self.db.pool(), now - super::oidc::CLOCK_SKEW_SECS).await?;
-        let keys = db::keys::delete_expired_trusted(self.db.pool(), now - crate::model::key::DAY).await?;
+            db::trust::forget_tokens_before(self.db.pool(), now - super::oidc::CLOCK_SKEW_SECS)
+                .await?;
+        let keys =
+            db::keys::delete_expired_trusted(self.db.pool(), now - crate::model::key::DAY).await?;
         Ok(tokens + keys)
     }
 }

@@ -8,6 +8,7 @@ mod advisories;
 mod audit;
 mod orgs;
 pub mod tls;
+mod trust;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -87,6 +88,9 @@ pub enum Command {
     Tls(TlsCommand),
     /// The audit trail: who did what, with which key, from where.
     Audit(audit::AuditArgs),
+    /// Trusted publishing: CI workflows that may obtain one-hour keys without a stored secret.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 /// `nugate user …`
@@ -342,6 +346,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(cmd) => orgs::org_command(AppState::open(config).await?, cmd).await,
         Command::Audit(args) => audit::audit_command(AppState::open(config).await?, args).await,
+        Command::Trust(cmd) => trust::trust_command(AppState::open(config).await?, cmd).await,
         Command::Prefix(cmd) => orgs::prefix_command(AppState::open(config).await?, cmd).await,
         // These name both ends explicitly; the configuration is parsed (so a broken file still reports)
         // but never opened, so they cannot create a data folder by accident.

@@ -160,7 +160,11 @@ pub async fn touch(pool: &AnyPool, id: i64, now: i64) -> sqlx::Result<()> {
 }
 
 /// Marks a token as exchanged; a unique violation means it was already.
-pub async fn mark_token_used(pool: &AnyPool, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
+pub async fn mark_token_used(
+    pool: &AnyPool,
+    token_hash: &str,
+    expires_at: i64,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO trust_tokens_used (token_hash, expires_at) VALUES ($1, $2)")
         .bind(token_hash)
         .bind(expires_at)

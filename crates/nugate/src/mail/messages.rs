@@ -390,6 +390,41 @@ pub fn signup_username_taken(ctx: &MailContext, address: &str, username: &str) -
     }
 }
 
+/// Sent when a trusted-publishing policy is added: from now on that workflow can obtain keys.
+pub fn trust_policy_added(ctx: &MailContext, user: &User, policy: &str) -> Email {
+    Email {
+        to: user.email.clone(),
+        subject: subject(ctx, "Trusted publishing policy added"),
+        body: format!(
+            "{}A trusted publishing policy was added: {policy}.\n\nRuns of that workflow can now obtain \
+             API keys that live one hour, without a stored key.\n{}{}",
+            greeting(user),
+            not_you(ctx),
+            signature(ctx),
+        ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
+    }
+}
+
+/// Sent when a policy is used for the first time, which locks it to the repository that used it.
+pub fn trust_policy_first_use(ctx: &MailContext, user: &User, policy: &str, run: &str) -> Email {
+    Email {
+        to: user.email.clone(),
+        subject: subject(ctx, "Trusted publishing policy used for the first time"),
+        body: format!(
+            "{}The trusted publishing policy {policy} was used for the first time, by {run}.\n\nIt is now \
+             bound to that repository: a repository deleted and created again under the same name \
+             gets no keys from it.\n{}{}",
+            greeting(user),
+            not_you(ctx),
+            signature(ctx),
+        ),
+        kind: MailKind::KeyChanged,
+        expires_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,6 +474,7 @@ mod tests {
             last_used_at: None,
             owner_id: None,
             owner_name: None,
+            provenance: None,
         }
     }
 
@@ -502,40 +538,5 @@ mod tests {
         let mail = keys_expired(&ctx(), &user(), &["a".into()]);
         assert_eq!(mail.subject, "[nugate] Your API key has expired");
         assert!(mail.body.contains("a - has expired.\n"));
-    }
-}
-
-/// Sent when a trusted-publishing policy is added: from now on that workflow can obtain keys.
-pub fn trust_policy_added(ctx: &MailContext, user: &User, policy: &str) -> Email {
-    Email {
-        to: user.email.clone(),
-        subject: subject(ctx, "Trusted publishing policy added"),
-        body: format!(
-            "{}A trusted publishing policy was added: {policy}.\n\nRuns of that workflow can now obtain \
-             API keys that live one hour, without a stored key.\n{}{}",
-            greeting(user),
-            not_you(ctx),
-            signature(ctx),
-        ),
-        kind: MailKind::KeyChanged,
-        expires_at: None,
-    }
-}
-
-/// Sent when a policy is used for the first time, which locks it to the repository that used it.
-pub fn trust_policy_first_use(ctx: &MailContext, user: &User, policy: &str, run: &str) -> Email {
-    Email {
-        to: user.email.clone(),
-        subject: subject(ctx, "Trusted publishing policy used for the first time"),
-        body: format!(
-            "{}The trusted publishing policy {policy} was used for the first time, by {run}.\n\nIt is now \
-             bound to that repository: a repository deleted and created again under the same name \
-             gets no keys from it.\n{}{}",
-            greeting(user),
-            not_you(ctx),
-            signature(ctx),
-        ),
-        kind: MailKind::KeyChanged,
-        expires_at: None,
     }
 }

@@ -47,7 +47,7 @@ impl KeyKind {
             KeyKind::Trusted,
         ]
         .into_iter()
-            .find(|k| k.as_str() == text)
+        .find(|k| k.as_str() == text)
     }
 }
 

@@ -6,11 +6,11 @@ use nuget_formats::NuGetVersion;
 use super::advisories::checked_message;
 use super::PackageService;
 use crate::audit::Event;
-use crate::model::audit::AuditAction;
 use crate::auth::keys::AuthenticatedKey;
 use crate::db::{self, advisories::Deprecation};
 use crate::error::ApiError;
 use crate::model::advisory::DeprecationReasons;
+use crate::model::audit::AuditAction;
 use crate::model::policy::Ownership;
 use crate::model::scope::PackageAction;
 
@@ -119,7 +119,11 @@ impl PackageService {
         )
         .await?;
         let what = match &deprecation {
-            Some(d) => format!("deprecated {} ({})", versions.join(", "), d.reasons.to_stored()),
+            Some(d) => format!(
+                "deprecated {} ({})",
+                versions.join(", "),
+                d.reasons.to_stored()
+            ),
             None => format!("lifted the deprecation of {}", versions.join(", ")),
         };
         self.audit

@@ -3,10 +3,10 @@
 
 use super::PackageService;
 use crate::audit::Event;
-use crate::model::audit::AuditAction;
 use crate::auth::keys::AuthenticatedKey;
 use crate::db::{self, packages::PackageVersion, users::User};
 use crate::error::ApiError;
+use crate::model::audit::AuditAction;
 use crate::model::policy::Ownership;
 use crate::model::scope::PackageAction;
 
@@ -26,8 +26,8 @@ impl PackageService {
         let owns = self
             .owns_remembered(target.registration_id, key.acting_account())
             .await?;
-        let change = Event::new(listing_action(listed))
-            .package(&target.package_id, Some(&target.version));
+        let change =
+            Event::new(listing_action(listed)).package(&target.package_id, Some(&target.version));
         self.authorize(
             key,
             PackageAction::Unlist,

@@ -52,7 +52,10 @@ fn page(page: Page, title: String, intro: &str, records: &[AuditRecord]) -> Page
 }
 
 /// `GET /account/activity`: what the signed-in user did, and what was refused to their keys.
-pub async fn mine(State(state): State<AppState>, SignedIn { visitor, user }: SignedIn) -> PageResult {
+pub async fn mine(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+) -> PageResult {
     let query = AuditQuery {
         actor_id: Some(user.id),
         limit: PAGE_RECORDS,

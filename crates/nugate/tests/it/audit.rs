@@ -45,7 +45,10 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
             .status(),
         403
     );
-    assert_eq!(app.push(&bobs, simple("Bob.Lib", "1.0.0")).await.status(), 201);
+    assert_eq!(
+        app.push(&bobs, simple("Bob.Lib", "1.0.0")).await.status(),
+        201
+    );
     app.state
         .keys
         .edit(&alice, "ci", &[], &["Contoso.Lib*".to_string()])
@@ -75,7 +78,10 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
     assert_eq!(push["user_agent"], "NuGet Command Line/5.8.0");
     assert_eq!(push["owner"], "alice");
     assert!(push["key_lookup_id"].as_str().unwrap().len() > 8);
-    assert!(!stdout.contains(&ci) && !stdout.contains(&lister), "a secret in the trail");
+    assert!(
+        !stdout.contains(&ci) && !stdout.contains(&lister),
+        "a secret in the trail"
+    );
     let unlist = find("package.unlist", "done");
     assert_eq!(unlist["key_name"], "lister");
     let refused = find("package.push", "refused");
@@ -84,10 +90,7 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
     assert_eq!(find("key.edit", "done")["detail"], "push on Contoso.Lib*");
     assert_eq!(find("key.revoke", "done")["key_name"], "lister");
     find("key.create", "done");
-    assert!(
-        records.iter().all(|r| r["user"] == "alice"),
-        "{records:#?}"
-    );
+    assert!(records.iter().all(|r| r["user"] == "alice"), "{records:#?}");
 
     // The filters: by package, by key, by date; a name that does not exist is an error.
     let mut cmd = nugate_for(&app);
@@ -100,13 +103,22 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
     cmd.args(["audit", "--key", "lister", "--since", "2000-01-01"]);
     let (ok, table, _) = run(cmd, "");
     assert!(ok);
-    assert!(table.contains("Unlisted Contoso.Lib 1.0.0 by alice with key 'lister' from 127.0.0.1"), "{table}");
-    assert!(table.contains("Pushed Contoso.Lib 2.0.0 (refused)"), "{table}");
+    assert!(
+        table.contains("Unlisted Contoso.Lib 1.0.0 by alice with key 'lister' from 127.0.0.1"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Pushed Contoso.Lib 2.0.0 (refused)"),
+        "{table}"
+    );
     assert!(!table.contains("Bob.Lib"), "{table}");
     let mut cmd = nugate_for(&app);
     cmd.args(["audit", "--user", "nobody"]);
     let (ok, _, stderr) = run(cmd, "");
-    assert!(!ok && stderr.contains("There is no user or organisation named 'nobody'."), "{stderr}");
+    assert!(
+        !ok && stderr.contains("There is no user or organisation named 'nobody'."),
+        "{stderr}"
+    );
     let mut cmd = nugate_for(&app);
     cmd.args(["audit", "--since", "last week"]);
     let (ok, _, stderr) = run(cmd, "");
@@ -115,10 +127,18 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
     // On the web: alice's key card and activity page show her records; bob sees only his own, and
     // the server's activity page is for administrators.
     let browser = Browser::new(&app);
-    assert!(browser.sign_in("alice", "correct horse battery").await.status().is_redirection());
+    assert!(browser
+        .sign_in("alice", "correct horse battery")
+        .await
+        .status()
+        .is_redirection());
     let (_, keys) = browser.get("/account/apikeys").await;
     assert!(keys.contains("Recent activity"), "{keys}");
-    assert!(keys.contains("Pushed Contoso.Lib 1.0.0 by alice with key &#39;ci&#39;") || keys.contains("Pushed Contoso.Lib 1.0.0 by alice with key &#x27;ci&#x27;"), "{keys}");
+    assert!(
+        keys.contains("Pushed Contoso.Lib 1.0.0 by alice with key &#39;ci&#39;")
+            || keys.contains("Pushed Contoso.Lib 1.0.0 by alice with key &#x27;ci&#x27;"),
+        "{keys}"
+    );
     let (status, mine) = browser.get("/account/activity").await;
     assert_eq!(status, 200);
     assert!(mine.contains("Signed in by alice"), "{mine}");
@@ -133,7 +153,9 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
     assert_ne!(status, 200);
 
     // A failed sign-in to an existing account is recorded as refused, with its reason.
-    Browser::new(&app).sign_in("bob", "wrong password here").await;
+    Browser::new(&app)
+        .sign_in("bob", "wrong password here")
+        .await;
     let records = app
         .state
         .audit
@@ -163,13 +185,22 @@ async fn organisation_administrators_see_the_organisations_trail_and_the_sweep_k
         .unwrap();
     app.state
         .orgs
-        .set_member("contoso", "max", nugate::model::account::OrgRole::Collaborator)
+        .set_member(
+            "contoso",
+            "max",
+            nugate::model::account::OrgRole::Collaborator,
+        )
         .await
         .unwrap();
     let key = app
         .org_key(&member, "contoso", "team", &[KeyAction::Push], &["*"])
         .await;
-    assert_eq!(app.push(&key, simple("Contoso.Team", "1.0.0")).await.status(), 201);
+    assert_eq!(
+        app.push(&key, simple("Contoso.Team", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
 
     let ada = Browser::new(&app);
     ada.sign_in("ada", "correct horse battery").await;

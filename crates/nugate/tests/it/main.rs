@@ -21,5 +21,6 @@ mod private;
 mod slow_clients;
 mod symbols;
 mod tls;
+mod trusted;
 mod v2;
 mod web;
