@@ -44,6 +44,14 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---------------------------------------------------------------- build
+NUGATE_NOAUDIT=""
+if [ -z "${BENCH_SKIP_AUDIT_COST:-}" ] && [ -z "${BENCH_NUGATE:-}" ]; then
+  # Built first and copied aside: the real build below then rebuilds only the nugate crate.
+  log "building nugate without audit recording (the audit-cost comparison only)"
+  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p nugate -q --features bench-without-audit)
+  cp "$TARGET/release/nugate" "$TARGET/nugate-noaudit"
+  NUGATE_NOAUDIT=$TARGET/nugate-noaudit
+fi
 if [ -n "${BENCH_NUGATE:-}" ]; then
   NUGATE=$BENCH_NUGATE   # a pre-built server binary (harness testing only)
 else
@@ -351,6 +359,36 @@ if [ -n "$PG_URL" ]; then
     log "  $(cat "$RES/keycheck-postgres-$run.json")"
   done
 fi
+fi
+
+# ---------------------------------------------------------------- what the audit trail costs a push
+# Two fresh SQLite servers, the real build and one that records nothing; three alternating pairs of
+# 1000-push ingests (concurrency 8). The report takes the median of the pairs' ratios.
+if [ -n "$NUGATE_NOAUDIT" ]; then
+  log "audit recording cost (SQLite)"
+  declare -A AUDIT_URL AUDIT_PID AUDIT_KEY
+  for side in on off; do
+    bin=$NUGATE; [ "$side" = off ] && bin=$NUGATE_NOAUDIT
+    d=$WORK/data-audit-$side
+    echo 'long bench password' | "$bin" --data-dir "$d" user create bench --email bench@example.com \
+      --password-stdin >/dev/null 2>>"$WORK/audit-cli.log"
+    AUDIT_KEY[$side]=$("$bin" --data-dir "$d" key create --user bench --name b --scope push --glob '*' \
+      2>>"$WORK/audit-cli.log" | tail -n 1)
+    p=$(free_port)
+    "$bin" serve --listen "127.0.0.1:$p" --data-dir "$d" >"$WORK/audit-$side-server.log" 2>&1 &
+    AUDIT_PID[$side]=$!
+    PIDS+=("${AUDIT_PID[$side]}")
+    wait_live "$p" || { log "audit-cost server did not start"; cat "$WORK/audit-$side-server.log" >&2; exit 1; }
+    AUDIT_URL[$side]=http://127.0.0.1:$p
+  done
+  for run in 1 2 3; do
+    for side in on off; do
+      "$PY" "$BENCH_DIR/tool.py" ingest --url "${AUDIT_URL[$side]}" --key "${AUDIT_KEY[$side]}" --count 1000 \
+        --concurrency 8 --prefix "Audit.$side.$run" >"$RES/audit-$side-$run.json"
+      log "  audit $side, run $run: $(cat "$RES/audit-$side-$run.json")"
+    done
+  done
+  for side in on off; do kill "${AUDIT_PID[$side]}" 2>/dev/null || true; wait "${AUDIT_PID[$side]}" 2>/dev/null || true; done
 fi
 
 bench_backend sqlite "" 1

@@ -9,6 +9,7 @@
 //! exercise it without building (and instrumenting) the whole server.
 
 pub mod leak_report;
+pub mod oidc_claims;
 
 use data_encoding::BASE32_NOPAD;
 use rand::RngCore;

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+pub use nugate_apikey::oidc_claims::Identity;
+use nugate_apikey::oidc_claims::{identity, Claims};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::issuer_url_allowed;
 
@@ -46,96 +47,10 @@ pub enum TokenRefused {
     IssuerUnreachable { issuer: String, reason: String },
 }
 
-/// What a verified token says about the CI run that holds it.
-#[derive(Clone, Debug)]
-pub struct Identity {
-    pub issuer: String,
-    /// `OWNER/REPO` (GitHub), the project path (GitLab).
-    pub repository: String,
-    pub repository_id: String,
-    pub repository_owner_id: String,
-    /// The workflow file, `release.yml`.
-    pub workflow: String,
-    pub environment: Option<String>,
-    pub run_id: Option<String>,
-    pub run_attempt: Option<String>,
-    pub sha: Option<String>,
-    /// The token's identity for replay protection: issuer and `jti` (or the whole token), hashed.
-    pub token_hash: String,
-    pub expires_at: i64,
-}
-
-impl Identity {
-    /// "octo/app · release.yml · run 42 (attempt 1) · commit 0123456789ab", for key cards and emails.
-    pub fn provenance(&self) -> String {
-        let mut text = format!("{} · {}", self.repository, self.workflow);
-        if let Some(run) = &self.run_id {
-            text.push_str(&format!(" · run {run}"));
-            if let Some(attempt) = &self.run_attempt {
-                text.push_str(&format!(" (attempt {attempt})"));
-            }
-        }
-        if let Some(sha) = &self.sha {
-            text.push_str(&format!(" · commit {}", &sha[..sha.len().min(12)]));
-        }
-        if let Some(env) = &self.environment {
-            text.push_str(&format!(" · environment {env}"));
-        }
-        text
-    }
-}
-
-/// A claim GitHub sends as a string and other issuers as a number.
-fn text_claim<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<serde_json::Value>::deserialize(d)? {
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-/// The claims read, GitHub's names first, GitLab's as the fallback.
-#[derive(Deserialize)]
-struct Claims {
-    iss: String,
-    exp: i64,
-    nbf: Option<i64>,
-    iat: Option<i64>,
-    jti: Option<String>,
-    repository: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    repository_id: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    repository_owner_id: Option<String>,
-    workflow_ref: Option<String>,
-    job_workflow_ref: Option<String>,
-    environment: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    run_id: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    run_attempt: Option<String>,
-    sha: Option<String>,
-    project_path: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    project_id: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    namespace_id: Option<String>,
-    ci_config_ref_uri: Option<String>,
-    #[serde(default, deserialize_with = "text_claim")]
-    pipeline_id: Option<String>,
-}
-
 /// Just enough of a token to know whose keys verify it.
 #[derive(Deserialize)]
 struct IssuerOnly {
     iss: String,
-}
-
-/// The file name of a workflow reference: `octo/app/.github/workflows/release.yml@refs/heads/main` →
-/// `release.yml`; GitLab's `gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main` → `.gitlab-ci.yml`.
-pub fn workflow_file(reference: &str) -> &str {
-    let path = reference.split('@').next().unwrap_or(reference);
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 struct CachedKeys {
@@ -229,7 +144,7 @@ impl OidcVerifier {
         {
             return Err(TokenRefused::NotYetValid);
         }
-        identity(claims, token)
+        identity(claims, token).map_err(TokenRefused::MissingClaim)
     }
 
     /// The token's issuer, when it is one the administrator trusts (read before the signature is
@@ -318,61 +233,5 @@ impl OidcVerifier {
         }
         let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
         serde_json::from_slice(&body).map_err(|e| format!("{url} is not what was expected: {e}"))
-    }
-}
-
-/// The identity in verified claims, with GitLab's names where GitHub's are missing.
-fn identity(claims: Claims, token: &str) -> Result<Identity, TokenRefused> {
-    let repository = claims
-        .repository
-        .or(claims.project_path)
-        .ok_or(TokenRefused::MissingClaim("repository"))?;
-    let repository_id = claims
-        .repository_id
-        .or(claims.project_id)
-        .ok_or(TokenRefused::MissingClaim("repository_id"))?;
-    let repository_owner_id = claims
-        .repository_owner_id
-        .or(claims.namespace_id)
-        .ok_or(TokenRefused::MissingClaim("repository_owner_id"))?;
-    let reference = claims
-        .workflow_ref
-        .or(claims.job_workflow_ref)
-        .or(claims.ci_config_ref_uri)
-        .ok_or(TokenRefused::MissingClaim("workflow_ref"))?;
-    let once = match &claims.jti {
-        Some(jti) => format!("{}\n{jti}", claims.iss),
-        None => token.to_string(),
-    };
-    Ok(Identity {
-        issuer: claims.iss,
-        repository,
-        repository_id,
-        repository_owner_id,
-        workflow: workflow_file(&reference).to_string(),
-        environment: claims.environment.filter(|e| !e.is_empty()),
-        run_id: claims.run_id.or(claims.pipeline_id),
-        run_attempt: claims.run_attempt,
-        sha: claims.sha,
-        token_hash: data_encoding::HEXLOWER.encode(&Sha256::digest(once.as_bytes())),
-        expires_at: claims.exp,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workflow_files_are_read_from_github_and_gitlab_references() {
-        assert_eq!(
-            workflow_file("octo/app/.github/workflows/release.yml@refs/heads/main"),
-            "release.yml"
-        );
-        assert_eq!(
-            workflow_file("gitlab.com/group/app//.gitlab-ci.yml@refs/heads/main"),
-            ".gitlab-ci.yml"
-        );
-        assert_eq!(workflow_file("ci.yml"), "ci.yml");
     }
 }

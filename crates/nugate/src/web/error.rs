@@ -46,6 +46,12 @@ impl From<OrgError> for WebError {
     }
 }
 
+impl From<crate::auth::trusted::TrustError> for WebError {
+    fn from(error: crate::auth::trusted::TrustError) -> WebError {
+        WebError(error.into())
+    }
+}
+
 impl From<askama::Error> for WebError {
     fn from(error: askama::Error) -> WebError {
         WebError(ApiError::Internal(error.into()))

@@ -12,6 +12,7 @@ mod owners;
 mod password;
 mod signin;
 mod signup;
+mod trust;
 mod usage;
 
 pub use error::WebError;
@@ -91,6 +92,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/account/confirm-email", get(account::confirm_new_email))
         .route("/account/delete", post(account::delete_account))
         .route("/account/activity", get(activity::mine))
+        .route(
+            "/account/trusted-publishing",
+            get(trust::list).post(trust::add),
+        )
+        .route(
+            "/account/trusted-publishing/{id}/remove",
+            post(trust::remove),
+        )
         .route("/organizations/{org}/activity", get(activity::organization))
         .route("/admin/activity", get(activity::server))
         .route("/account/apikeys", get(apikeys::list).post(apikeys::create))

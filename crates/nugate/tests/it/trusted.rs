@@ -327,3 +327,103 @@ async fn a_ci_token_becomes_a_one_hour_key_once_and_every_refusal_says_why() {
         403
     );
 }
+
+#[tokio::test]
+async fn policies_are_added_and_removed_on_the_web_for_yourself_or_an_organisation_you_administer()
+{
+    let app = TestApp::start().await;
+    let ada = app.user("ada").await;
+    app.user("max").await;
+    app.state
+        .orgs
+        .create(&ada, "contoso", None, true)
+        .await
+        .unwrap();
+    let browser = crate::web::Browser::new(&app);
+    browser.sign_in("ada", "correct horse battery").await;
+    let (status, page) = browser.get("/account/trusted-publishing").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"no-policies\""), "{page}");
+    assert!(
+        page.contains(&format!("{}/api/v2/token", app.base)),
+        "{page}"
+    );
+    assert!(page.contains("<option value=\"contoso\""), "{page}");
+
+    // A bad repository is refused with the form kept.
+    let refused = browser
+        .post(
+            "/account/trusted-publishing",
+            "/account/trusted-publishing",
+            &[
+                ("owner", "contoso"),
+                ("repository", "contoso"),
+                ("workflow", "release.yml"),
+                ("environment", ""),
+                ("packages", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body = refused.text().await.unwrap();
+    assert!(
+        body.contains("OWNER/REPO") && body.contains("value=\"release.yml\""),
+        "{body}"
+    );
+    let added = browser
+        .post(
+            "/account/trusted-publishing",
+            "/account/trusted-publishing",
+            &[
+                ("owner", "contoso"),
+                ("repository", "contoso/app"),
+                ("workflow", "release.yml"),
+                ("environment", "prod"),
+                ("packages", "Contoso.*"),
+            ],
+        )
+        .await;
+    assert!(added.status().is_redirection());
+    let (_, page) = browser.get("/account/trusted-publishing?done=added").await;
+    assert!(page.contains("Trusted publishing policy added."), "{page}");
+    assert!(page.contains("contoso/app · release.yml"), "{page}");
+    let policies = app.state.trust.all_policies().await.unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].owner, "contoso");
+    assert_eq!(policies[0].environment.as_deref(), Some("prod"));
+    assert_eq!(policies[0].subjects, vec!["Contoso.*".to_string()]);
+
+    // Someone who administers nothing of contoso's cannot add for it, nor see or remove its policy.
+    let max = crate::web::Browser::new(&app);
+    max.sign_in("max", "correct horse battery").await;
+    let refused = max
+        .post(
+            "/account/trusted-publishing",
+            "/account/trusted-publishing",
+            &[
+                ("owner", "contoso"),
+                ("repository", "contoso/app"),
+                ("workflow", "x.yml"),
+                ("environment", ""),
+                ("packages", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("an organisation you administer"));
+    let (_, his) = max.get("/account/trusted-publishing").await;
+    assert!(!his.contains("<h3>contoso/app"), "{his}");
+    let path = format!("/account/trusted-publishing/{}/remove", policies[0].id);
+    let denied = max.post("/account/trusted-publishing", &path, &[]).await;
+    assert_eq!(denied.status(), 400);
+    assert_eq!(app.state.trust.all_policies().await.unwrap().len(), 1);
+    let removed = browser
+        .post("/account/trusted-publishing", &path, &[])
+        .await;
+    assert!(removed.status().is_redirection());
+    assert!(app.state.trust.all_policies().await.unwrap().is_empty());
+}
