@@ -23,6 +23,12 @@ if [ ! -f "$deps/node_modules/nuget-exe/nuget-5.8.0.exe" ] || [ ! -f "$deps/node
     nuget-exe@5.8.0 nuget-exe-492@npm:nuget-exe@4.9.2 nuget@2.0.2 >/dev/null
 fi
 
+if [ ! -f "$deps/node_modules/axe-core/axe.min.js" ]; then
+  echo "==> installing axe-core (npm), the accessibility checker the browser tests inject into pages"
+  (cd "$deps" && [ -f package.json ] || echo '{"private":true}' > "$deps/package.json")
+  npm install --prefix "$deps" --no-audit --no-fund --ignore-scripts --loglevel=error axe-core@4.10 >/dev/null
+fi
+
 if [ ! -f "$deps/nuget-471/nuget.exe" ]; then
   echo "==> installing nuget.exe 4.7.1 (npm pack grunt-nuget, without its dependencies)"
   tmp=$(mktemp -d)

@@ -153,6 +153,7 @@ async fn main() {
                 package_size: 0,
                 published_at: nugate::db::now(),
                 pushed_by: user.id,
+                dependency_ids: "  ",
             },
         )
         .await

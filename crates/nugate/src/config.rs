@@ -70,6 +70,8 @@ pub struct Config {
     /// secret-scanning partner program publishes its own at api.github.com/meta/public_keys/secret_scanning).
     /// None: the endpoint answers 404.
     pub secret_scanning_keys: Vec<ScanningKey>,
+    /// How often each node writes the downloads it counted, in seconds.
+    pub download_flush_secs: u64,
     /// Days audit records are kept; the daily sweep deletes older ones and nothing else does.
     pub audit_retention_days: u32,
     /// OIDC issuers whose identity tokens may be traded for one-hour trusted-publishing keys: https URLs
@@ -243,6 +245,7 @@ impl Default for Config {
             redirect_http_listen: None,
             secret_scanning_keys: Vec::new(),
             audit_retention_days: 365,
+            download_flush_secs: 60,
             trusted_issuers: vec![GITHUB_ACTIONS_ISSUER.to_string()],
             oidc_audience: None,
         }
@@ -316,6 +319,9 @@ impl Config {
         }
         if config.max_key_lifetime_days == 0 {
             anyhow::bail!("max_key_lifetime_days must be at least 1");
+        }
+        if config.download_flush_secs == 0 {
+            anyhow::bail!("download_flush_secs must be at least 1");
         }
         if config.audit_retention_days == 0 {
             anyhow::bail!("audit_retention_days must be at least 1");

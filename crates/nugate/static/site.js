@@ -9,6 +9,12 @@
       var done = function () {
         var label = button.textContent;
         button.textContent = "Copied";
+        // Screen readers hear it through the page's live region.
+        var announce = document.getElementById("announce");
+        if (announce) {
+          announce.textContent = "Copied";
+          setTimeout(function () { announce.textContent = ""; }, 1500);
+        }
         setTimeout(function () { button.textContent = label; }, 1500);
       };
       // Inputs copy their value; code blocks (<pre>) their text.
@@ -33,6 +39,16 @@
       }
     });
   });
+
+  // A key just created or regenerated: focus moves to it, so it is read out and copied first.
+  var fresh = document.getElementById("new-key");
+  var notice = document.getElementById("notice");
+  if (fresh) {
+    fresh.focus();
+  } else if (notice) {
+    // After a change the page says what happened, and focus starts there so it is read out.
+    notice.focus();
+  }
 
   // "Package owner" on the key page: the package checkboxes and the lifetimes on offer follow the
   // chosen owner in place (without this script, "Show packages" reloads the form with them).

@@ -48,8 +48,45 @@ pub struct Nupkg {
     /// package; `None` when none is declared or the file is missing (the
     /// caller decides whether a missing readme is an error).
     pub readme: Option<String>,
+    /// The license file's text when the manifest's `<license type="file">` names one present in the
+    /// package (not valid UTF-8 is read lossily: it is shown, never parsed).
+    pub license_text: Option<String>,
     /// Every entry name in the archive, in archive order.
     pub entries: Vec<String>,
+}
+
+impl Nupkg {
+    /// The target frameworks the package supports: its `lib/` and `ref/` folders and its dependency
+    /// groups, each once (ignoring case), sorted.
+    pub fn target_frameworks(&self) -> Vec<String> {
+        let folders = self.entries.iter().filter_map(|entry| {
+            let entry = entry.replace('\\', "/");
+            let mut parts = entry.split('/');
+            let top = parts.next()?;
+            let framework = parts.next()?;
+            // A file directly in lib/ (no framework folder) has nothing after its name.
+            parts.next()?;
+            (top.eq_ignore_ascii_case("lib") || top.eq_ignore_ascii_case("ref"))
+                .then(|| framework.to_string())
+                .filter(|f| !f.is_empty())
+        });
+        let groups = self
+            .nuspec
+            .dependency_groups
+            .iter()
+            .filter_map(|g| g.target_framework.clone());
+        let mut frameworks: Vec<String> = Vec::new();
+        for framework in folders.chain(groups) {
+            if !frameworks
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(&framework))
+            {
+                frameworks.push(framework);
+            }
+        }
+        frameworks.sort_by_key(|f| f.to_ascii_lowercase());
+        frameworks
+    }
 }
 
 /// Why a package was refused; every message is meant for the person pushing.
@@ -406,11 +443,25 @@ pub fn read_nupkg<R: Read + Seek>(reader: R, limits: &NupkgLimits) -> Result<Nup
         }
         None => None,
     };
+    let license_text = match nuspec
+        .license
+        .as_ref()
+        .filter(|l| l.kind == "file")
+        .and_then(|l| find_readme(&entries, &l.value))
+    {
+        Some(index) => {
+            let file = archive.by_index(index).map_err(zip_error)?;
+            read_capped(file, limits.max_readme_bytes)?
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        }
+        None => None,
+    };
 
     Ok(Nupkg {
         nuspec,
         nuspec_bytes,
         readme,
+        license_text,
         entries,
     })
 }
@@ -469,6 +520,28 @@ mod tests {
                 "docs/README.md",
                 "[Content_Types].xml"
             ]
+        );
+    }
+
+    #[test]
+    fn license_files_and_target_frameworks_are_read() {
+        let nuspec = r#"<?xml version="1.0"?><package><metadata><id>A</id><version>1.0.0</version>
+            <authors>x</authors><description>d</description><license type="file">LICENSE.txt</license>
+            <dependencies><group targetFramework="net8.0"/><group targetFramework="netstandard2.0"/></dependencies>
+            </metadata></package>"#;
+        let bytes = zip_of(&[
+            ("a.nuspec", nuspec.as_bytes()),
+            ("LICENSE.txt", b"MIT License\n"),
+            ("lib/net8.0/a.dll", b"x"),
+            ("lib/NET8.0/b.dll", b"x"),
+            ("ref/net6.0/a.dll", b"x"),
+            ("lib/loose.dll", b"x"),
+        ]);
+        let pkg = read_nupkg(Cursor::new(bytes), &NupkgLimits::default()).unwrap();
+        assert_eq!(pkg.license_text.as_deref(), Some("MIT License\n"));
+        assert_eq!(
+            pkg.target_frameworks(),
+            ["net6.0", "net8.0", "netstandard2.0"]
         );
     }
 

@@ -353,6 +353,43 @@ impl VersionRange {
         )
     }
 
+    /// The range as the gallery writes it, as NuGet.org does: `(>= 1.1.0 && < 2.0.0)`, `(>= 1.0.0)`,
+    /// `(= 1.0.0)`, `(> 1.0.0)`, `(<= 2.0.0)`; a range with no bounds is `(any version)`.
+    pub fn pretty(&self) -> String {
+        if let (Some(lo), Some(hi), true, true, None) = (
+            &self.min,
+            &self.max,
+            self.min_inclusive,
+            self.max_inclusive,
+            &self.float,
+        ) {
+            if lo == hi {
+                return format!("(= {})", lo.normalized());
+            }
+        }
+        let low = match (&self.float, &self.min) {
+            (Some(float), _) => Some(format!(">= {}", float.text)),
+            (None, Some(min)) => Some(format!(
+                "{} {}",
+                if self.min_inclusive { ">=" } else { ">" },
+                min.normalized()
+            )),
+            (None, None) => None,
+        };
+        let high = self.max.as_ref().map(|max| {
+            format!(
+                "{} {}",
+                if self.max_inclusive { "<=" } else { "<" },
+                max.normalized()
+            )
+        });
+        match (low, high) {
+            (Some(low), Some(high)) => format!("({low} && {high})"),
+            (Some(bound), None) | (None, Some(bound)) => format!("({bound})"),
+            (None, None) => "(any version)".to_string(),
+        }
+    }
+
     /// Whether `v` lies within the bounds. As in NuGet, a floating bound is
     /// treated as its lowest matching version here.
     pub fn satisfies(&self, v: &NuGetVersion) -> bool {
@@ -410,6 +447,22 @@ mod tests {
 
     fn v(s: &str) -> NuGetVersion {
         NuGetVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn pretty_forms_read_as_nuget_org_writes_them() {
+        let table = [
+            ("1.1", "(>= 1.1.0)"),
+            ("[1.1.0, 2.0.0)", "(>= 1.1.0 && < 2.0.0)"),
+            ("(1.0,2.0]", "(> 1.0.0 && <= 2.0.0)"),
+            ("(,1.0]", "(<= 1.0.0)"),
+            ("[1.0]", "(= 1.0.0)"),
+            ("1.0.*", "(>= 1.0.*)"),
+        ];
+        for (input, pretty) in table {
+            assert_eq!(r(input).pretty(), pretty, "{input}");
+        }
+        assert_eq!(VersionRange::all().pretty(), "(any version)");
     }
 
     #[test]

@@ -152,6 +152,9 @@ async fn serve(
     {
         return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
+    if !nuspec {
+        state.packages.count_download(target);
+    }
     let lower_id = target.package_id.to_lowercase();
     let lower_version = target.version.to_lowercase();
     // A published file never changes, so small ones are kept with the rendered documents: restores fetch

@@ -96,9 +96,49 @@ impl SearchParams {
     }
 }
 
+/// How results are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SearchOrder {
+    /// Best match first (the protocol's only order).
+    #[default]
+    Relevance,
+    /// Most downloaded first.
+    Downloads,
+    /// Most recently published first.
+    Updated,
+}
+
+impl SearchOrder {
+    /// The gallery's `sort` parameter; anything else is relevance.
+    pub fn from_param(text: &str) -> SearchOrder {
+        match text {
+            "downloads" => SearchOrder::Downloads,
+            "updated" => SearchOrder::Updated,
+            _ => SearchOrder::Relevance,
+        }
+    }
+
+    /// The parameter value and the label the gallery's sort menu shows.
+    pub fn param_and_label(self) -> (&'static str, &'static str) {
+        match self {
+            SearchOrder::Relevance => ("relevance", "Relevance"),
+            SearchOrder::Downloads => ("downloads", "Downloads"),
+            SearchOrder::Updated => ("updated", "Recently updated"),
+        }
+    }
+
+    /// Every order, as the menu lists them.
+    pub const ALL: [SearchOrder; 3] = [
+        SearchOrder::Relevance,
+        SearchOrder::Downloads,
+        SearchOrder::Updated,
+    ];
+}
+
 /// What a search is for: the parsed query and the client's capabilities.
 pub struct SearchRequest {
     terms: Vec<Term>,
+    order: SearchOrder,
     prerelease: bool,
     semver2: bool,
     package_type: Option<String>,
@@ -109,9 +149,15 @@ pub struct SearchRequest {
 impl SearchRequest {
     /// A search as the web gallery makes it: every listed version may show, whatever its kind.
     pub fn everything(q: &str) -> SearchRequest {
+        Self::gallery(q, SearchOrder::Relevance, true)
+    }
+
+    /// A gallery search in `order`, with or without prereleases.
+    pub fn gallery(q: &str, order: SearchOrder, prerelease: bool) -> SearchRequest {
         SearchRequest {
             terms: terms::parse(q, false),
-            prerelease: true,
+            order,
+            prerelease,
             semver2: true,
             package_type: None,
             readable: ReadScope::Everything,
@@ -121,6 +167,7 @@ impl SearchRequest {
     fn from_params(params: &SearchParams, terms: Vec<Term>, readable: ReadScope) -> SearchRequest {
         SearchRequest {
             terms,
+            order: SearchOrder::Relevance,
             prerelease: params.prerelease(),
             semver2: params.semver2(),
             package_type: params.package_type(),
@@ -182,11 +229,24 @@ pub async fn find(
             .all(|term| terms::matches(package, version, term))
         {
             total += 1;
-            let bucket = &mut by_rank[terms::rank(&package.lower_id, &request.terms)];
-            if bucket.len() < wanted {
+            // Another order than relevance needs every match before it can cut a page.
+            let rank = match request.order {
+                SearchOrder::Relevance => terms::rank(&package.lower_id, &request.terms),
+                _ => 0,
+            };
+            let bucket = &mut by_rank[rank];
+            if bucket.len() < wanted || request.order != SearchOrder::Relevance {
                 bucket.push((package, latest));
             }
         }
+    }
+    match request.order {
+        SearchOrder::Relevance => {}
+        SearchOrder::Downloads => {
+            by_rank[0].sort_by_key(|(p, _)| std::cmp::Reverse(p.total_downloads()))
+        }
+        SearchOrder::Updated => by_rank[0]
+            .sort_by_key(|(p, latest)| std::cmp::Reverse(p.versions[*latest].row.published_at)),
     }
     let page = by_rank
         .iter()
@@ -303,7 +363,7 @@ fn search_result(
         .map(|x| {
             json!({
                 "version": x.row.version,
-                "downloads": 0,
+                "downloads": x.row.downloads,
                 "@id": format!(
                     "{base}/v3/{REGISTRATION_SEMVER2_HIVE}/{lower_id}/{}.json",
                     x.row.version.to_lowercase()
@@ -326,7 +386,7 @@ fn search_result(
         "tags": v.tags.split_whitespace().collect::<Vec<_>>(),
         "authors": authors,
         "owners": hit.package.owners,
-        "totalDownloads": 0,
+        "totalDownloads": hit.package.total_downloads(),
         "verified": false,
         "packageTypes": package_types,
         "versions": versions,

@@ -75,6 +75,30 @@ fn spawn_orphan_sweeps(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Writes the downloads this node counted every `download_flush_secs`.
+fn spawn_download_flushes(state: AppState) -> tokio::task::JoinHandle<()> {
+    let every = Duration::from_secs(state.config.download_flush_secs);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            flush_downloads(&state).await;
+        }
+    })
+}
+
+/// One flush; a failure keeps the counts for the next one.
+async fn flush_downloads(state: &AppState) {
+    match state.packages.flush_downloads().await {
+        Ok(0) => {}
+        Ok(written) => tracing::debug!(written, "download counts written"),
+        Err(e) => {
+            tracing::warn!(error = %e, "writing download counts failed; kept for the next try")
+        }
+    }
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
@@ -88,16 +112,19 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::count_requests,
         ))
-        .fallback(|State(state): State<AppState>| async move {
-            let now = std::time::Instant::now();
-            metrics::record(
-                &state.metrics,
-                "unmatched".into(),
-                StatusCode::NOT_FOUND,
-                now,
-            );
-            message_response(StatusCode::NOT_FOUND, "Not found.")
-        })
+        .fallback(
+            |State(state): State<AppState>, headers: axum::http::HeaderMap| async move {
+                let now = std::time::Instant::now();
+                metrics::record(
+                    &state.metrics,
+                    "unmatched".into(),
+                    StatusCode::NOT_FOUND,
+                    now,
+                );
+                crate::web::unmatched(&headers)
+                    .unwrap_or_else(|| message_response(StatusCode::NOT_FOUND, "Not found."))
+            },
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::web::security_headers,
@@ -238,6 +265,16 @@ pub async fn serve_with_redirect(
         anyhow::bail!("redirect_http_listen redirects to https, so it needs tls_cert and tls_key");
     }
     let sweep_task = spawn_orphan_sweeps(state.clone());
+    let download_task = spawn_download_flushes(state.clone());
+    let audit_task = state.audit.start_batching();
+    let backfill = state.clone();
+    tokio::spawn(async move {
+        match backfill.packages.backfill_dependency_ids().await {
+            Ok(0) => {}
+            Ok(filled) => tracing::info!(filled, "recorded the dependencies of older versions"),
+            Err(e) => tracing::warn!(error = %e, "recording older versions' dependencies failed"),
+        }
+    });
     let mailer = crate::mail::Mailer::from_config(&state.config)?;
     let mail_task = crate::mail::spawn_background(
         state.db.clone(),
@@ -275,8 +312,13 @@ pub async fn serve_with_redirect(
         ))
     });
     let limits = connections::Limits::from_config(&state.config);
-    let app = router(state);
+    let app = router(state.clone());
     connections::serve(listener, app, limits, acceptor, until_stopped(stopped)).await;
+    download_task.abort();
+    // What this node counted since the last flush is written before it stops, and its audit queue.
+    flush_downloads(&state).await;
+    audit_task.abort();
+    state.audit.flush().await;
     if let Some(task) = redirect_task {
         if let Err(e) = task.await {
             tracing::warn!(error = %e, "the redirect listener ended abnormally");

@@ -109,6 +109,53 @@ where
     Ok(())
 }
 
+/// Columns of an insert, in the order [`insert_many`] binds them.
+const COLUMNS: &str =
+    "at, action, outcome, actor_id, actor_name, key_id, key_name, key_lookup_id, owner_id, \
+     owner_name, package_id, package_id_lower, package_version, address, user_agent, detail";
+/// Rows per statement: 16 parameters each stays far below SQLite's and PostgreSQL's limits.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Appends many records in one transaction, a few statements in all: the batching writer's path.
+pub async fn insert_many(pool: &AnyPool, records: &[AuditRecord]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let first = r * 16 + 1;
+                let marks: Vec<String> = (first..first + 16).map(|n| format!("${n}")).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for record in chunk {
+            query = query
+                .bind(record.at)
+                .bind(record.action)
+                .bind(record.outcome)
+                .bind(record.actor_id)
+                .bind(record.user.clone())
+                .bind(record.key_id)
+                .bind(record.key_name.clone())
+                .bind(record.key_lookup_id.clone())
+                .bind(record.owner_id)
+                .bind(record.owner.clone())
+                .bind(record.package_id.clone())
+                .bind(record.package_id.as_deref().map(str::to_ascii_lowercase))
+                .bind(record.package_version.clone())
+                .bind(record.address.clone())
+                .bind(record.user_agent.clone())
+                .bind(record.detail.clone());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
 /// Which records to read; every field narrows, `None` does not.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {

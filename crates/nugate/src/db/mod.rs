@@ -105,6 +105,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_and_trust",
         include_str!("migrations/sqlite/0011_audit_and_trust.sql"),
     ),
+    (
+        12,
+        "downloads_and_dependents",
+        include_str!("migrations/sqlite/0012_downloads.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -161,6 +166,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "audit_and_trust",
         include_str!("migrations/postgres/0011_audit_and_trust.sql"),
+    ),
+    (
+        12,
+        "downloads_and_dependents",
+        include_str!("migrations/postgres/0012_downloads.sql"),
     ),
 ];
 

@@ -33,11 +33,13 @@ pub struct PackageVersion {
     pub package_hash: String,
     pub package_size: i64,
     pub published_at: i64,
+    /// Downloads counted so far (flushed from every node's memory in batches).
+    pub downloads: i64,
 }
 
 const VERSION_COLUMNS: &str = "p.id, p.registration_id, r.package_id, p.version, p.full_version, \
      p.is_prerelease, p.is_semver2, p.listed, p.title, p.description, p.summary, p.authors, p.tags, \
-     p.package_types, p.metadata_json, p.package_hash, p.package_size, p.published_at";
+     p.package_types, p.metadata_json, p.package_hash, p.package_size, p.published_at, p.downloads";
 
 fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
     Ok(PackageVersion {
@@ -59,6 +61,7 @@ fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
         package_hash: row.try_get("package_hash")?,
         package_size: row.try_get("package_size")?,
         published_at: row.try_get("published_at")?,
+        downloads: row.try_get("downloads")?,
     })
 }
 
@@ -245,6 +248,61 @@ pub struct NewPackageVersion<'a> {
     pub package_size: i64,
     pub published_at: i64,
     pub pushed_by: i64,
+    /// [`dependency_ids_text`] of the version's dependencies.
+    pub dependency_ids: &'a str,
+}
+
+/// The stored form of the IDs a version depends on: lower-cased, each between spaces.
+pub fn dependency_ids_text<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut ids: Vec<String> = ids.map(str::to_lowercase).collect();
+    ids.sort();
+    ids.dedup();
+    format!(" {} ", ids.join(" "))
+}
+
+/// Versions stored before `dependency_ids` existed: (row, stored .nuspec JSON), a batch at a time.
+pub async fn without_dependency_ids(
+    pool: &AnyPool,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query("SELECT id, metadata_json FROM packages WHERE dependency_ids IS NULL LIMIT $1")
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("metadata_json")?)))
+        .collect()
+}
+
+/// Sets a version's `dependency_ids`.
+pub async fn set_dependency_ids(pool: &AnyPool, id: i64, ids: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE packages SET dependency_ids = $1 WHERE id = $2")
+        .bind(ids)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// IDs of packages with a listed version that depends on `id`, by name, at most `limit`.
+pub async fn dependents(pool: &AnyPool, id: &str, limit: i64) -> sqlx::Result<Vec<String>> {
+    let escaped = id
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    sqlx::query(
+        "SELECT DISTINCT r.package_id, r.package_id_lower FROM packages p \
+         JOIN package_registrations r ON r.id = p.registration_id \
+         WHERE p.listed = 1 AND p.dependency_ids LIKE $1 ESCAPE '\\' ORDER BY r.package_id_lower LIMIT $2",
+    )
+    .bind(format!("% {escaped} %"))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|row| row.try_get("package_id"))
+    .collect()
 }
 
 /// Inserts a version; the unique (registration, version) index turns a duplicate into a unique violation.
@@ -255,8 +313,8 @@ pub async fn insert_version(
     sqlx::query(
         "INSERT INTO packages (registration_id, version, version_lower, full_version, is_prerelease, \
          is_semver2, listed, title, description, summary, authors, tags, package_types, metadata_json, \
-         package_hash, package_size, published_at, pushed_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         package_hash, package_size, published_at, pushed_by, dependency_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(v.registration_id)
     .bind(v.version)
@@ -275,6 +333,7 @@ pub async fn insert_version(
     .bind(v.package_size)
     .bind(v.published_at)
     .bind(v.pushed_by)
+    .bind(v.dependency_ids)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -355,6 +414,20 @@ pub async fn mark_changed(conn: &mut AnyConnection, registration_id: i64) -> sql
     sqlx::query("UPDATE package_registrations SET changed_seq = $1 WHERE id = $2")
         .bind(seq)
         .bind(registration_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds `count` downloads to a version.
+pub async fn add_downloads(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    count: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE packages SET downloads = downloads + $1 WHERE id = $2")
+        .bind(count)
+        .bind(version_id)
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -64,6 +64,11 @@ where
 }
 
 impl IndexedPackage {
+    /// Downloads of every version, as last written (see `download_flush_secs`).
+    pub fn total_downloads(&self) -> i64 {
+        self.versions.iter().map(|v| v.row.downloads).sum()
+    }
+
     /// [`headline`] of this package.
     pub fn headline(&self) -> Option<&PackageVersion> {
         headline(self.versions.iter().map(|v| &v.row))

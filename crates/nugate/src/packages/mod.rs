@@ -4,6 +4,7 @@
 pub mod advisories;
 pub mod delete;
 pub mod deprecation_by_key;
+mod downloads;
 mod listing;
 mod owners;
 mod prefixes;
@@ -50,6 +51,8 @@ pub struct PackageService {
     /// to them: the key cache's promise holds (a removed owner is refused at once here, within
     /// `cache_ttl_ms` elsewhere); every ownership change here clears it. Pushes never use it.
     owner_cache: Arc<Remembered<i64, Vec<i64>>>,
+    /// Downloads counted since the last flush.
+    downloads: Arc<downloads::DownloadCounter>,
 }
 
 /// A successful push.
@@ -81,6 +84,7 @@ impl PackageService {
             metrics,
             audit,
             owner_cache,
+            downloads: Arc::default(),
         }
     }
 
@@ -196,6 +200,11 @@ impl PackageService {
             package_types,
             now,
         } = names;
+        let dependency_ids = db::packages::dependency_ids_text(
+            spec.dependency_groups
+                .iter()
+                .flat_map(|g| g.dependencies.iter().map(|d| d.id.as_str())),
+        );
         let mut tx = self.db.begin_write().await?;
         let (registration, created) =
             db::packages::ensure_registration(&mut tx, &spec.id, now).await?;
@@ -242,6 +251,7 @@ impl PackageService {
                 package_size: i64::try_from(package.size).unwrap_or(i64::MAX),
                 published_at: now,
                 pushed_by: key.user.id,
+                dependency_ids: &dependency_ids,
             },
         )
         .await;
@@ -441,6 +451,13 @@ pub struct PackageMetadata {
     pub nuspec: nuget_formats::Nuspec,
     /// The readme text when the package ships one (rendered by the web UI).
     pub readme: Option<String>,
+    /// The license file's text, when the license is a file in the package.
+    #[serde(default)]
+    pub license_text: Option<String>,
+    /// Target frameworks from `lib/`, `ref/` and the dependency groups (empty for versions pushed
+    /// before they were recorded: the page then reads the dependency groups).
+    #[serde(default)]
+    pub frameworks: Vec<String>,
 }
 
 impl PackageMetadata {
@@ -448,6 +465,8 @@ impl PackageMetadata {
         PackageMetadata {
             nuspec: nupkg.nuspec.clone(),
             readme: nupkg.readme.clone(),
+            license_text: nupkg.license_text.clone(),
+            frameworks: nupkg.target_frameworks(),
         }
     }
 }

@@ -190,10 +190,11 @@ fn package_choices(owned: &[String], selected: &[String]) -> Vec<PackageChoice> 
 }
 
 #[derive(Template)]
-#[template(path = "apikey_delete.html")]
-struct DeletePage {
+#[template(path = "apikey_confirm.html")]
+struct ConfirmPage {
     page: Page,
     key: KeyView,
+    change: KeyChange,
 }
 
 /// The create form's fields (repeated fields come as lists).
@@ -386,6 +387,11 @@ pub struct ListQuery {
     /// The "Package owner" to show the create form for (the user when missing).
     #[serde(default)]
     owner: Option<String>,
+    /// What was just done (`revoked`, `deleted`, `edited`) to the key `key`: the status notice.
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// `GET /account/apikeys[?owner=NAME]`: shows a just-created key once (waiting in this session), then
@@ -399,11 +405,12 @@ pub async fn list(
         Some(session) => state.sessions.take_new_key(session).await?,
         None => None,
     };
+    let notice = key_notice(query.done.as_deref(), query.key.as_deref());
     let form = CreateForm {
         owner: query.owner,
         ..CreateForm::default()
     };
-    keys_page(&state, &visitor, &user, new_key, form, None, None).await
+    keys_page(&state, &visitor, &user, new_key, form, notice, None).await
 }
 
 /// Leaves the new key in the session for the next view of the list, and goes there: a reload shows
@@ -415,7 +422,7 @@ async fn show_once(state: &AppState, visitor: &Visitor, name: &str, plaintext: &
             .stash_new_key(session, name, plaintext)
             .await?;
     }
-    Ok(back())
+    Ok(Redirect::to(HERE).into_response())
 }
 
 /// `POST /account/apikeys`.
@@ -562,7 +569,7 @@ pub async fn edit(
         .edit(&user, key.name(), &form.packages, &split_globs(&form.globs))
         .await
     {
-        Ok(_) => Ok(Redirect::to(HERE).into_response()),
+        Ok(_) => Ok(back_with_notice("edited", key.name())),
         Err(e) if e.is_outage() => Err(e.into()),
         Err(e) => {
             let owned = owned_by_key_owner(&state, &user, &key).await?;
@@ -583,10 +590,61 @@ pub async fn edit(
 pub struct Empty {}
 
 /// What a key-page button does to a key.
-enum KeyChange {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
     Regenerate,
     Revoke,
     Delete,
+}
+
+impl KeyChange {
+    /// The last part of its path.
+    pub fn path(self) -> &'static str {
+        match self {
+            KeyChange::Regenerate => "regenerate",
+            KeyChange::Revoke => "revoke",
+            KeyChange::Delete => "delete",
+        }
+    }
+
+    /// The button that carries it out.
+    pub fn verb(self) -> &'static str {
+        match self {
+            KeyChange::Regenerate => "Regenerate",
+            KeyChange::Revoke => "Revoke",
+            KeyChange::Delete => "Delete",
+        }
+    }
+
+    /// What the confirmation step says will happen.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            KeyChange::Regenerate => "A new secret is issued for the same name and scopes, valid for the key's original lifetime from now. The current secret stops working at once: update anything that uses it.",
+            KeyChange::Revoke => "The key stops working at once and stays listed as revoked. You can regenerate it later.",
+            KeyChange::Delete => "Anything still using this key will be refused at once. This cannot be undone.",
+        }
+    }
+}
+
+/// The status notice after a change to the key `name`, by the `done` word in the list's address.
+fn key_notice(done: Option<&str>, name: Option<&str>) -> Option<String> {
+    let name = name?;
+    let what = match done? {
+        "revoked" => "revoked: it no longer works",
+        "deleted" => "deleted",
+        "edited" => "updated: its new package scope applies at once",
+        _ => return None,
+    };
+    Some(format!("Key '{name}' {what}."))
+}
+
+/// The key list, with the notice of what was just done to `name`.
+fn back_with_notice(done: &str, name: &str) -> Response {
+    Redirect::to(&format!(
+        "{HERE}?done={done}&key={}",
+        super::urlencode(name)
+    ))
+    .into_response()
 }
 
 /// Carries out a regenerate, revoke or delete on the user's key `id`: a regenerated key is shown once;
@@ -607,8 +665,16 @@ async fn act_on_key(
             Ok((_, plaintext)) => return show_once(state, visitor, name, &plaintext).await,
             Err(e) => Err(e),
         },
-        KeyChange::Revoke => state.keys.revoke(user, name).await.map(|_| back()),
-        KeyChange::Delete => state.keys.delete(user, name).await.map(|_| back()),
+        KeyChange::Revoke => state
+            .keys
+            .revoke(user, name)
+            .await
+            .map(|_| back_with_notice("revoked", name)),
+        KeyChange::Delete => state
+            .keys
+            .delete(user, name)
+            .await
+            .map(|_| back_with_notice("deleted", name)),
     };
     match done {
         Ok(response) => Ok(response),
@@ -626,10 +692,6 @@ async fn act_on_key(
             .await
         }
     }
-}
-
-fn back() -> Response {
-    Redirect::to(HERE).into_response()
 }
 
 /// `POST /account/apikeys/{id}/regenerate`: the new key is shown once, the old one is dead.
@@ -652,19 +714,49 @@ pub async fn revoke(
     act_on_key(&state, &visitor, &user, &id, KeyChange::Revoke).await
 }
 
+/// The confirmation step of a regenerate, revoke or delete.
+async fn confirm_page(
+    state: &AppState,
+    visitor: &Visitor,
+    user: &User,
+    id: &str,
+    change: KeyChange,
+) -> PageResult {
+    let Some(key) = own_key(state, user, id).await? else {
+        return Ok(not_found(visitor));
+    };
+    Ok(render(ConfirmPage {
+        page: visitor.page(),
+        key: view(&key, db::now()),
+        change,
+    }))
+}
+
 /// `GET /account/apikeys/{id}/delete`: the confirmation step.
 pub async fn delete_page(
     State(state): State<AppState>,
     SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
 ) -> PageResult {
-    let Some(key) = own_key(&state, &user, &id).await? else {
-        return Ok(not_found(&visitor));
-    };
-    Ok(render(DeletePage {
-        page: visitor.page(),
-        key: view(&key, db::now()),
-    }))
+    confirm_page(&state, &visitor, &user, &id, KeyChange::Delete).await
+}
+
+/// `GET /account/apikeys/{id}/revoke`: the confirmation step.
+pub async fn revoke_page(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+) -> PageResult {
+    confirm_page(&state, &visitor, &user, &id, KeyChange::Revoke).await
+}
+
+/// `GET /account/apikeys/{id}/regenerate`: the confirmation step.
+pub async fn regenerate_page(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path(id): Path<String>,
+) -> PageResult {
+    confirm_page(&state, &visitor, &user, &id, KeyChange::Regenerate).await
 }
 
 /// `POST /account/apikeys/{id}/delete`.

@@ -8,9 +8,10 @@ use serde::Deserialize;
 
 use super::usage::Usage;
 use super::{not_found, render, Page, PageResult, Reader, Visitor};
-use crate::api::search::{find, SearchRequest};
+use crate::api::search::{find, SearchOrder, SearchRequest};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
+use crate::feed::IndexedPackage;
 use crate::packages::PackageMetadata;
 use crate::state::{AppState, BaseUrl};
 
@@ -24,6 +25,47 @@ pub struct PackageSummary {
     pub verified: bool,
     /// The version shown is a prerelease (there is no listed stable one).
     pub prerelease: bool,
+    /// Downloads of every version.
+    pub downloads: String,
+    pub tags: Vec<String>,
+}
+
+/// "1 download", "1,234 downloads": one wording for every page.
+pub fn downloads_label(count: i64) -> String {
+    format!(
+        "{} download{}",
+        grouped(count),
+        if count == 1 { "" } else { "s" }
+    )
+}
+
+/// Digits in groups of three: "1,234,567".
+fn grouped(count: i64) -> String {
+    let digits = count.max(0).to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
+/// A license expression as a URL path: spaces and parentheses escaped, the rest as it is.
+fn urlencode_path(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || "-._+".contains(c) => c.to_string(),
+            c => {
+                let mut buf = [0u8; 4];
+                c.encode_utf8(&mut buf)
+                    .bytes()
+                    .map(|b| format!("%{b:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -44,6 +86,10 @@ struct SearchPage {
     total: usize,
     next: Option<usize>,
     prev: Option<usize>,
+    sort: Vec<SortChoice>,
+    /// The chosen order, kept by the pager's links.
+    sort_param: &'static str,
+    prerelease: bool,
 }
 
 /// One row of the versions table.
@@ -53,6 +99,8 @@ pub struct VersionRow {
     pub listed: bool,
     pub published: String,
     pub current: bool,
+    /// Downloads of this version, digits grouped.
+    pub downloads: String,
 }
 
 /// Dependencies of one target framework.
@@ -94,6 +142,41 @@ struct PackagePage {
     deprecation: Option<DeprecationView>,
     /// Recorded vulnerabilities of this version: (severity, advisory URL safe to link).
     vulnerabilities: Vec<(&'static str, String)>,
+    /// Downloads of every version.
+    total_downloads: String,
+    /// The date of the newest listed version.
+    last_updated: String,
+    /// The .nupkg's size.
+    size: String,
+    frameworks: Vec<String>,
+    /// An SPDX expression and the page that explains it.
+    license_expression: Option<(String, String)>,
+    /// The license file's text.
+    license_text: Option<String>,
+    /// The source repository's URL, when safe to link.
+    repository_url: Option<String>,
+    /// Packages on this feed that depend on this one.
+    used_by: Vec<String>,
+    /// A refused invitation: the name typed and why.
+    owner_error: Option<(String, String)>,
+}
+
+/// "12.3 KB", "1.5 MB".
+fn human_size(bytes: i64) -> String {
+    let bytes = bytes.max(0) as f64;
+    if bytes < 1024.0 {
+        format!("{bytes} B")
+    } else if bytes < 1024.0 * 1024.0 {
+        format!("{:.1} KB", bytes / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes / (1024.0 * 1024.0))
+    }
+}
+
+fn date(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// A deprecation in the words of the package page.
@@ -114,8 +197,10 @@ struct ProfilePage {
 }
 
 impl PackageSummary {
-    fn of(v: &PackageVersion, verified: bool) -> PackageSummary {
+    fn of(package: &IndexedPackage, v: &PackageVersion, verified: bool) -> PackageSummary {
         PackageSummary {
+            downloads: downloads_label(package.total_downloads()),
+            tags: v.tags.split_whitespace().map(str::to_string).collect(),
             id: v.package_id.clone(),
             version: v.version.clone(),
             description: v.description.clone(),
@@ -134,7 +219,7 @@ pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> Pag
     let mut count = 0;
     // Per package, its most recently published listed version; the ten newest of those.
     // Packages by their latest listed publication, each shown by its headline version.
-    let mut recent: Vec<(i64, &PackageVersion, &[String])> = Vec::with_capacity(RECENT + 1);
+    let mut recent: Vec<(i64, &PackageVersion, &IndexedPackage)> = Vec::with_capacity(RECENT + 1);
     for package in view.packages() {
         let Some(updated) = package
             .versions
@@ -151,14 +236,17 @@ pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> Pag
         count += 1;
         if recent.len() < RECENT || recent.last().is_some_and(|(at, _, _)| *at < updated) {
             let at = recent.partition_point(|(at, _, _)| *at >= updated);
-            recent.insert(at, (updated, shown, &package.owners));
+            recent.insert(at, (updated, shown, package));
             recent.truncate(RECENT);
         }
     }
     let recent = recent
         .into_iter()
-        .map(|(_, v, owners)| {
-            PackageSummary::of(v, verifier.reserved_by(&v.package_id, owners).is_some())
+        .map(|(_, v, package)| {
+            let verified = verifier
+                .reserved_by(&v.package_id, &package.owners)
+                .is_some();
+            PackageSummary::of(package, v, verified)
         })
         .collect();
     drop(view);
@@ -176,6 +264,22 @@ pub struct SearchQuery {
     q: String,
     #[serde(default)]
     skip: usize,
+    /// `relevance`, `downloads` or `updated`.
+    #[serde(default)]
+    sort: String,
+    /// Present when the search form was sent: then prereleases show only when `prerelease` is too (an
+    /// unticked box sends nothing). A plain link includes them, as NuGet.org does.
+    #[serde(default)]
+    filtered: Option<String>,
+    #[serde(default)]
+    prerelease: Option<String>,
+}
+
+/// One entry of the sort menu.
+pub struct SortChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
 }
 
 /// `GET /packages?q=`.
@@ -185,7 +289,9 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> PageResult {
     const PAGE: usize = 20;
-    let request = SearchRequest::everything(&query.q);
+    let order = SearchOrder::from_param(&query.sort);
+    let prerelease = query.filtered.is_none() || query.prerelease.is_some();
+    let request = SearchRequest::gallery(&query.q, order, prerelease);
     let verifier = state.packages.verifier().await?;
     let (total, hits) = find(&state, &request, query.skip, PAGE).await?;
     let skip = query.skip.min(total);
@@ -202,11 +308,64 @@ pub async fn search(
                 let verified = verifier
                     .reserved_by(&h.package.package_id, &h.package.owners)
                     .is_some();
-                PackageSummary::of(h.package.headline().unwrap_or(h.latest()), verified)
+                let shown = if prerelease {
+                    h.package.headline().unwrap_or(h.latest())
+                } else {
+                    h.latest()
+                };
+                PackageSummary::of(&h.package, shown, verified)
             })
             .collect(),
         total,
+        sort: SearchOrder::ALL
+            .into_iter()
+            .map(|o| {
+                let (value, label) = o.param_and_label();
+                SortChoice {
+                    value,
+                    label,
+                    selected: o == order,
+                }
+            })
+            .collect(),
+        sort_param: order.param_and_label().0,
+        prerelease,
     }))
+}
+
+/// What the package page's address says was just done (`?done=invited&who=bob`).
+#[derive(Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    who: Option<String>,
+}
+
+/// A notice, and a refused owner invitation (the name typed, the reason), for the package page.
+#[derive(Default)]
+pub struct PageNotes {
+    pub notice: Option<String>,
+    pub owner_error: Option<(String, String)>,
+}
+
+/// The status notice for `done` on the page of `version`.
+fn package_notice(done: &Done, version: &str) -> Option<String> {
+    let who = done.who.as_deref().unwrap_or("");
+    Some(match done.done.as_deref()? {
+        "unlisted" => format!(
+            "Version {version} unlisted: it no longer appears in search; restores of this exact \
+             version still work."
+        ),
+        "relisted" => format!("Version {version} relisted."),
+        "deprecation" => format!("The deprecation of version {version} was saved."),
+        "invited" if !who.is_empty() => {
+            format!("Invitation sent to {who}: they become an owner when they accept.")
+        }
+        "removed" if !who.is_empty() => format!("{who} is no longer an owner."),
+        "withdrawn" if !who.is_empty() => format!("The invitation of {who} was withdrawn."),
+        _ => return None,
+    })
 }
 
 /// `GET /packages/{id}`: the latest listed version (owners also reach unlisted ones).
@@ -215,8 +374,13 @@ pub async fn package(
     base: BaseUrl,
     Reader(visitor): Reader,
     Path(id): Path<String>,
+    Query(done): Query<Done>,
 ) -> PageResult {
-    package_page(state, base, visitor, id, None).await
+    let notes = PageNotes {
+        notice: package_notice(&done, ""),
+        owner_error: None,
+    };
+    package_page(state, base, visitor, id, None, notes).await
 }
 
 /// `GET /packages/{id}/{version}`.
@@ -225,16 +389,23 @@ pub async fn package_version(
     base: BaseUrl,
     Reader(visitor): Reader,
     Path((id, version)): Path<(String, String)>,
+    Query(done): Query<Done>,
 ) -> PageResult {
-    package_page(state, base, visitor, id, Some(version)).await
+    let notes = PageNotes {
+        notice: package_notice(&done, &version),
+        owner_error: None,
+    };
+    package_page(state, base, visitor, id, Some(version), notes).await
 }
 
-async fn package_page(
+/// A package's page at `version` (the headline version when `None`).
+pub async fn package_page(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     visitor: Visitor,
     id: String,
     version: Option<String>,
+    notes: PageNotes,
 ) -> PageResult {
     let versions = state.packages.versions(&id).await?;
     let Some(first) = versions.first() else {
@@ -272,10 +443,9 @@ async fn package_page(
             version: v.version.clone(),
             prerelease: v.is_prerelease,
             listed: v.listed,
-            published: chrono::DateTime::from_timestamp(v.published_at, 0)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default(),
+            published: date(v.published_at),
             current: v.id == current.id,
+            downloads: grouped(v.downloads),
         })
         .collect();
     let dependencies = meta
@@ -290,7 +460,7 @@ async fn package_page(
             items: g
                 .dependencies
                 .iter()
-                .map(|d| (d.id.clone(), d.range.normalized()))
+                .map(|d| (d.id.clone(), d.range.pretty()))
                 .collect(),
         })
         .collect();
@@ -315,7 +485,47 @@ async fn package_page(
     };
     let lower_id = current.package_id.to_lowercase();
     let lower_version = current.version.to_lowercase();
-    let license = meta.nuspec.license.as_ref().map(|l| l.value.clone());
+    let license = meta
+        .nuspec
+        .license
+        .as_ref()
+        .filter(|l| l.kind != "expression")
+        .map(|l| l.value.clone());
+    // NuGet.org's license pages explain any SPDX expression, compound ones included.
+    let license_expression = meta
+        .nuspec
+        .license
+        .as_ref()
+        .filter(|l| l.kind == "expression")
+        .map(|l| {
+            let url = format!("https://licenses.nuget.org/{}", urlencode_path(&l.value));
+            (l.value.clone(), url)
+        });
+    let total_downloads = downloads_label(versions.iter().map(|v| v.downloads).sum());
+    let last_updated = date(
+        versions
+            .iter()
+            .filter(|v| v.listed)
+            .map(|v| v.published_at)
+            .max()
+            .unwrap_or(current.published_at),
+    );
+    let frameworks = if meta.frameworks.is_empty() {
+        meta.nuspec
+            .dependency_groups
+            .iter()
+            .filter_map(|g| g.target_framework.clone())
+            .collect()
+    } else {
+        meta.frameworks.clone()
+    };
+    let repository_url = web_link(
+        meta.nuspec
+            .repository
+            .as_ref()
+            .and_then(|r| r.url.as_deref()),
+    );
+    let used_by = state.packages.used_by(&current.package_id).await?;
     let project_url = web_link(meta.nuspec.project_url.as_deref());
     let license_url = web_link(meta.nuspec.license_url.as_deref());
     let symbols = state
@@ -345,13 +555,24 @@ async fn package_page(
         })
         .filter_map(|v| web_link(Some(&v.advisory_url)).map(|url| (v.severity.as_str(), url)))
         .collect();
+    let mut page = visitor.page();
+    page.notice = notes.notice;
     Ok(render(PackagePage {
-        page: visitor.page(),
+        page,
+        owner_error: notes.owner_error,
         id: current.package_id.clone(),
         version: current.version.clone(),
         prerelease: current.is_prerelease,
         listed: current.listed,
         readme_html: meta.readme.as_deref().map(render_readme),
+        license_text: meta.license_text.clone(),
+        total_downloads,
+        last_updated,
+        size: human_size(current.package_size),
+        frameworks,
+        license_expression,
+        repository_url,
+        used_by,
         spec: meta.nuspec,
         versions: rows,
         dependencies,
@@ -382,7 +603,31 @@ fn web_link(url: Option<&str>) -> Option<String> {
 
 /// Markdown to HTML, then through ammonia: scripts, event handlers and `javascript:` links never survive.
 pub fn render_readme(markdown: &str) -> String {
-    let parser = pulldown_cmark::Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES);
+    use pulldown_cmark::{Event, HeadingLevel, Tag, TagEnd};
+    // The README sits under the page's h1 (the package) and its h2 ("README"): its own headings start
+    // at h3, so the page's outline stays whole.
+    let demote = |level: HeadingLevel| match level {
+        HeadingLevel::H1 => HeadingLevel::H3,
+        HeadingLevel::H2 => HeadingLevel::H4,
+        HeadingLevel::H3 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    };
+    let parser = pulldown_cmark::Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES)
+        .map(move |event| match event {
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => Event::Start(Tag::Heading {
+                level: demote(level),
+                id,
+                classes,
+                attrs,
+            }),
+            Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demote(level))),
+            other => other,
+        });
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, parser);
     ammonia::clean(&html)
@@ -410,7 +655,7 @@ pub async fn profile(
         .filter_map(|p| {
             p.headline().map(|v| {
                 let verified = verifier.reserved_by(&p.package_id, &p.owners).is_some();
-                PackageSummary::of(v, verified)
+                PackageSummary::of(p, v, verified)
             })
         })
         .collect();

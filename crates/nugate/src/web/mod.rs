@@ -52,6 +52,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/packages/{id}/{version}/listing",
             post(owners::set_listing),
         )
+        .route("/packages/{id}/{version}/unlist", get(owners::unlist_page))
         .route(
             "/packages/{id}/{version}/deprecation",
             post(owners::set_deprecation),
@@ -109,9 +110,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/account/apikeys/{key}/regenerate",
-            post(apikeys::regenerate),
+            get(apikeys::regenerate_page).post(apikeys::regenerate),
         )
-        .route("/account/apikeys/{key}/revoke", post(apikeys::revoke))
+        .route(
+            "/account/apikeys/{key}/revoke",
+            get(apikeys::revoke_page).post(apikeys::revoke),
+        )
         .route(
             "/account/apikeys/{key}/delete",
             get(apikeys::delete_page).post(apikeys::delete),
@@ -523,6 +527,21 @@ pub fn not_found(visitor: &Visitor) -> Response {
     });
     *response.status_mut() = StatusCode::NOT_FOUND;
     response
+}
+
+/// The answer to a path no route knows: the not-found page (with its search form) for a browser,
+/// a short text for a client.
+pub fn unmatched(headers: &axum::http::HeaderMap) -> Option<Response> {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    wants_html.then(|| {
+        not_found(&Visitor {
+            session: None,
+            csrf: String::new(),
+        })
+    })
 }
 
 /// Percent-encodes a query value.

@@ -13,11 +13,10 @@ use super::{
     not_found, render, safe_return_url, urlencode, with_status, Page, PageResult, SignedIn,
     VerifiedForm, Visitor,
 };
-use crate::db::packages::Registration;
 use crate::error::ApiError;
 use crate::model::advisory::{DeprecationReason, DeprecationReasons};
 use crate::packages::advisories::DeprecationRequest;
-use crate::state::AppState;
+use crate::state::{AppState, BaseUrl};
 
 #[derive(Template)]
 #[template(path = "invitation.html")]
@@ -31,6 +30,65 @@ struct InvitationPage {
 
 fn package_page(id: &str) -> Response {
     Redirect::to(&format!("/packages/{}", urlencode(id))).into_response()
+}
+
+/// The package page with the notice of what was just done (`done`, and who it was done to).
+fn package_page_saying(id: &str, done: &str, who: &str) -> Response {
+    Redirect::to(&format!(
+        "/packages/{}?done={done}&who={}",
+        urlencode(id),
+        urlencode(who)
+    ))
+    .into_response()
+}
+
+/// A confirmation step: a question, what will happen, and the form that does it.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    question: String,
+    consequence: String,
+    action: String,
+    fields: Vec<(&'static str, String)>,
+    button: &'static str,
+    cancel: String,
+}
+
+/// `GET /packages/{id}/{version}/unlist`: the confirmation step before unlisting.
+pub async fn unlist_page(
+    State(state): State<AppState>,
+    SignedIn { visitor, user }: SignedIn,
+    Path((id, version)): Path<(String, String)>,
+) -> PageResult {
+    let target = match state.packages.find_version(&id, &version).await {
+        Ok(target) => target,
+        Err(ApiError::NotFound(_)) => return Ok(not_found(&visitor)),
+        Err(e) => return Err(e.into()),
+    };
+    if !state
+        .packages
+        .can_manage(Some(&user), target.registration_id)
+        .await?
+    {
+        return Ok(not_found(&visitor));
+    }
+    let path = format!(
+        "/packages/{}/{}",
+        urlencode(&target.package_id),
+        urlencode(&target.version)
+    );
+    Ok(render(ConfirmPage {
+        page: visitor.page(),
+        question: format!("Unlist {} {}?", target.package_id, target.version),
+        consequence: "It no longer appears in search or as the latest version; restores that name \
+                      this exact version keep working. You can relist it at any time."
+            .to_string(),
+        action: format!("{path}/listing"),
+        fields: vec![("listed", "false".to_string())],
+        button: "Unlist",
+        cancel: path,
+    }))
 }
 
 /// A refusal the owner can act on, shown on a page about the package's owners; a missing package is
@@ -47,18 +105,6 @@ fn refused(visitor: &Visitor, id: &str, error: ApiError) -> PageResult {
             StatusCode::BAD_REQUEST,
         )),
         other => Err(other.into()),
-    }
-}
-
-/// After an owner change: back to the package page, or the refusal.
-fn back_to_package(
-    visitor: &Visitor,
-    id: &str,
-    changed: Result<Registration, ApiError>,
-) -> PageResult {
-    match changed {
-        Ok(registration) => Ok(package_page(&registration.package_id)),
-        Err(e) => refused(visitor, id, e),
     }
 }
 
@@ -89,9 +135,14 @@ pub async fn set_listing(
     let back = match form.return_url.as_deref() {
         Some(url) => safe_return_url(Some(url)),
         None => format!(
-            "/packages/{}/{}",
+            "/packages/{}/{}?done={}",
             urlencode(&target.package_id),
-            urlencode(&target.version)
+            urlencode(&target.version),
+            if target.listed {
+                "unlisted"
+            } else {
+                "relisted"
+            },
         ),
     };
     Ok(Redirect::to(&back).into_response())
@@ -138,7 +189,7 @@ pub async fn set_deprecation(
         .await
     {
         Ok(target) => Ok(Redirect::to(&format!(
-            "/packages/{}/{}",
+            "/packages/{}/{}?done=deprecation",
             urlencode(&target.package_id),
             urlencode(&target.version)
         ))
@@ -152,9 +203,11 @@ pub struct OwnerForm {
     username: String,
 }
 
-/// `POST /packages/{id}/owners`: invites a co-owner, who must accept (as on NuGet.org).
+/// `POST /packages/{id}/owners`: invites a co-owner, who must accept (as on NuGet.org). A refusal
+/// shows the package page again, the name kept and the field marked with the reason.
 pub async fn add_owner(
-    State(state): State<AppState>,
+    state: State<AppState>,
+    base: BaseUrl,
     SignedIn { visitor, user }: SignedIn,
     Path(id): Path<String>,
     VerifiedForm(form): VerifiedForm<OwnerForm>,
@@ -163,7 +216,22 @@ pub async fn add_owner(
         .packages
         .invite_owner(&user, &id, &form.username)
         .await;
-    back_to_package(&visitor, &id, invited)
+    match invited {
+        Ok(registration) => Ok(package_page_saying(
+            &registration.package_id,
+            "invited",
+            form.username.trim(),
+        )),
+        Err(ApiError::BadRequest(reason)) => {
+            let notes = super::gallery::PageNotes {
+                notice: None,
+                owner_error: Some((form.username.clone(), reason)),
+            };
+            let page = super::gallery::package_page(state, base, visitor, id, None, notes).await?;
+            Ok(with_status(page, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => refused(&visitor, &id, e),
+    }
 }
 
 /// `POST /packages/{id}/owners/remove`: never the last owner.
@@ -177,7 +245,14 @@ pub async fn remove_owner(
         .packages
         .remove_owner_as(&user, &id, &form.username)
         .await;
-    back_to_package(&visitor, &id, removed)
+    match removed {
+        Ok(registration) => Ok(package_page_saying(
+            &registration.package_id,
+            "removed",
+            form.username.trim(),
+        )),
+        Err(e) => refused(&visitor, &id, e),
+    }
 }
 
 /// `POST /packages/{id}/owners/cancel`: withdraws a pending invitation.
@@ -191,7 +266,14 @@ pub async fn cancel_invitation(
         .packages
         .cancel_invitation(&user, &id, &form.username)
         .await;
-    back_to_package(&visitor, &id, cancelled)
+    match cancelled {
+        Ok(registration) => Ok(package_page_saying(
+            &registration.package_id,
+            "withdrawn",
+            form.username.trim(),
+        )),
+        Err(e) => refused(&visitor, &id, e),
+    }
 }
 
 /// `GET /packages/{id}/owners/accept`.

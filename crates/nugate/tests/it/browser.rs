@@ -15,10 +15,10 @@ use crate::helpers::{nupkg, xml_escape, Pkg, TestApp};
 
 const REFUSED: &str = "The specified API key is invalid, has expired, or does not have permission";
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     _profile: tempfile::TempDir,
-    client: Client,
+    pub client: Client,
 }
 
 impl Drop for Driver {
@@ -28,7 +28,7 @@ impl Drop for Driver {
     }
 }
 
-fn have_browser() -> bool {
+pub(crate) fn have_browser() -> bool {
     let found = Command::new("chromedriver")
         .arg("--version")
         .stdout(Stdio::null())
@@ -43,7 +43,7 @@ fn have_browser() -> bool {
     found
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = crate::cli::free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -92,13 +92,13 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifacts().join(name), png).unwrap();
 }
 
 /// Waits until the page's source contains `text`, and returns the source.
-async fn wait_for_text(c: &Client, text: &str) -> String {
+pub(crate) async fn wait_for_text(c: &Client, text: &str) -> String {
     let mut source = String::new();
     for _ in 0..150 {
         source = c.source().await.unwrap_or_default();
@@ -111,7 +111,7 @@ async fn wait_for_text(c: &Client, text: &str) -> String {
 }
 
 /// Finds an element, waiting for a navigation in progress to land.
-async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     match c
         .wait()
         .at_most(Duration::from_secs(15))
@@ -126,17 +126,17 @@ async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     }
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = find(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     find(c, css).await.click().await.unwrap();
 }
 
-async fn value(c: &Client, css: &str) -> String {
+pub(crate) async fn value(c: &Client, css: &str) -> String {
     find(c, css)
         .await
         .prop("value")
@@ -146,7 +146,7 @@ async fn value(c: &Client, css: &str) -> String {
 }
 
 /// Signs in through the form and waits for the signed-in header.
-async fn sign_in(c: &Client, app: &TestApp, login: &str, password: &str) {
+pub(crate) async fn sign_in(c: &Client, app: &TestApp, login: &str, password: &str) {
     c.goto(&app.url("/signin")).await.unwrap();
     fill(c, "#login", login).await;
     fill(c, "#password", password).await;
@@ -333,12 +333,16 @@ async fn seed_workflow_in_a_real_browser() {
         .await
         .unwrap()
         .id;
-    click(
-        c,
-        &format!("form[action='/account/apikeys/{id}/regenerate'] button"),
-    )
-    .await;
+    // A confirmation step first; then the new key, with focus on it.
+    click(c, &format!("a[href='/account/apikeys/{id}/regenerate']")).await;
+    wait_for_text(c, "Regenerate “browser-test-key”?").await;
+    click(c, "#confirm button[type=submit]").await;
     let fresh = value(c, "#new-key-value").await;
+    let focused = c
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, "new-key");
     assert_ne!(fresh, key);
     let old = nuget
         .push(&nuget.generated("Browser.Lib", "1.2.0"), &index, Some(&key))
@@ -363,7 +367,11 @@ async fn seed_workflow_in_a_real_browser() {
     )
     .await;
     let after = wait_for_text(c, "<h2>Manage</h2>").await;
-    assert!(!after.contains("browser-test-key"));
+    assert!(
+        after.contains("Key 'browser-test-key' deleted."),
+        "the notice"
+    );
+    assert!(!after.contains("<h3>browser-test-key"), "the key's card");
     let gone = nuget
         .push(
             &nuget.generated("Browser.Lib", "1.3.0"),

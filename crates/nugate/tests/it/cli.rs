@@ -710,6 +710,7 @@ async fn package_delete_removes_a_version_the_parser_now_refuses() {
             package_size: 1,
             published_at: 0,
             pushed_by: user.id,
+            dependency_ids: "  ",
         },
     )
     .await

@@ -263,6 +263,7 @@ impl TestApp {
 }
 
 /// A package's contents for [`nupkg`].
+#[derive(Clone)]
 pub struct Pkg<'a> {
     pub id: &'a str,
     pub version: &'a str,

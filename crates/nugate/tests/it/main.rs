@@ -2,6 +2,7 @@
 //! (and, in `clients`, by the real nuget.exe).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod a11y;
 mod accounts;
 mod api;
 mod audit;
@@ -10,6 +11,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod faults;
+mod gallery;
 mod helpers;
 mod hostile;
 mod keys;

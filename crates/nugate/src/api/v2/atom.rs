@@ -216,7 +216,8 @@ fn value(
         }
         Property::Dependencies => spec.map(dependencies).unwrap_or_default(),
         Property::Description => row.description.clone(),
-        Property::DownloadCount | Property::VersionDownloadCount => "0".to_string(),
+        Property::DownloadCount => s.package.total_downloads().to_string(),
+        Property::VersionDownloadCount => row.downloads.to_string(),
         Property::GalleryDetailsUrl => format!(
             "{}/packages/{}/{}",
             context.base, row.package_id, row.version
