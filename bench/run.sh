@@ -362,8 +362,8 @@ fi
 fi
 
 # ---------------------------------------------------------------- what the audit trail costs a push
-# Two fresh SQLite servers, the real build and one that records nothing; three alternating pairs of
-# 1000-push ingests (concurrency 8). The report takes the median of the pairs' ratios.
+# Two fresh SQLite servers, the real build and one that records nothing; five pairs of 1000-push
+# ingests (concurrency 8). The report takes the median of the pairs' ratios.
 if [ -n "$NUGATE_NOAUDIT" ]; then
   log "audit recording cost (SQLite)"
   declare -A AUDIT_URL AUDIT_PID AUDIT_KEY
@@ -381,8 +381,10 @@ if [ -n "$NUGATE_NOAUDIT" ]; then
     wait_live "$p" || { log "audit-cost server did not start"; cat "$WORK/audit-$side-server.log" >&2; exit 1; }
     AUDIT_URL[$side]=http://127.0.0.1:$p
   done
-  for run in 1 2 3; do
-    for side in on off; do
+  # Five pairs; the order within a pair alternates, so a drift of the machine favours neither side.
+  for run in 1 2 3 4 5; do
+    order="on off"; [ $((run % 2)) = 0 ] && order="off on"
+    for side in $order; do
       "$PY" "$BENCH_DIR/tool.py" ingest --url "${AUDIT_URL[$side]}" --key "${AUDIT_KEY[$side]}" --count 1000 \
         --concurrency 8 --prefix "Audit.$side.$run" >"$RES/audit-$side-$run.json"
       log "  audit $side, run $run: $(cat "$RES/audit-$side-$run.json")"

@@ -124,7 +124,7 @@ impl Event {
 }
 
 /// How long a record may wait for the server's writer.
-const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// A batch this large is written at once.
 const BATCH_SIZE: usize = 256;
 /// Records kept while the database cannot take them; beyond this the oldest go to the log only.
@@ -140,10 +140,10 @@ struct Pending {
 
 /// The audit service.
 ///
-/// In the server, records are queued and written by one task in batches (every 50 ms, or at 256),
+/// In the server, records are queued and written by one task in batches (every 200 ms, or at 256),
 /// a few statements per batch: a push's own transaction then carries no audit insert, which cost it
 /// about a seventh of its throughput on SQLite. Reads of the trail write what is queued first, and
-/// the server writes the queue before it stops; a crash can lose the last 50 ms of records (each
+/// the server writes the queue before it stops; a crash can lose the last 200 ms of records (each
 /// request is also in the request log).
 #[derive(Clone)]
 pub struct AuditLog {

@@ -180,7 +180,7 @@ pub async fn list(pool: &AnyPool, query: &AuditQuery) -> sqlx::Result<Vec<AuditR
     let rows = sqlx::query(
         "SELECT * FROM audit_events WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR owner_id = $2) \
          AND ($3 IS NULL OR key_id = $3) AND ($4 IS NULL OR key_name = $4) \
-         AND ($5 IS NULL OR package_id_lower = $5) AND at >= $6 ORDER BY at DESC, id DESC LIMIT $7",
+         AND ($5 IS NULL OR package_id_lower = $5) AND at >= $6 ORDER BY id DESC LIMIT $7",
     )
     .bind(query.actor_id)
     .bind(query.owner_id)
@@ -194,11 +194,33 @@ pub async fn list(pool: &AnyPool, query: &AuditQuery) -> sqlx::Result<Vec<AuditR
     rows.iter().map(from_row).collect()
 }
 
-/// Deletes records older than `before`: the retention sweep, the trail's only deletion.
+/// Deletes records older than `before`: the retention sweep, the trail's only deletion. Records are
+/// written in time order, so the old ones are the lowest ids: each round deletes from the oldest on,
+/// a bounded batch, and stops at the first record young enough to keep.
 pub async fn delete_older_than(pool: &AnyPool, before: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
+    const BATCH: i64 = 5000;
+    let mut deleted = 0;
+    loop {
+        let oldest: Option<i64> = sqlx::query("SELECT at FROM audit_events ORDER BY id LIMIT 1")
+            .fetch_optional(pool)
+            .await?
+            .map(|row| row.try_get("at"))
+            .transpose()?;
+        if oldest.is_none_or(|at| at >= before) {
+            return Ok(deleted);
+        }
+        let round = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
         .bind(before)
+        .bind(BATCH)
         .execute(pool)
         .await?
-        .rows_affected())
+        .rows_affected();
+        deleted += round;
+        if round == 0 {
+            return Ok(deleted);
+        }
+    }
 }

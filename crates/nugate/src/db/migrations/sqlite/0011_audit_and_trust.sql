@@ -19,11 +19,12 @@ CREATE TABLE audit_events (
     user_agent TEXT,
     detail TEXT
 );
-CREATE INDEX audit_events_at ON audit_events (at);
-CREATE INDEX audit_events_actor ON audit_events (actor_id, at);
-CREATE INDEX audit_events_owner ON audit_events (owner_id, at);
-CREATE INDEX audit_events_key ON audit_events (key_id, at);
-CREATE INDEX audit_events_package ON audit_events (package_id_lower, at);
+-- Records are read newest first by id (their order of writing), so each filter needs only its column:
+-- an index entry carries the row's id. No index on the time: the sweep deletes from the oldest id on.
+CREATE INDEX audit_events_actor ON audit_events (actor_id, id);
+CREATE INDEX audit_events_owner ON audit_events (owner_id, id);
+CREATE INDEX audit_events_key ON audit_events (key_id, id);
+CREATE INDEX audit_events_package ON audit_events (package_id_lower, id);
 
 -- Trusted publishing: which CI workflows may trade an identity token for a one-hour key acting for an
 -- owner. The repository's numeric IDs are filled in on first use and must match from then on.
