@@ -269,8 +269,8 @@ notes.extend(ingest_notes)
 
 # 4b. What the audit trail costs a push ----------------------------------------------------------------
 pairs = []
-for run in (1, 2, 3, 4, 5):
-    on, off = load(f"audit-on-{run}.json"), load(f"audit-off-{run}.json")
+for pair in (1, 2, 3, 4, 5):
+    on, off = load(f"audit-on-{pair}.json"), load(f"audit-off-{pair}.json")
     if on and off and off.get("per_second"):
         pairs.append((on["per_second"], off["per_second"]))
 if pairs:

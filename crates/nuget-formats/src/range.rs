@@ -319,20 +319,22 @@ impl VersionRange {
         self.float.is_some()
     }
 
+    /// The one version an exact range (`[1.0.0]`) accepts.
+    fn exact(&self) -> Option<&NuGetVersion> {
+        match (&self.min, &self.max, &self.float) {
+            (Some(lo), Some(hi), None) if self.min_inclusive && self.max_inclusive && lo == hi => {
+                Some(lo)
+            }
+            _ => None,
+        }
+    }
+
     /// NuGet's normalised text, as emitted in registration metadata:
     /// `[1.0.0, )`, `[1.0.0, 2.0.0)`, `(, 1.0.0]`, `[1.0.0]`, `(, )`,
     /// `[1.0.*, )`.
     pub fn normalized(&self) -> String {
-        if let (Some(lo), Some(hi), true, true, None) = (
-            &self.min,
-            &self.max,
-            self.min_inclusive,
-            self.max_inclusive,
-            &self.float,
-        ) {
-            if lo == hi {
-                return format!("[{}]", lo.normalized());
-            }
+        if let Some(exact) = self.exact() {
+            return format!("[{}]", exact.normalized());
         }
         let low = match (&self.float, &self.min) {
             (Some(float), _) => float.text.clone(),
@@ -356,16 +358,8 @@ impl VersionRange {
     /// The range as the gallery writes it, as NuGet.org does: `(>= 1.1.0 && < 2.0.0)`, `(>= 1.0.0)`,
     /// `(= 1.0.0)`, `(> 1.0.0)`, `(<= 2.0.0)`; a range with no bounds is `(any version)`.
     pub fn pretty(&self) -> String {
-        if let (Some(lo), Some(hi), true, true, None) = (
-            &self.min,
-            &self.max,
-            self.min_inclusive,
-            self.max_inclusive,
-            &self.float,
-        ) {
-            if lo == hi {
-                return format!("(= {})", lo.normalized());
-            }
+        if let Some(exact) = self.exact() {
+            return format!("(= {})", exact.normalized());
         }
         let low = match (&self.float, &self.min) {
             (Some(float), _) => Some(format!(">= {}", float.text)),

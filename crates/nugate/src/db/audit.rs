@@ -83,30 +83,50 @@ pub async fn insert<'e, E>(executor: E, record: &AuditRecord) -> sqlx::Result<()
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit_events (at, action, outcome, actor_id, actor_name, key_id, key_name, \
-         key_lookup_id, owner_id, owner_name, package_id, package_id_lower, package_version, address, \
-         user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(record.at)
-    .bind(record.action)
-    .bind(record.outcome)
-    .bind(record.actor_id)
-    .bind(record.user.as_deref())
-    .bind(record.key_id)
-    .bind(record.key_name.as_deref())
-    .bind(record.key_lookup_id.as_deref())
-    .bind(record.owner_id)
-    .bind(record.owner.as_deref())
-    .bind(record.package_id.as_deref())
-    .bind(record.package_id.as_deref().map(str::to_ascii_lowercase))
-    .bind(record.package_version.as_deref())
-    .bind(record.address.as_deref())
-    .bind(record.user_agent.as_deref())
-    .bind(record.detail.as_deref())
-    .execute(executor)
-    .await?;
+    let sql = format!(
+        "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
+        placeholders(1)
+    );
+    bind(sqlx::query(sqlx::AssertSqlSafe(sql)), record)
+        .execute(executor)
+        .await?;
     Ok(())
+}
+
+/// `($1, …, $16), ($17, …)`: the value lists of `rows` records.
+fn placeholders(rows: usize) -> String {
+    let lists: Vec<String> = (0..rows)
+        .map(|r| {
+            let first = r * 16 + 1;
+            let marks: Vec<String> = (first..first + 16).map(|n| format!("${n}")).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    lists.join(", ")
+}
+
+/// Binds a record's values in [`COLUMNS`] order.
+fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    record: &AuditRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(record.at)
+        .bind(record.action)
+        .bind(record.outcome)
+        .bind(record.actor_id)
+        .bind(record.user.clone())
+        .bind(record.key_id)
+        .bind(record.key_name.clone())
+        .bind(record.key_lookup_id.clone())
+        .bind(record.owner_id)
+        .bind(record.owner.clone())
+        .bind(record.package_id.clone())
+        .bind(record.package_id.as_deref().map(str::to_ascii_lowercase))
+        .bind(record.package_version.clone())
+        .bind(record.address.clone())
+        .bind(record.user_agent.clone())
+        .bind(record.detail.clone())
 }
 
 /// Columns of an insert, in the order [`insert_many`] binds them.
@@ -120,36 +140,13 @@ const ROWS_PER_STATEMENT: usize = 64;
 pub async fn insert_many(pool: &AnyPool, records: &[AuditRecord]) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let first = r * 16 + 1;
-                let marks: Vec<String> = (first..first + 16).map(|n| format!("${n}")).collect();
-                format!("({})", marks.join(", "))
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
-            rows.join(", ")
+            placeholders(chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for record in chunk {
-            query = query
-                .bind(record.at)
-                .bind(record.action)
-                .bind(record.outcome)
-                .bind(record.actor_id)
-                .bind(record.user.clone())
-                .bind(record.key_id)
-                .bind(record.key_name.clone())
-                .bind(record.key_lookup_id.clone())
-                .bind(record.owner_id)
-                .bind(record.owner.clone())
-                .bind(record.package_id.clone())
-                .bind(record.package_id.as_deref().map(str::to_ascii_lowercase))
-                .bind(record.package_version.clone())
-                .bind(record.address.clone())
-                .bind(record.user_agent.clone())
-                .bind(record.detail.clone());
+            query = bind(query, record);
         }
         query.execute(&mut *tx).await?;
     }
