@@ -142,7 +142,8 @@ struct Pending {
 ///
 /// In the server, records are queued and written by one task in batches (every 200 ms, or at 256),
 /// a few statements per batch: a push's own transaction then carries no audit insert, which cost it
-/// about a seventh of its throughput on SQLite. Reads of the trail write what is queued first, and
+/// about a seventh of its throughput on SQLite. Every record is made after its action committed, so
+/// none claims what did not happen. Reads of the trail write what is queued first, and
 /// the server writes the queue before it stops; a crash can lose the last 200 ms of records (each
 /// request is also in the request log).
 #[derive(Clone)]
@@ -205,18 +206,6 @@ impl AuditLog {
                     tracing::error!(error = %e, ?record, "could not store an audit record");
                 }
             });
-        }
-    }
-
-    /// Appends a record of an action done in `tx`: queued in the server, inside `tx` otherwise.
-    pub async fn record_in(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        event: Event,
-    ) -> sqlx::Result<()> {
-        match self.queue(event) {
-            Some(record) => db::audit::insert(&mut **tx, &record).await,
-            None => Ok(()),
         }
     }
 

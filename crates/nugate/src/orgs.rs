@@ -316,8 +316,8 @@ impl OrgService {
         let change = change
             .for_owner(org)
             .detail(format!("{} is {}", user.username, role.label()));
-        self.audit.record_in(&mut tx, change).await?;
         tx.commit().await?;
+        self.audit.record(change).await;
         self.keys.invalidate();
         Ok(())
     }
@@ -381,8 +381,8 @@ impl OrgService {
             .by(user)
             .for_owner(&org)
             .detail(format!("{} joined as {}", user.username, role.label()));
-        self.audit.record_in(&mut tx, joined).await?;
         tx.commit().await?;
+        self.audit.record(joined).await;
         Ok(role)
     }
 
@@ -452,8 +452,8 @@ impl OrgService {
         let change = change
             .for_owner(org)
             .detail(format!("{} removed", user.username));
-        self.audit.record_in(&mut tx, change).await?;
         tx.commit().await?;
+        self.audit.record(change).await;
         self.keys.invalidate();
         tracing::info!(org = %org.username, member = %user.username, "member removed");
         Ok(())

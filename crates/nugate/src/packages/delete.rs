@@ -69,15 +69,14 @@ impl PackageService {
                 )
                 .await;
         }
+        tx.commit().await?;
         self.audit
-            .record_in(
-                &mut tx,
+            .record(
                 crate::audit::Event::new(crate::model::audit::AuditAction::DeleteVersion)
                     .package(&target.package_id, Some(&target.version))
                     .detail("deleted by an administrator"),
             )
-            .await?;
-        tx.commit().await?;
+            .await;
         self.feed.changed();
         tracing::info!(
             id = %target.package_id,

@@ -278,14 +278,6 @@ impl PackageService {
             self.storage.delete_package(lower_id, lower_version).await;
             return Err(storage_error(&self.metrics, e));
         }
-        let recorded = self
-            .audit
-            .record_in(&mut tx, pushed.with_key(&key.user, &key.key))
-            .await;
-        if let Err(e) = recorded {
-            self.storage.delete_package(lower_id, lower_version).await;
-            return Err(e.into());
-        }
         if let Err(e) = db::packages::mark_changed(&mut tx, registration.id).await {
             self.storage.delete_package(lower_id, lower_version).await;
             return Err(e.into());
@@ -294,7 +286,12 @@ impl PackageService {
             // A connection lost during COMMIT leaves unknown whether it happened: the files go only once
             // the database says the version is absent (otherwise the orphan sweep decides later).
             return match self.find_version(&spec.id, version).await {
-                Ok(row) if row.package_hash == package.sha512_base64 => Ok(()),
+                Ok(row) if row.package_hash == package.sha512_base64 => {
+                    self.audit
+                        .record(pushed.with_key(&key.user, &key.key))
+                        .await;
+                    Ok(())
+                }
                 Ok(_) => Err(e.into()),
                 Err(ApiError::NotFound(_)) => {
                     self.storage.delete_package(lower_id, lower_version).await;
@@ -303,6 +300,10 @@ impl PackageService {
                 Err(_) => Err(e.into()),
             };
         }
+        // Recorded once the version is there for good: a record never claims a push that failed.
+        self.audit
+            .record(pushed.with_key(&key.user, &key.key))
+            .await;
         Ok(())
     }
 

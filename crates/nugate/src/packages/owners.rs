@@ -220,8 +220,8 @@ impl PackageService {
             .for_owner(&invitee)
             .package(&registration.package_id, None)
             .detail(format!("{} accepted the invitation", invitee.username));
-        self.audit.record_in(&mut tx, added).await?;
         tx.commit().await?;
+        self.audit.record(added).await;
         self.feed.changed();
         self.owner_cache.invalidate();
         Ok(registration)
@@ -290,8 +290,8 @@ impl PackageService {
             .for_owner(&user)
             .package(&registration.package_id, None)
             .detail(format!("{} added by the operator", user.username));
-        self.audit.record_in(&mut tx, change).await?;
         tx.commit().await?;
+        self.audit.record(change).await;
         self.feed.changed();
         self.owner_cache.invalidate();
         Ok(added)

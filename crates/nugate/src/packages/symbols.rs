@@ -201,9 +201,6 @@ impl PackageService {
             Ownership::Existing(owns),
             pushed.clone(),
         )?;
-        self.audit
-            .record_in(&mut tx, pushed.with_key(&key.user, &key.key))
-            .await?;
         let inserted = db::symbols::insert_package(
             &mut tx,
             &db::symbols::NewSymbolPackage {
@@ -258,7 +255,12 @@ impl PackageService {
         if let Err(e) = tx.commit().await {
             // As for a package push: the files go only once the database says the rows are absent.
             return match db::symbols::exists_for(self.db.pool(), target.package_key).await {
-                Ok(true) => Ok(()),
+                Ok(true) => {
+                    self.audit
+                        .record(pushed.with_key(&key.user, &key.key))
+                        .await;
+                    Ok(())
+                }
                 Ok(false) => {
                     self.storage
                         .delete_symbols(target.lower_id, target.lower_version, &names)
@@ -268,6 +270,9 @@ impl PackageService {
                 Err(_) => Err(e.into()),
             };
         }
+        self.audit
+            .record(pushed.with_key(&key.user, &key.key))
+            .await;
         Ok(())
     }
 

@@ -30,6 +30,11 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
         .await
         .unwrap();
     assert_eq!(pushed.status(), 201);
+    // A push that fails (the version exists) is no push in the trail.
+    assert_eq!(
+        app.push(&ci, simple("Contoso.Lib", "1.0.0")).await.status(),
+        409
+    );
     let unlisted = app
         .client
         .delete(app.url("/api/v2/package/Contoso.Lib/1.0.0"))
@@ -70,6 +75,11 @@ async fn pushes_unlists_and_key_changes_are_recorded_and_shown_only_to_their_use
             .find(|r| r["action"] == action && r["outcome"] == outcome)
             .unwrap_or_else(|| panic!("no {action} {outcome} in {records:#?}"))
     };
+    let pushes = records
+        .iter()
+        .filter(|r| r["action"] == "package.push" && r["outcome"] == "done")
+        .count();
+    assert_eq!(pushes, 1, "{records:#?}");
     let push = find("package.push", "done");
     assert_eq!(push["key_name"], "ci");
     assert_eq!(push["package_id"], "Contoso.Lib");
