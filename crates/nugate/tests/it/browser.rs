@@ -293,13 +293,21 @@ async fn seed_workflow_in_a_real_browser() {
     let key = value(c, "#new-key-value").await;
     assert!(key.starts_with("nugate_") && key.len() == 62, "{key}");
     click(c, "button[data-copy='new-key-value']").await;
-    let copied = c
-        .find(Locator::Css("button[data-copy='new-key-value']"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The copy finishes asynchronously (the clipboard API, or its fallback), then the label changes.
+    let mut copied = String::new();
+    for _ in 0..25 {
+        copied = c
+            .find(Locator::Css("button[data-copy='new-key-value']"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if copied == "Copied" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
     assert_eq!(copied, "Copied");
     screenshot(c, "apikeys-shown-once.png").await;
     c.refresh().await.unwrap();
