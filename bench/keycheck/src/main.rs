@@ -128,7 +128,12 @@ async fn main() {
     let _registration = {
         let mut tx = state.db.begin_write().await.expect("begin");
         let (registration, _) =
-            nugate::db::packages::ensure_registration(&mut tx, "Bench.Relist", nugate::db::now())
+            nugate::db::packages::ensure_registration(
+                &mut tx,
+                "Bench.Relist",
+                nugate::db::now(),
+                None,
+            )
                 .await
                 .expect("registration");
         nugate::db::packages::add_owner(&mut tx, registration.id, user.id, nugate::db::now())
@@ -152,7 +157,8 @@ async fn main() {
                 package_hash: "",
                 package_size: 0,
                 published_at: nugate::db::now(),
-                pushed_by: user.id,
+                pushed_by: Some(user.id),
+            listed: true,
                 dependency_ids: "  ",
             },
         )

@@ -80,6 +80,91 @@ pub struct Config {
     pub trusted_issuers: Vec<String>,
     /// The audience trusted-publishing tokens must be issued for; default the public URL.
     pub oidc_audience: Option<String>,
+    /// Feeds whose packages this feed serves too, asked in order, for IDs this feed does not have.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// One upstream by its service index URL alone (`NUGATE_UPSTREAM_URL`), added after `upstreams`.
+    pub upstream_url: Option<String>,
+    /// How long what an upstream said about an ID is served before it is asked again, in seconds; the
+    /// asking happens in the background, and an unreachable upstream leaves the last answer in place.
+    pub upstream_cache_ttl_secs: u64,
+}
+
+/// An upstream feed: a NuGet V3 service index, optionally with credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamConfig {
+    /// What pages and the CLI call it ("nuget.org"); default the URL's host.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The V3 service index, e.g. `https://api.nuget.org/v3/index.json`.
+    pub url: String,
+    /// Basic credentials for an authenticated upstream (Azure Artifacts, another nugate's private feed).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Sent as `X-NuGet-ApiKey` (another nugate's read key).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Longest one request to the upstream may take, in seconds.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_secs: u64,
+    /// `open`: any ID the rules do not withhold; `allow-list`: only IDs approved with
+    /// `nugate upstream approve`.
+    #[serde(default)]
+    pub mode: UpstreamMode,
+}
+
+fn default_upstream_timeout() -> u64 {
+    30
+}
+
+impl UpstreamConfig {
+    /// An upstream with default settings.
+    pub fn at(url: &str) -> UpstreamConfig {
+        UpstreamConfig {
+            name: None,
+            url: url.to_string(),
+            username: None,
+            password: None,
+            api_key: None,
+            timeout_secs: default_upstream_timeout(),
+            mode: UpstreamMode::Open,
+        }
+    }
+
+    /// The name shown and stored with the packages cached from it: `name`, else the URL's host.
+    pub fn label(&self) -> String {
+        if let Some(name) = self.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            return name.to_string();
+        }
+        let rest = self
+            .url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(&self.url);
+        rest.split('/').next().unwrap_or(rest).to_string()
+    }
+}
+
+impl UpstreamMode {
+    /// The name the configuration and the CLI use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamMode::Open => "open",
+            UpstreamMode::AllowList => "allow-list",
+        }
+    }
+}
+
+/// Which IDs an upstream passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamMode {
+    /// Every ID that is not local, reserved or blocked.
+    #[default]
+    Open,
+    /// Only IDs an administrator approved (`nugate upstream approve ID`).
+    AllowList,
 }
 
 /// GitHub Actions' issuer, trusted unless the administrator says otherwise.
@@ -248,6 +333,9 @@ impl Default for Config {
             download_flush_secs: 60,
             trusted_issuers: vec![GITHUB_ACTIONS_ISSUER.to_string()],
             oidc_audience: None,
+            upstreams: Vec::new(),
+            upstream_url: None,
+            upstream_cache_ttl_secs: 1800,
         }
     }
 }
@@ -336,7 +424,40 @@ impl Config {
             );
         }
         config.check_tls()?;
+        config.check_upstreams()?;
         Ok(config)
+    }
+
+    /// Folds `upstream_url` into `upstreams` and checks them: http(s) URLs, a timeout, distinct names.
+    pub fn check_upstreams(&mut self) -> anyhow::Result<()> {
+        if let Some(url) = self.upstream_url.take().filter(|u| !u.trim().is_empty()) {
+            self.upstreams.push(UpstreamConfig::at(url.trim()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for upstream in &self.upstreams {
+            let url = upstream.url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                anyhow::bail!(
+                    "upstream URL '{url}' must be the http:// or https:// address of a V3 service index"
+                );
+            }
+            if upstream.timeout_secs == 0 {
+                anyhow::bail!("upstream '{}': timeout_secs must be at least 1", upstream.label());
+            }
+            if upstream.password.is_some() && upstream.username.is_none() {
+                anyhow::bail!("upstream '{}': a password needs a username", upstream.label());
+            }
+            if !names.insert(upstream.label().to_lowercase()) {
+                anyhow::bail!(
+                    "two upstreams are called '{}': give each a distinct name",
+                    upstream.label()
+                );
+            }
+        }
+        if self.upstream_cache_ttl_secs == 0 {
+            anyhow::bail!("upstream_cache_ttl_secs must be at least 1");
+        }
+        Ok(())
     }
 
     /// The TLS settings must come together: a certificate with its key, a redirect only to https, and

@@ -39,6 +39,9 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("The service is temporarily unavailable: {0}. Please try again.")]
     Unavailable(String),
+    /// An upstream feed failed to give what the client asked for through this feed: 502, naming it.
+    #[error("{0}")]
+    Upstream(String),
     /// The data folder (or the database's disk) is full: 507, so clients print why the push failed.
     #[error("The server is out of disk space, so the package was not stored. Please try again once an administrator has freed space.")]
     InsufficientStorage,
@@ -68,6 +71,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

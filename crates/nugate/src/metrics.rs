@@ -150,6 +150,10 @@ pub struct Metrics {
     pub mail_failures: Counter,
     pub db_connections: Family<PoolLabels, Gauge>,
     pub storage_errors: Counter,
+    /// Requests to upstream feeds (version lists and package downloads).
+    pub upstream_requests: Counter,
+    /// Packages an upstream sent that were not what was asked for.
+    pub upstream_refused: Counter,
 }
 
 /// The commit the binary was built from (`unknown` outside a git checkout).
@@ -202,6 +206,16 @@ impl Metrics {
             &mut registry,
             "stored_bytes",
             "Bytes of .nupkg stored by pushes",
+        );
+        let upstream_requests = counter(
+            &mut registry,
+            "upstream_requests",
+            "Version lists and packages fetched from upstream feeds",
+        );
+        let upstream_refused = counter(
+            &mut registry,
+            "upstream_refused_packages",
+            "Packages from upstream feeds refused for not being what was asked for",
         );
         let cache = Family::<CacheLabels, Counter>::default();
         registry.register(
@@ -260,6 +274,8 @@ impl Metrics {
             mail_failures,
             db_connections,
             storage_errors,
+            upstream_requests,
+            upstream_refused,
         }
     }
 

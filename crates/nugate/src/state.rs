@@ -129,6 +129,7 @@ impl AppState {
                 mail.clone(),
                 metrics.clone(),
                 audit.clone(),
+                crate::packages::upstream::Upstreams::from_config(&config),
             ),
             users: UserService::new(
                 db.clone(),

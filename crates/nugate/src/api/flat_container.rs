@@ -14,6 +14,7 @@ use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
 use crate::feed::DocumentKey;
 use crate::model::policy::ReadScope;
+use crate::packages::upstream::Resolved;
 use crate::packages::PackageMetadata;
 use crate::state::AppState;
 
@@ -28,7 +29,26 @@ pub async fn versions(
         return Err(not_found_id(&id));
     }
     let feed = state.packages.feed();
-    let package = feed.package(&id).await?.ok_or_else(|| not_found_id(&id))?;
+    let package = match state.packages.resolve(&id).await? {
+        Some(Resolved::Local(package)) => package,
+        Some(Resolved::Mirrored(mirrored)) => {
+            let key = DocumentKey {
+                lower_id: mirrored.id.to_lowercase(),
+                changed_seq: mirrored.stamp,
+                what: "mirror flat-index".to_string(),
+            };
+            return cached_json(feed, key, gzip, || async {
+                let versions: Vec<String> = mirrored
+                    .versions
+                    .iter()
+                    .map(|v| v.version().to_lowercase())
+                    .collect();
+                Ok(json!({ "versions": versions }))
+            })
+            .await;
+        }
+        None => return Err(not_found_id(&id)),
+    };
     let key = DocumentKey {
         lower_id: package.lower_id.clone(),
         changed_seq: package.changed_seq,
@@ -105,7 +125,8 @@ pub async fn download_v2(
     serve(&state, &target, &headers, false).await
 }
 
-/// A version the reader may see: any other does not exist.
+/// A version the reader may see (fetched from upstream when it is an upstream's and not cached yet):
+/// any other does not exist.
 async fn readable_version(
     state: &AppState,
     readable: &ReadScope,
@@ -117,7 +138,7 @@ async fn readable_version(
             "A package with ID '{id}' and version '{version}' does not exist."
         )));
     }
-    state.packages.find_indexed_version(id, version).await
+    state.packages.downloadable_version(id, version).await
 }
 
 /// Streams a stored file with long-lived cache headers: published versions never change.

@@ -9,6 +9,7 @@ mod audit;
 mod orgs;
 pub mod tls;
 mod trust;
+mod upstream;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Trusted publishing: CI workflows that may obtain one-hour keys without a stored secret.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Upstream feeds: block or approve IDs, check one, remove cached packages.
+    #[command(subcommand)]
+    Upstream(upstream::UpstreamCommand),
 }
 
 /// `nugate user …`
@@ -347,6 +351,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => orgs::org_command(AppState::open(config).await?, cmd).await,
         Command::Audit(args) => audit::audit_command(AppState::open(config).await?, args).await,
         Command::Trust(cmd) => trust::trust_command(AppState::open(config).await?, cmd).await,
+        Command::Upstream(cmd) => {
+            upstream::upstream_command(AppState::open(config).await?, cmd).await
+        }
         Command::Prefix(cmd) => orgs::prefix_command(AppState::open(config).await?, cmd).await,
         // These name both ends explicitly; the configuration is parsed (so a broken file still reports)
         // but never opened, so they cannot create a data folder by accident.

@@ -34,6 +34,8 @@ const COPIED_TABLES: &[&str] = &[
     "trust_policies",
     "trust_tokens_used",
     "audit_events",
+    "upstream_rules",
+    "upstream_metadata",
 ];
 
 /// Tables deliberately left behind: their rows only matter to the running process that wrote them.

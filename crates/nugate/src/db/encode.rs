@@ -10,6 +10,7 @@ use crate::model::account::{AccountKind, OrgRole};
 use crate::model::advisory::{DeprecationReasons, Severity};
 use crate::model::audit::{AuditAction, AuditOutcome};
 use crate::model::key::{KeyAction, KeyKind};
+use crate::model::upstream::UpstreamRule;
 
 /// Implements `Type`, `Encode` and `Decode` for an enum with `as_str` and `from_stored`.
 macro_rules! stored_as_text {
@@ -47,7 +48,8 @@ stored_as_text!(
     OrgRole,
     Severity,
     AuditAction,
-    AuditOutcome
+    AuditOutcome,
+    UpstreamRule
 );
 
 impl Type<Any> for DeprecationReasons {

@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod symbols;
 pub mod throttle;
 pub mod trust;
+pub mod upstream;
 pub mod users;
 
 use std::borrow::Cow;
@@ -110,6 +111,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "downloads_and_dependents",
         include_str!("migrations/sqlite/0012_downloads.sql"),
     ),
+    (
+        13,
+        "upstreams",
+        include_str!("migrations/sqlite/0013_upstreams.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -171,6 +177,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "downloads_and_dependents",
         include_str!("migrations/postgres/0012_downloads.sql"),
+    ),
+    (
+        13,
+        "upstreams",
+        include_str!("migrations/postgres/0013_upstreams.sql"),
     ),
 ];
 

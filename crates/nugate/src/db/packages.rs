@@ -10,6 +10,8 @@ use super::flag;
 pub struct Registration {
     pub id: i64,
     pub package_id: String,
+    /// The upstream feed its versions were cached from; `None` for the feed's own packages.
+    pub upstream: Option<String>,
 }
 
 /// One published version, with the columns the protocol endpoints need.
@@ -67,49 +69,74 @@ fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
 
 /// Looks up an ID case-insensitively.
 pub async fn registration(pool: &AnyPool, id: &str) -> sqlx::Result<Option<Registration>> {
-    let row =
-        sqlx::query("SELECT id, package_id FROM package_registrations WHERE package_id_lower = $1")
-            .bind(id.to_lowercase())
-            .fetch_optional(pool)
-            .await?;
-    row.map(|r| {
-        Ok(Registration {
-            id: r.try_get("id")?,
-            package_id: r.try_get("package_id")?,
-        })
+    let row = sqlx::query(
+        "SELECT id, package_id, upstream FROM package_registrations WHERE package_id_lower = $1",
+    )
+    .bind(id.to_lowercase())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(registration_from_row).transpose()
+}
+
+fn registration_from_row(r: &AnyRow) -> sqlx::Result<Registration> {
+    Ok(Registration {
+        id: r.try_get("id")?,
+        package_id: r.try_get("package_id")?,
+        upstream: r.try_get("upstream")?,
     })
-    .transpose()
 }
 
 /// Creates the registration if missing, inside the push transaction; reports whether this call created it.
+/// A new registration is the feed's own (`upstream` `None`) or a cache of `upstream`'s packages.
 pub async fn ensure_registration(
     conn: &mut AnyConnection,
     id: &str,
     now: i64,
+    upstream: Option<&str>,
 ) -> sqlx::Result<(Registration, bool)> {
     let inserted = sqlx::query(
-        "INSERT INTO package_registrations (package_id, package_id_lower, created_at) \
-         VALUES ($1, $2, $3) ON CONFLICT (package_id_lower) DO NOTHING",
+        "INSERT INTO package_registrations (package_id, package_id_lower, created_at, upstream) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (package_id_lower) DO NOTHING",
     )
     .bind(id)
     .bind(id.to_lowercase())
     .bind(now)
+    .bind(upstream)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
-    let row =
-        sqlx::query("SELECT id, package_id FROM package_registrations WHERE package_id_lower = $1")
-            .bind(id.to_lowercase())
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok((
-        Registration {
-            id: row.try_get("id")?,
-            package_id: row.try_get("package_id")?,
-        },
-        inserted,
-    ))
+    let row = sqlx::query(
+        "SELECT id, package_id, upstream FROM package_registrations WHERE package_id_lower = $1",
+    )
+    .bind(id.to_lowercase())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((registration_from_row(&row)?, inserted))
+}
+
+/// Makes a registration cached from upstream the feed's own (a first push once its cached versions
+/// are gone), with the casing of that push.
+pub async fn claim_registration(
+    conn: &mut AnyConnection,
+    registration_id: i64,
+    id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE package_registrations SET upstream = NULL, package_id = $1 WHERE id = $2")
+        .bind(id)
+        .bind(registration_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// How many versions a registration has.
+pub async fn version_count(conn: &mut AnyConnection, registration_id: i64) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COUNT(*) AS n FROM packages WHERE registration_id = $1")
+        .bind(registration_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")
 }
 
 /// Whether `user_id` owns the registration, read in the caller's transaction (pushes).
@@ -217,17 +244,14 @@ pub async fn owned_ids(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<String>
 
 /// All registrations with their owners, for `nugate package list`.
 pub async fn list_registrations(pool: &AnyPool) -> sqlx::Result<Vec<Registration>> {
-    sqlx::query("SELECT id, package_id FROM package_registrations ORDER BY package_id_lower")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Registration {
-                id: r.try_get("id")?,
-                package_id: r.try_get("package_id")?,
-            })
-        })
-        .collect()
+    sqlx::query(
+        "SELECT id, package_id, upstream FROM package_registrations ORDER BY package_id_lower",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(registration_from_row)
+    .collect()
 }
 
 /// A version row to insert at push time.
@@ -247,7 +271,10 @@ pub struct NewPackageVersion<'a> {
     pub package_hash: &'a str,
     pub package_size: i64,
     pub published_at: i64,
-    pub pushed_by: i64,
+    /// `None` for a version cached from upstream.
+    pub pushed_by: Option<i64>,
+    /// Unlisted on arrival: a cached upstream version its upstream has unlisted.
+    pub listed: bool,
     /// [`dependency_ids_text`] of the version's dependencies.
     pub dependency_ids: &'a str,
 }
@@ -314,7 +341,7 @@ pub async fn insert_version(
         "INSERT INTO packages (registration_id, version, version_lower, full_version, is_prerelease, \
          is_semver2, listed, title, description, summary, authors, tags, package_types, metadata_json, \
          package_hash, package_size, published_at, pushed_by, dependency_ids) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(v.registration_id)
     .bind(v.version)
@@ -322,6 +349,7 @@ pub async fn insert_version(
     .bind(v.full_version)
     .bind(i64::from(v.is_prerelease))
     .bind(i64::from(v.is_semver2))
+    .bind(i64::from(v.listed))
     .bind(v.title)
     .bind(v.description)
     .bind(v.summary)
@@ -443,13 +471,18 @@ pub async fn change_seq(pool: &AnyPool) -> sqlx::Result<i64> {
 
 /// Version rows without the stored .nuspec JSON, with their registration's change stamp: all of them, or
 /// those of registrations changed after `since`. The in-memory feed index is built from these.
-pub async fn index_rows(
-    pool: &AnyPool,
-    since: Option<i64>,
-) -> sqlx::Result<Vec<(i64, PackageVersion)>> {
+/// A version as the in-memory feed loads it: with its registration's change stamp and origin.
+pub struct IndexRow {
+    pub changed_seq: i64,
+    /// The upstream the registration was cached from (`None`: the feed's own).
+    pub upstream: Option<String>,
+    pub version: PackageVersion,
+}
+
+pub async fn index_rows(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Vec<IndexRow>> {
     let columns = VERSION_COLUMNS.replace("p.metadata_json", "'' AS metadata_json");
     let sql = format!(
-        "SELECT {columns}, r.changed_seq FROM packages p \
+        "SELECT {columns}, r.changed_seq, r.upstream FROM packages p \
          JOIN package_registrations r ON r.id = p.registration_id WHERE r.changed_seq > $1"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -457,7 +490,13 @@ pub async fn index_rows(
         .fetch_all(pool)
         .await?
         .iter()
-        .map(|row| Ok((row.try_get("changed_seq")?, version_from_row(row)?)))
+        .map(|row| {
+            Ok(IndexRow {
+                changed_seq: row.try_get("changed_seq")?,
+                upstream: row.try_get("upstream")?,
+                version: version_from_row(row)?,
+            })
+        })
         .collect()
 }
 

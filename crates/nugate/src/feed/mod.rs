@@ -46,6 +46,8 @@ pub struct IndexedPackage {
     /// The change stamp of the registration: cached documents rendered at another stamp are stale.
     pub changed_seq: i64,
     pub owners: Vec<String>,
+    /// The upstream feed these versions were cached from; `None` for the feed's own package.
+    pub upstream: Option<String>,
     pub versions: Vec<IndexedVersion>,
 }
 
@@ -326,23 +328,27 @@ impl FeedIndex {
         for (registration, name) in db::packages::index_owners(pool, since).await? {
             owners.entry(registration).or_default().push(name);
         }
-        let mut grouped: HashMap<i64, (i64, Vec<PackageVersion>)> = HashMap::new();
-        for (changed_seq, row) in rows {
-            let entry = grouped
-                .entry(row.registration_id)
-                .or_insert((changed_seq, Vec::new()));
-            entry.0 = entry.0.max(changed_seq);
-            entry.1.push(row);
+        let mut grouped: HashMap<i64, (i64, Option<String>, Vec<PackageVersion>)> = HashMap::new();
+        for row in rows {
+            let entry = grouped.entry(row.version.registration_id).or_insert((
+                row.changed_seq,
+                row.upstream,
+                Vec::new(),
+            ));
+            entry.0 = entry.0.max(row.changed_seq);
+            entry.2.push(row.version);
         }
         let built: Vec<IndexedPackage> = grouped
             .into_iter()
-            .filter_map(|(registration_id, (changed_seq, rows))| {
-                build_package(
+            .filter_map(|(registration_id, (changed_seq, upstream, rows))| {
+                let mut package = build_package(
                     registration_id,
                     changed_seq,
                     owners.remove(&registration_id).unwrap_or_default(),
                     rows,
-                )
+                )?;
+                package.upstream = upstream;
+                Some(package)
             })
             .collect();
         let mut state = self
@@ -402,6 +408,7 @@ fn build_package(
         package_id,
         changed_seq,
         owners,
+        upstream: None,
         versions,
     })
 }

@@ -7,3 +7,4 @@ pub mod audit;
 pub mod key;
 pub mod policy;
 pub mod scope;
+pub mod upstream;

@@ -10,6 +10,7 @@ mod owners;
 mod prefixes;
 pub mod symbols;
 pub mod upload;
+pub mod upstream;
 
 pub use owners::AdminPackage;
 
@@ -53,6 +54,8 @@ pub struct PackageService {
     owner_cache: Arc<Remembered<i64, Vec<i64>>>,
     /// Downloads counted since the last flush.
     downloads: Arc<downloads::DownloadCounter>,
+    /// Upstream feeds, for IDs this feed does not have.
+    upstreams: Arc<upstream::Upstreams>,
 }
 
 /// A successful push.
@@ -73,6 +76,7 @@ impl PackageService {
         mail: MailContext,
         metrics: Arc<Metrics>,
         audit: AuditLog,
+        upstreams: upstream::Upstreams,
     ) -> PackageService {
         let owner_cache = Arc::new(Remembered::new(feed.ttl(), MAX_REMEMBERED_PACKAGES));
         PackageService {
@@ -85,6 +89,7 @@ impl PackageService {
             audit,
             owner_cache,
             downloads: Arc::default(),
+            upstreams: Arc::new(upstreams),
         }
     }
 
@@ -116,33 +121,10 @@ impl PackageService {
         key: &AuthenticatedKey,
         package: ExtractedPackage,
     ) -> Result<Pushed, ApiError> {
-        let path = package.file.path().to_path_buf();
-        let nupkg: Nupkg = tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path)?;
-            Ok::<_, std::io::Error>(read_nupkg(
-                std::io::BufReader::new(file),
-                &NupkgLimits::default(),
-            ))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-
+        let nupkg = read_package(package.file.path()).await?;
         let spec = &nupkg.nuspec;
-        let version = spec.version.normalized();
-        let lower_id = spec.id.to_lowercase();
-        let lower_version = version.to_lowercase();
-        let metadata_json = serde_json::to_string(&PackageMetadata::from_nupkg(&nupkg))
-            .map_err(anyhow::Error::from)?;
-        let tags = spec.tags.join(" ");
-        let package_types = spec
-            .package_types
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let now = db::now();
+        let columns = VersionColumns::of(&nupkg)?;
+        let version = columns.version.clone();
 
         let staged = self
             .storage
@@ -150,21 +132,7 @@ impl PackageService {
             .await
             .map_err(|e| storage_error(&self.metrics, e))?;
         let published = self
-            .publish(
-                key,
-                &package,
-                &nupkg,
-                &staged,
-                PublishNames {
-                    lower_id: &lower_id,
-                    lower_version: &lower_version,
-                    version: &version,
-                    metadata_json: &metadata_json,
-                    tags: &tags,
-                    package_types: &package_types,
-                    now,
-                },
-            )
+            .publish(key, &package, &nupkg, &staged, &columns)
             .await;
         if published.is_err() {
             self.storage.discard(&staged).await;
@@ -188,26 +156,31 @@ impl PackageService {
         package: &ExtractedPackage,
         nupkg: &Nupkg,
         staged: &Staged,
-        names: PublishNames<'_>,
+        columns: &VersionColumns,
     ) -> Result<(), ApiError> {
         let spec = &nupkg.nuspec;
-        let PublishNames {
-            lower_id,
-            lower_version,
-            version,
-            metadata_json,
-            tags,
-            package_types,
-            now,
-        } = names;
-        let dependency_ids = db::packages::dependency_ids_text(
-            spec.dependency_groups
-                .iter()
-                .flat_map(|g| g.dependencies.iter().map(|d| d.id.as_str())),
+        let (lower_id, lower_version, version) = (
+            columns.lower_id.as_str(),
+            columns.lower_version.as_str(),
+            columns.version.as_str(),
         );
+        let now = db::now();
         let mut tx = self.db.begin_write().await?;
-        let (registration, created) =
-            db::packages::ensure_registration(&mut tx, &spec.id, now).await?;
+        let (registration, mut created) =
+            db::packages::ensure_registration(&mut tx, &spec.id, now, None).await?;
+        if let Some(upstream) = &registration.upstream {
+            // An ID cached from upstream becomes the feed's own only once its cached copies are gone,
+            // so no restore ever mixes an internal version with public ones.
+            if db::packages::version_count(&mut tx, registration.id).await? > 0 {
+                return Err(ApiError::Conflict(format!(
+                    "The ID '{}' holds packages cached from the upstream feed '{upstream}'. An \
+                     administrator must remove them (nugate upstream forget {}) before it can be pushed.",
+                    registration.package_id, registration.package_id
+                )));
+            }
+            db::packages::claim_registration(&mut tx, registration.id, &spec.id).await?;
+            created = true;
+        }
         let action = if created {
             PackageAction::PushNew
         } else {
@@ -234,25 +207,14 @@ impl PackageService {
         }
         let inserted = db::packages::insert_version(
             &mut tx,
-            &db::packages::NewPackageVersion {
-                registration_id: registration.id,
-                version,
-                full_version: &spec.version.full_string(),
-                is_prerelease: spec.version.is_prerelease(),
-                is_semver2: is_semver2_package(nupkg),
-                title: spec.title.as_deref(),
-                description: &spec.description,
-                summary: spec.summary.as_deref(),
-                authors: &spec.authors,
-                tags,
-                package_types,
-                metadata_json,
-                package_hash: &package.sha512_base64,
-                package_size: i64::try_from(package.size).unwrap_or(i64::MAX),
-                published_at: now,
-                pushed_by: key.user.id,
-                dependency_ids: &dependency_ids,
-            },
+            &columns.row(
+                nupkg,
+                registration.id,
+                package,
+                now,
+                Some(key.user.id),
+                true,
+            ),
         )
         .await;
         match inserted {
@@ -409,15 +371,93 @@ fn normalized_or_not_found(id: &str, version: &str) -> Result<String, ApiError> 
         .map_err(|_| version_not_found(id, version))
 }
 
-/// Names and columns [`PackageService::push`] derives before its transaction.
-struct PublishNames<'a> {
-    lower_id: &'a str,
-    lower_version: &'a str,
-    version: &'a str,
-    metadata_json: &'a str,
-    tags: &'a str,
-    package_types: &'a str,
-    now: i64,
+/// Reads and checks a .nupkg on the blocking pool; a package that is not valid is a 400 with the reason.
+async fn read_package(path: &std::path::Path) -> Result<Nupkg, ApiError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        Ok::<_, std::io::Error>(read_nupkg(
+            std::io::BufReader::new(file),
+            &NupkgLimits::default(),
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// The columns of a version row derived from its package, before any transaction: shared by pushes
+/// and by packages cached from upstream, so both store a version the same way.
+struct VersionColumns {
+    version: String,
+    full_version: String,
+    lower_id: String,
+    lower_version: String,
+    metadata_json: String,
+    tags: String,
+    package_types: String,
+    dependency_ids: String,
+}
+
+impl VersionColumns {
+    fn of(nupkg: &Nupkg) -> Result<VersionColumns, ApiError> {
+        let spec = &nupkg.nuspec;
+        let version = spec.version.normalized();
+        Ok(VersionColumns {
+            lower_id: spec.id.to_lowercase(),
+            lower_version: version.to_lowercase(),
+            full_version: spec.version.full_string(),
+            version,
+            metadata_json: serde_json::to_string(&PackageMetadata::from_nupkg(nupkg))
+                .map_err(anyhow::Error::from)?,
+            tags: spec.tags.join(" "),
+            package_types: spec
+                .package_types
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            dependency_ids: db::packages::dependency_ids_text(
+                spec.dependency_groups
+                    .iter()
+                    .flat_map(|g| g.dependencies.iter().map(|d| d.id.as_str())),
+            ),
+        })
+    }
+
+    /// The row to insert for `nupkg` (stored as `package`).
+    fn row<'a>(
+        &'a self,
+        nupkg: &'a Nupkg,
+        registration_id: i64,
+        package: &'a ExtractedPackage,
+        now: i64,
+        pushed_by: Option<i64>,
+        listed: bool,
+    ) -> db::packages::NewPackageVersion<'a> {
+        let spec = &nupkg.nuspec;
+        db::packages::NewPackageVersion {
+            registration_id,
+            version: &self.version,
+            full_version: &self.full_version,
+            is_prerelease: spec.version.is_prerelease(),
+            is_semver2: is_semver2_package(nupkg),
+            title: spec.title.as_deref(),
+            description: &spec.description,
+            summary: spec.summary.as_deref(),
+            authors: &spec.authors,
+            tags: &self.tags,
+            package_types: &self.package_types,
+            metadata_json: &self.metadata_json,
+            package_hash: &package.sha512_base64,
+            package_size: i64::try_from(package.size).unwrap_or(i64::MAX),
+            published_at: now,
+            pushed_by,
+            listed,
+            dependency_ids: &self.dependency_ids,
+        }
+    }
 }
 
 /// A storage failure as the client sees it: 507 for a full disk, otherwise a 503 (an unreachable S3, a

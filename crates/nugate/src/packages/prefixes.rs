@@ -41,6 +41,7 @@ impl PackageService {
         }
         tracing::info!(pattern, owner = %account.username, "prefix reserved");
         self.feed.changed();
+        self.upstream_rules_changed();
         Ok(Reservation {
             pattern: pattern.to_string(),
             owner_id: account.id,
@@ -63,6 +64,7 @@ impl PackageService {
             )));
         }
         tracing::info!(pattern = pattern.trim(), "prefix released");
+        self.upstream_rules_changed();
         Ok(())
     }
 

@@ -688,7 +688,7 @@ async fn package_delete_removes_a_version_the_parser_now_refuses() {
     );
     // What an old release accepted: a row and files for 2147483648.0.0.
     let mut tx = app.state.db.begin_write().await.unwrap();
-    let (registration, _) = rows::ensure_registration(&mut tx, "Legacy.Lib", 0)
+    let (registration, _) = rows::ensure_registration(&mut tx, "Legacy.Lib", 0, None)
         .await
         .unwrap();
     rows::insert_version(
@@ -709,7 +709,8 @@ async fn package_delete_removes_a_version_the_parser_now_refuses() {
             package_hash: "x",
             package_size: 1,
             published_at: 0,
-            pushed_by: user.id,
+            pushed_by: Some(user.id),
+            listed: true,
             dependency_ids: "  ",
         },
     )

@@ -24,5 +24,6 @@ mod slow_clients;
 mod symbols;
 mod tls;
 mod trusted;
+mod upstream;
 mod v2;
 mod web;

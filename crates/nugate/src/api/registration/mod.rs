@@ -4,8 +4,9 @@
 //! page references and separate page documents of [`PAGE_SIZE`] leaves. Every leaf carries
 //! `packageContent` itself, since nuget.exe reads it there and downloads that URL verbatim.
 
+mod mirror;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
@@ -19,6 +20,7 @@ use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::{DocumentKey, IndexedPackage};
 use crate::model::policy::ReadScope;
+use crate::packages::upstream::Resolved;
 use crate::packages::PackageMetadata;
 use crate::state::{AppState, BaseUrl};
 
@@ -122,18 +124,14 @@ fn document_key(package: &IndexedPackage, hive: &Hive, what: &str) -> DocumentKe
     }
 }
 
-/// The package behind a registration URL, from the in-memory feed: one the reader may not see does not
-/// exist.
-async fn package(
-    state: &AppState,
-    readable: &ReadScope,
-    id: &str,
-) -> Result<Arc<IndexedPackage>, ApiError> {
+/// The versions behind a registration URL: the feed's own package from the in-memory feed, or an
+/// ID served from upstream. One the reader may not see does not exist.
+async fn resolve(state: &AppState, readable: &ReadScope, id: &str) -> Result<Resolved, ApiError> {
     let missing = || ApiError::NotFound(format!("A package with ID '{id}' does not exist."));
     if !readable.allows(id) {
         return Err(missing());
     }
-    state.packages.feed().package(id).await?.ok_or_else(missing)
+    state.packages.resolve(id).await?.ok_or_else(missing)
 }
 
 /// `{hive}/{id}/index.json`.
@@ -147,7 +145,12 @@ pub async fn index(
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let package = package(&state, &readable, &id).await?;
+    let package = match resolve(&state, &readable, &id).await? {
+        Resolved::Local(package) => package,
+        Resolved::Mirrored(mirrored) => {
+            return mirror::index(&state, &hive, &mirrored, semver2, gzip).await
+        }
+    };
     let key = document_key(&package, &hive, "index");
     cached_json(state.packages.feed(), key, gzip, || async {
         let mut rows = visible_rows(&package, &id, semver2)?;
@@ -160,7 +163,10 @@ pub async fn index(
         let index_url = hive.index_url(lower_id);
         let pages: Vec<Value> = rows
             .chunks(PAGE_SIZE)
-            .map(|chunk| page_json(&hive, lower_id, chunk, &advisories, inline, inline))
+            .map(|chunk| {
+                let items = inline.then(|| leaves_json(&hive, chunk, &advisories));
+                page_json(&hive, lower_id, &lower_versions(chunk), items, inline)
+            })
             .collect();
         Ok(json!({
             "@id": index_url,
@@ -183,7 +189,12 @@ pub async fn page(
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let package = package(&state, &readable, &id).await?;
+    // IDs served from upstream have every version inline in their index, so no pages.
+    let Resolved::Local(package) = resolve(&state, &readable, &id).await? else {
+        return Err(ApiError::NotFound(format!(
+            "No registration page {lower}/{upper} for '{id}'."
+        )));
+    };
     let upper = upper.trim_end_matches(".json");
     let key = document_key(
         &package,
@@ -209,10 +220,9 @@ pub async fn page(
         Ok(page_json(
             &hive,
             &package.lower_id,
-            &chunk,
-            &advisories,
+            &lower_versions(&chunk),
+            Some(leaves_json(&hive, &chunk, &advisories)),
             false,
-            true,
         ))
     })
     .await
@@ -232,18 +242,21 @@ pub async fn leaf(
     let version = leaf
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("'{leaf}' is not a registration document.")))?;
+    let missing =
+        || ApiError::NotFound(format!("A package with ID '{id}' and version '{version}' does not exist."));
     if !readable.allows(&id) {
-        return Err(ApiError::NotFound(format!(
-            "A package with ID '{id}' and version '{version}' does not exist."
-        )));
+        return Err(missing());
     }
+    let package = match resolve(&state, &readable, &id).await? {
+        Resolved::Local(package) => package,
+        Resolved::Mirrored(mirrored) => {
+            return mirror::leaf(&state, &hive, &mirrored, version, semver2, gzip).await
+        }
+    };
     let found = state.packages.find_indexed_version(&id, version).await?;
     if found.is_semver2 && !semver2 {
-        return Err(ApiError::NotFound(format!(
-            "A package with ID '{id}' and version '{version}' does not exist."
-        )));
+        return Err(missing());
     }
-    let package = package(&state, &readable, &id).await?;
     let lower_version = found.version.to_lowercase();
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
     cached_json(state.packages.feed(), key, gzip, || async {
@@ -266,24 +279,30 @@ pub async fn leaf(
     .await
 }
 
-/// A page: `inline` inside the index (items, fragment `@id`), else a reference (no items) or, with
-/// `with_items`, the standalone page document.
+/// The lower-case versions of a chunk of rows.
+fn lower_versions(chunk: &[PackageVersion]) -> Vec<String> {
+    chunk.iter().map(|v| v.version.to_lowercase()).collect()
+}
+
+/// The catalog entries of a chunk of rows (read with their metadata).
+fn leaves_json(hive: &Hive, chunk: &[PackageVersion], advisories: &Advisories) -> Vec<Value> {
+    chunk
+        .iter()
+        .map(|v| catalog_entry(hive, v, advisories))
+        .collect()
+}
+
+/// A page of `lower_versions`: `inline` inside the index (fragment `@id`), else a reference or, with
+/// `entries` (each version's catalog entry), the standalone page document.
 fn page_json(
     hive: &Hive,
     lower_id: &str,
-    chunk: &[PackageVersion],
-    advisories: &Advisories,
+    lower_versions: &[String],
+    entries: Option<Vec<Value>>,
     inline: bool,
-    with_items: bool,
 ) -> Value {
-    let lower = chunk
-        .first()
-        .map(|v| v.version.to_lowercase())
-        .unwrap_or_default();
-    let upper = chunk
-        .last()
-        .map(|v| v.version.to_lowercase())
-        .unwrap_or_default();
+    let lower = lower_versions.first().cloned().unwrap_or_default();
+    let upper = lower_versions.last().cloned().unwrap_or_default();
     let index_url = hive.index_url(lower_id);
     let mut page = json!({
         "@id": if inline {
@@ -292,21 +311,21 @@ fn page_json(
             hive.page_url(lower_id, &lower, &upper)
         },
         "@type": "catalog:CatalogPage",
-        "count": chunk.len(),
+        "count": lower_versions.len(),
         "lower": lower,
         "upper": upper,
         "parent": index_url,
     });
-    if with_items {
-        page["items"] = chunk
+    if let Some(entries) = entries {
+        page["items"] = lower_versions
             .iter()
-            .map(|v| {
-                let lower_version = v.version.to_lowercase();
+            .zip(entries)
+            .map(|(lower_version, entry)| {
                 json!({
-                    "@id": hive.leaf_url(lower_id, &lower_version),
+                    "@id": hive.leaf_url(lower_id, lower_version),
                     "@type": "Package",
-                    "catalogEntry": catalog_entry(hive, v, advisories),
-                    "packageContent": hive.content_url(lower_id, &lower_version),
+                    "catalogEntry": entry,
+                    "packageContent": hive.content_url(lower_id, lower_version),
                     "registration": index_url,
                 })
             })
