@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="$PWD/target"
 # An explicit --target keeps these flags off build scripts and proc macros.
 host="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build --release --quiet --target "$host"
-for target in version range nuspec nupkg apikey pdb odata deprecation oidc_claims; do
+for target in version range nuspec nupkg apikey pdb odata deprecation oidc_claims registration; do
   mkdir -p "corpus/$target" artifacts
   echo "==> fuzzing $target for ${seconds}s"
   "target/$host/release/$target" "corpus/$target" -max_total_time="$seconds" -artifact_prefix=artifacts/ \

@@ -134,7 +134,12 @@ impl UpstreamConfig {
 
     /// The name shown and stored with the packages cached from it: `name`, else the URL's host.
     pub fn label(&self) -> String {
-        if let Some(name) = self.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        if let Some(name) = self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             return name.to_string();
         }
         let rest = self
@@ -442,10 +447,16 @@ impl Config {
                 );
             }
             if upstream.timeout_secs == 0 {
-                anyhow::bail!("upstream '{}': timeout_secs must be at least 1", upstream.label());
+                anyhow::bail!(
+                    "upstream '{}': timeout_secs must be at least 1",
+                    upstream.label()
+                );
             }
             if upstream.password.is_some() && upstream.username.is_none() {
-                anyhow::bail!("upstream '{}': a password needs a username", upstream.label());
+                anyhow::bail!(
+                    "upstream '{}': a password needs a username",
+                    upstream.label()
+                );
             }
             if !names.insert(upstream.label().to_lowercase()) {
                 anyhow::bail!(

@@ -1,7 +1,8 @@
 //! Pure parsing and validation of NuGet's formats: versions, version ranges,
 //! package IDs, `.nuspec` manifests, `.nupkg` and `.snupkg` archives, the
-//! ids of portable PDBs; the OData query options of the V2 feed, and the
-//! fields of NuGet.org's deprecation API.
+//! ids of portable PDBs; the OData query options of the V2 feed, the
+//! fields of NuGet.org's deprecation API, and other feeds' service indexes and
+//! registration documents.
 //!
 //! The crate does no I/O of its own beyond the reader handed to
 //! [`read_nupkg`], so the server can validate uploads before storing anything.
@@ -31,6 +32,7 @@ pub mod nuspec;
 pub mod odata;
 pub mod pdb;
 pub mod range;
+pub mod registration;
 pub mod snupkg;
 pub mod version;
 

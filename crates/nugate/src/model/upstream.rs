@@ -133,10 +133,7 @@ mod tests {
             check("Evil.Lib", false, &[], &both).decide(true),
             Err(Withheld::Blocked)
         );
-        assert_eq!(
-            check("Evil.Other", false, &[], &both).decide(true),
-            Ok(())
-        );
+        assert_eq!(check("Evil.Other", false, &[], &both).decide(true), Ok(()));
     }
 
     #[test]

@@ -131,9 +131,7 @@ impl PackageService {
             .stage(package.file.path())
             .await
             .map_err(|e| storage_error(&self.metrics, e))?;
-        let published = self
-            .publish(key, &package, &nupkg, &staged, &columns)
-            .await;
+        let published = self.publish(key, &package, &nupkg, &staged, &columns).await;
         if published.is_err() {
             self.storage.discard(&staged).await;
         }

@@ -107,14 +107,31 @@ async fn nuget_5_8_installs_through_nugate_what_only_the_upstream_has_and_again_
     let first = Session::new(Client::V580, &deps);
     let installed = first.dir("installed");
     let run = first
-        .run(&["install", "Up.Lib", "-Source", &source, "-OutputDirectory", &first.rel(&installed)])
+        .run(&[
+            "install",
+            "Up.Lib",
+            "-Source",
+            &source,
+            "-OutputDirectory",
+            &first.rel(&installed),
+        ])
         .await;
     assert!(run.succeeded("Successfully installed"), "{}", run.output);
     assert!(installed.join("Up.Lib.2.0.0").is_dir(), "{}", run.output);
-    assert!(installed.join("Up.Dep.1.0.0").is_dir(), "dependency\n{}", run.output);
+    assert!(
+        installed.join("Up.Dep.1.0.0").is_dir(),
+        "dependency\n{}",
+        run.output
+    );
 
     // Both are cached, marked with their upstream, and listed with the upstream's other versions.
-    let lib = app.state.packages.registration("Up.Lib").await.unwrap().unwrap();
+    let lib = app
+        .state
+        .packages
+        .registration("Up.Lib")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lib.upstream.as_deref(), Some("upstream-feed"));
     assert_eq!(
         app.json("/v3-flatcontainer/up.lib/index.json").await["versions"],
@@ -129,7 +146,14 @@ async fn nuget_5_8_installs_through_nugate_what_only_the_upstream_has_and_again_
     let second = Session::new(Client::V580, &deps);
     let again = second.dir("installed");
     let run = second
-        .run(&["install", "Up.Lib", "-Source", &source, "-OutputDirectory", &second.rel(&again)])
+        .run(&[
+            "install",
+            "Up.Lib",
+            "-Source",
+            &source,
+            "-OutputDirectory",
+            &second.rel(&again),
+        ])
         .await;
     assert!(run.succeeded("Successfully installed"), "{}", run.output);
     assert!(again.join("Up.Lib.2.0.0").is_dir(), "{}", run.output);
@@ -158,7 +182,12 @@ async fn internal_and_reserved_ids_never_take_upstream_versions() {
     let app = mirror_of(&relay).await;
     let alice = app.user("alice").await;
     let key = app.key(&alice, "push", &[Push], &["*"]).await;
-    assert_eq!(app.push(&key, simple("Contoso.Internal", "1.0.0")).await.status(), 201);
+    assert_eq!(
+        app.push(&key, simple("Contoso.Internal", "1.0.0"))
+            .await
+            .status(),
+        201
+    );
     app.state
         .packages
         .reserve_prefix("Contoso.Secret.*", "alice")
@@ -167,10 +196,13 @@ async fn internal_and_reserved_ids_never_take_upstream_versions() {
 
     // The local ID: only its own version, in every document, and the upstream's is never served.
     assert_eq!(
-        app.json("/v3-flatcontainer/contoso.internal/index.json").await["versions"],
+        app.json("/v3-flatcontainer/contoso.internal/index.json")
+            .await["versions"],
         serde_json::json!(["1.0.0"])
     );
-    let registration = app.json("/v3/registration/contoso.internal/index.json").await;
+    let registration = app
+        .json("/v3/registration/contoso.internal/index.json")
+        .await;
     assert_eq!(registration["items"][0]["count"], 1, "{registration}");
     assert_eq!(registration["items"][0]["upper"], "1.0.0");
     for path in [
@@ -198,27 +230,49 @@ async fn internal_and_reserved_ids_never_take_upstream_versions() {
             ])
             .await;
         assert!(run.succeeded("Successfully installed"), "{}", run.output);
-        assert!(out.join("Contoso.Internal.1.0.0").is_dir(), "{}", run.output);
+        assert!(
+            out.join("Contoso.Internal.1.0.0").is_dir(),
+            "{}",
+            run.output
+        );
         assert!(!out.join("Contoso.Internal.9.0.0").exists());
     }
 
     // An administrator's block; the verdicts say why each ID is withheld.
-    assert_eq!(status(&app, "/v3-flatcontainer/evil.lib/index.json").await.0, 200);
+    assert_eq!(
+        status(&app, "/v3-flatcontainer/evil.lib/index.json")
+            .await
+            .0,
+        200
+    );
     app.state
         .packages
         .add_upstream_rule(UpstreamRule::Block, "Evil.*")
         .await
         .unwrap();
-    assert_eq!(status(&app, "/v3-flatcontainer/evil.lib/index.json").await.0, 404);
     assert_eq!(
-        status(&app, "/v3-flatcontainer/evil.lib/1.0.0/evil.lib.1.0.0.nupkg").await.0,
+        status(&app, "/v3-flatcontainer/evil.lib/index.json")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        status(
+            &app,
+            "/v3-flatcontainer/evil.lib/1.0.0/evil.lib.1.0.0.nupkg"
+        )
+        .await
+        .0,
         404
     );
     let verdict = |id: &'static str| {
         let packages = app.state.packages.clone();
         async move { packages.upstream_verdicts(id).await.unwrap()[0].withheld }
     };
-    assert_eq!(verdict("Contoso.Internal").await, Some("the ID is this feed's own"));
+    assert_eq!(
+        verdict("Contoso.Internal").await,
+        Some("the ID is this feed's own")
+    );
     assert_eq!(
         verdict("contoso.secret.other").await,
         Some("the ID falls under a reserved prefix")
@@ -237,10 +291,17 @@ async fn internal_and_reserved_ids_never_take_upstream_versions() {
     assert_eq!(status(&app, cached).await.0, 200);
     let refused = app.push(&key, simple("Open.Lib", "5.0.0")).await;
     assert_eq!(refused.status(), 409);
-    assert!(refused.text().await.unwrap().contains("nugate upstream forget Open.Lib"));
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("nugate upstream forget Open.Lib"));
     let removed = app.state.packages.forget_cached("Open.Lib").await.unwrap();
     assert_eq!(removed, vec!["1.0.0".to_string()]);
-    assert_eq!(app.push(&key, simple("Open.Lib", "5.0.0")).await.status(), 201);
+    assert_eq!(
+        app.push(&key, simple("Open.Lib", "5.0.0")).await.status(),
+        201
+    );
     assert_eq!(
         app.json("/v3-flatcontainer/open.lib/index.json").await["versions"],
         serde_json::json!(["5.0.0"])
@@ -263,7 +324,10 @@ async fn an_allow_list_upstream_passes_approved_ids_only() {
         .add_upstream_rule(UpstreamRule::Approve, "Vetted.*")
         .await
         .unwrap();
-    assert_eq!(app.json(path).await["versions"], serde_json::json!(["1.0.0"]));
+    assert_eq!(
+        app.json(path).await["versions"],
+        serde_json::json!(["1.0.0"])
+    );
 }
 
 /// A fake upstream whose package for `fake.lib` 1.0.0 is really `body`.
@@ -279,7 +343,10 @@ async fn lying_upstream(body: Vec<u8>) -> String {
         {"catalogEntry": {"id": "Fake.Lib", "version": "1.0.0", "listed": true, "description": "d"}}
     ]}]});
     let router = axum::Router::new()
-        .route("/v3/index.json", get(move || async move { axum::Json(index) }))
+        .route(
+            "/v3/index.json",
+            get(move || async move { axum::Json(index) }),
+        )
         .route(
             "/reg/fake.lib/index.json",
             get(move || async move { axum::Json(registration) }),
@@ -305,7 +372,11 @@ async fn a_package_that_is_not_what_was_asked_for_is_refused_and_nothing_is_stor
             app.json("/v3-flatcontainer/fake.lib/index.json").await["versions"],
             serde_json::json!(["1.0.0"])
         );
-        let (code, body) = status(&app, "/v3-flatcontainer/fake.lib/1.0.0/fake.lib.1.0.0.nupkg").await;
+        let (code, body) = status(
+            &app,
+            "/v3-flatcontainer/fake.lib/1.0.0/fake.lib.1.0.0.nupkg",
+        )
+        .await;
         assert_eq!(code, 502, "{body}");
         assert!(body.contains(says), "{says}: {body}");
         assert!(body.contains("nothing was stored"), "{body}");

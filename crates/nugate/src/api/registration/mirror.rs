@@ -6,9 +6,7 @@ use axum::response::Response;
 use nuget_formats::NuGetVersion;
 use serde_json::{json, Value};
 
-use super::{
-    catalog_entry, page_json, timestamp, with_metadata, Advisories, Hive, PAGE_SIZE,
-};
+use super::{catalog_entry, page_json, timestamp, with_metadata, Advisories, Hive, PAGE_SIZE};
 use crate::api::{cached_json, AcceptsGzip};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
@@ -101,36 +99,43 @@ pub(super) async fn index(
     semver2: bool,
     gzip: AcceptsGzip,
 ) -> Result<Response, ApiError> {
-    cached_json(state.packages.feed(), key(mirrored, hive, "index"), gzip, || async {
-        let lower_id = mirrored.id.to_lowercase();
-        let versions: Vec<&MirroredVersion> = mirrored
-            .versions
-            .iter()
-            .filter(|v| shown(v, semver2))
-            .collect();
-        if versions.is_empty() {
-            return Err(ApiError::NotFound(format!(
-                "A package with ID '{}' does not exist.",
-                mirrored.id
-            )));
-        }
-        let entries = entries(state, hive, &versions).await?;
-        let lower_versions: Vec<String> =
-            versions.iter().map(|v| v.version().to_lowercase()).collect();
-        let pages: Vec<Value> = lower_versions
-            .chunks(PAGE_SIZE)
-            .zip(entries.chunks(PAGE_SIZE))
-            .map(|(chunk, entries)| {
-                page_json(hive, &lower_id, chunk, Some(entries.to_vec()), true)
-            })
-            .collect();
-        Ok(json!({
-            "@id": hive.index_url(&lower_id),
-            "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
-            "count": pages.len(),
-            "items": pages,
-        }))
-    })
+    cached_json(
+        state.packages.feed(),
+        key(mirrored, hive, "index"),
+        gzip,
+        || async {
+            let lower_id = mirrored.id.to_lowercase();
+            let versions: Vec<&MirroredVersion> = mirrored
+                .versions
+                .iter()
+                .filter(|v| shown(v, semver2))
+                .collect();
+            if versions.is_empty() {
+                return Err(ApiError::NotFound(format!(
+                    "A package with ID '{}' does not exist.",
+                    mirrored.id
+                )));
+            }
+            let entries = entries(state, hive, &versions).await?;
+            let lower_versions: Vec<String> = versions
+                .iter()
+                .map(|v| v.version().to_lowercase())
+                .collect();
+            let pages: Vec<Value> = lower_versions
+                .chunks(PAGE_SIZE)
+                .zip(entries.chunks(PAGE_SIZE))
+                .map(|(chunk, entries)| {
+                    page_json(hive, &lower_id, chunk, Some(entries.to_vec()), true)
+                })
+                .collect();
+            Ok(json!({
+                "@id": hive.index_url(&lower_id),
+                "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
+                "count": pages.len(),
+                "items": pages,
+            }))
+        },
+    )
     .await
 }
 
@@ -159,22 +164,30 @@ pub(super) async fn leaf(
         .ok_or_else(missing)?;
     let lower_version = normalized.to_lowercase();
     let what = format!("leaf {lower_version}");
-    cached_json(state.packages.feed(), key(mirrored, hive, &what), gzip, || async {
-        let lower_id = mirrored.id.to_lowercase();
-        let entry = entries(state, hive, &[found]).await?.pop().unwrap_or_default();
-        let published = match found {
-            MirroredVersion::Cached(row) => json!(timestamp(row.published_at)),
-            MirroredVersion::Upstream(u) => u.entry["published"].clone(),
-        };
-        Ok(json!({
-            "@id": hive.leaf_url(&lower_id, &lower_version),
-            "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-            "catalogEntry": entry,
-            "listed": found.listed(),
-            "packageContent": hive.content_url(&lower_id, &lower_version),
-            "published": published,
-            "registration": hive.index_url(&lower_id),
-        }))
-    })
+    cached_json(
+        state.packages.feed(),
+        key(mirrored, hive, &what),
+        gzip,
+        || async {
+            let lower_id = mirrored.id.to_lowercase();
+            let entry = entries(state, hive, &[found])
+                .await?
+                .pop()
+                .unwrap_or_default();
+            let published = match found {
+                MirroredVersion::Cached(row) => json!(timestamp(row.published_at)),
+                MirroredVersion::Upstream(u) => u.entry["published"].clone(),
+            };
+            Ok(json!({
+                "@id": hive.leaf_url(&lower_id, &lower_version),
+                "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
+                "catalogEntry": entry,
+                "listed": found.listed(),
+                "packageContent": hive.content_url(&lower_id, &lower_version),
+                "published": published,
+                "registration": hive.index_url(&lower_id),
+            }))
+        },
+    )
     .await
 }

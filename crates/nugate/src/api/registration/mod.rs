@@ -242,8 +242,11 @@ pub async fn leaf(
     let version = leaf
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("'{leaf}' is not a registration document.")))?;
-    let missing =
-        || ApiError::NotFound(format!("A package with ID '{id}' and version '{version}' does not exist."));
+    let missing = || {
+        ApiError::NotFound(format!(
+            "A package with ID '{id}' and version '{version}' does not exist."
+        ))
+    };
     if !readable.allows(&id) {
         return Err(missing());
     }

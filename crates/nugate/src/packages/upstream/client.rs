@@ -5,8 +5,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nuget_formats::registration::{
+    find_resource, parse_registration_index, parse_registration_page, service_resources,
+    RegistrationPage,
+};
 use nuget_formats::NuGetVersion;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::UpstreamConfig;
@@ -19,14 +22,7 @@ const MAX_PAGES: usize = 200;
 const SERVICE_INDEX_TTL: Duration = Duration::from_secs(3600);
 
 /// One version an upstream lists for an ID, with the catalog entry its registration gives.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct UpstreamVersion {
-    /// The normalised version.
-    pub version: String,
-    pub listed: bool,
-    /// The upstream's `catalogEntry` (dependency groups, description…), as it sent it.
-    pub entry: Value,
-}
+pub use nuget_formats::registration::RegistrationLeaf as UpstreamVersion;
 
 /// Why an upstream could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +62,11 @@ impl UpstreamClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs))
             .connect_timeout(Duration::from_secs(config.timeout_secs.min(10)))
-            .user_agent(concat!("nugate/", env!("CARGO_PKG_VERSION"), " (upstream cache)"))
+            .user_agent(concat!(
+                "nugate/",
+                env!("CARGO_PKG_VERSION"),
+                " (upstream cache)"
+            ))
             .build()
             .unwrap_or_default();
         UpstreamClient {
@@ -95,14 +95,17 @@ impl UpstreamClient {
         if let Some(key) = &self.config.api_key {
             request = request.header("X-NuGet-ApiKey", key);
         }
-        request.send().await.map_err(|e| UpstreamError::Unreachable {
-            url: url.to_string(),
-            reason: without_url(&e),
-        })
+        request
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unreachable {
+                url: url.to_string(),
+                reason: without_url(&e),
+            })
     }
 
-    /// A JSON document, or `None` for a 404.
-    async fn document(&self, url: &str) -> Result<Option<Value>, UpstreamError> {
+    /// A document's body (gunzipped when the upstream compressed it), or `None` for a 404.
+    async fn document(&self, url: &str) -> Result<Option<Vec<u8>>, UpstreamError> {
         let response = self.get(url).await?;
         match response.status().as_u16() {
             200 => {}
@@ -124,14 +127,13 @@ impl UpstreamClient {
             url: url.to_string(),
             reason,
         };
-        let body = if gzipped {
-            gunzip(&body).map_err(|e| malformed(e.to_string()))?
+        if gzipped {
+            gunzip(&body)
+                .map(Some)
+                .map_err(|e| malformed(e.to_string()))
         } else {
-            body.to_vec()
-        };
-        serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|e| malformed(e.to_string()))
+            Ok(Some(body.to_vec()))
+        }
     }
 
     async fn resources(&self) -> Result<Resources, UpstreamError> {
@@ -149,16 +151,11 @@ impl UpstreamClient {
                 url: url.to_string(),
                 status: 404,
             })?;
-        let resource = |types: &[&str]| {
-            types.iter().find_map(|wanted| {
-                index["resources"].as_array()?.iter().find_map(|r| {
-                    (r["@type"].as_str() == Some(*wanted))
-                        .then(|| r["@id"].as_str())
-                        .flatten()
-                        .map(with_slash)
-                })
-            })
-        };
+        let listed = service_resources(&index).map_err(|e| UpstreamError::Malformed {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        let resource = |types: &[&str]| find_resource(&listed, types).map(with_slash);
         let missing = |what: &str| UpstreamError::Malformed {
             url: url.to_string(),
             reason: format!("the service index lists no {what}"),
@@ -188,31 +185,31 @@ impl UpstreamClient {
         let Some(index) = self.document(&url).await? else {
             return Ok(None);
         };
-        let malformed = |reason: &str| UpstreamError::Malformed {
-            url: url.clone(),
-            reason: reason.to_string(),
+        let malformed = |url: &str, reason: String| UpstreamError::Malformed {
+            url: url.to_string(),
+            reason,
         };
-        let pages = index["items"]
-            .as_array()
-            .ok_or_else(|| malformed("the registration index has no items"))?;
+        let pages = parse_registration_index(&index).map_err(|e| malformed(&url, e.to_string()))?;
         if pages.len() > MAX_PAGES {
-            return Err(malformed("the registration has too many pages"));
+            return Err(malformed(
+                &url,
+                "the registration has too many pages".into(),
+            ));
         }
         let mut versions = Vec::new();
         for page in pages {
-            let leaves = match page["items"].as_array() {
-                Some(items) => items.clone(),
-                None => {
-                    let page_url = page["@id"]
-                        .as_str()
-                        .ok_or_else(|| malformed("a page has neither items nor @id"))?;
-                    self.document(page_url)
-                        .await?
-                        .and_then(|p| p["items"].as_array().cloned())
-                        .ok_or_else(|| malformed("a registration page has no items"))?
+            match page {
+                RegistrationPage::Inline(leaves) => versions.extend(leaves),
+                RegistrationPage::Remote(page_url) => {
+                    let body = self.document(&page_url).await?.ok_or_else(|| {
+                        malformed(&page_url, "the registration page is missing".into())
+                    })?;
+                    versions.extend(
+                        parse_registration_page(&body)
+                            .map_err(|e| malformed(&page_url, e.to_string()))?,
+                    );
                 }
-            };
-            versions.extend(leaves.into_iter().filter_map(leaf_version));
+            }
         }
         versions.sort_by_cached_key(|v| NuGetVersion::parse(&v.version).ok());
         versions.dedup_by(|a, b| a.version.eq_ignore_ascii_case(&b.version));
@@ -260,26 +257,6 @@ impl UpstreamClient {
         file.flush().await?;
         Ok(true)
     }
-}
-
-/// A registration leaf as an [`UpstreamVersion`]; leaves without a readable version are skipped.
-fn leaf_version(leaf: Value) -> Option<UpstreamVersion> {
-    let mut entry = leaf.get("catalogEntry")?.clone();
-    if !entry.is_object() {
-        return None;
-    }
-    let version = NuGetVersion::parse(entry["version"].as_str()?).ok()?;
-    let listed = entry["listed"].as_bool().unwrap_or(true);
-    // Links into the upstream are rewritten to this feed when served; its own ids are not kept.
-    if let Some(map) = entry.as_object_mut() {
-        map.remove("@id");
-        map.remove("packageContent");
-    }
-    Some(UpstreamVersion {
-        version: version.normalized(),
-        listed,
-        entry,
-    })
 }
 
 fn with_slash(url: &str) -> String {

@@ -267,14 +267,21 @@ impl PackageService {
         let mut failures = Vec::new();
         let mut asked = 0;
         for (index, client) in self.upstreams.clients.iter().enumerate() {
-            if self.withheld(id, cached, client.allow_list()).await?.is_some() {
+            if self
+                .withheld(id, cached, client.allow_list())
+                .await?
+                .is_some()
+            {
                 continue;
             }
             asked += 1;
             let answer = match self.answer(index, &lower_id).await {
                 Ok(answer) => answer,
                 Err(e) => {
-                    failures.push(format!("the upstream feed '{}' failed: {e}", client.label()));
+                    failures.push(format!(
+                        "the upstream feed '{}' failed: {e}",
+                        client.label()
+                    ));
                     continue;
                 }
             };
@@ -455,7 +462,10 @@ impl PackageService {
                         .await;
                 }
                 Ok(false) => {}
-                Err(e) => failures.push(format!("the upstream feed '{}' failed: {e}", client.label())),
+                Err(e) => failures.push(format!(
+                    "the upstream feed '{}' failed: {e}",
+                    client.label()
+                )),
             }
         }
         if failures.is_empty() {
@@ -548,10 +558,7 @@ impl PackageService {
                 .await?;
         if registration.upstream.is_none() {
             // Pushed here meanwhile: the feed's own ID never takes an upstream version.
-            return Err(super::version_not_found(
-                &nupkg.nuspec.id,
-                &columns.version,
-            ));
+            return Err(super::version_not_found(&nupkg.nuspec.id, &columns.version));
         }
         let row = columns.row(nupkg, registration.id, package, now, None, listed);
         match db::packages::insert_version(&mut tx, &row).await {
