@@ -28,6 +28,8 @@ pub struct PackageSummary {
     /// Downloads of every version.
     pub downloads: String,
     pub tags: Vec<String>,
+    /// The upstream feed it was cached from (not this feed's own package).
+    pub upstream: Option<String>,
 }
 
 /// "1 download", "1,234 downloads": one wording for every page.
@@ -73,7 +75,10 @@ fn urlencode_path(text: &str) -> String {
 struct Home {
     page: Page,
     recent: Vec<PackageSummary>,
+    /// The feed's own packages.
     count: usize,
+    /// Packages cached from upstream feeds, counted apart.
+    cached: usize,
     usage: Usage,
 }
 
@@ -130,6 +135,8 @@ struct PackagePage {
     pending: Vec<String>,
     /// The owner a reserved prefix covering the ID belongs to: the package is verified.
     verified_by: Option<String>,
+    /// The upstream feed this package was cached from.
+    upstream: Option<String>,
     download: String,
     license: Option<String>,
     /// `projectUrl`, only when it is safe to link ([`web_link`]).
@@ -207,6 +214,7 @@ impl PackageSummary {
             authors: v.authors.clone(),
             verified,
             prerelease: v.is_prerelease,
+            upstream: package.upstream.clone(),
         }
     }
 }
@@ -217,6 +225,7 @@ pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> Pag
     let verifier = state.packages.verifier().await?;
     let view = state.packages.feed().view().await?;
     let mut count = 0;
+    let mut cached = 0;
     // Per package, its most recently published listed version; the ten newest of those.
     // Packages by their latest listed publication, each shown by its headline version.
     let mut recent: Vec<(i64, &PackageVersion, &IndexedPackage)> = Vec::with_capacity(RECENT + 1);
@@ -233,7 +242,11 @@ pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> Pag
         let Some(shown) = package.headline() else {
             continue;
         };
-        count += 1;
+        if package.upstream.is_some() {
+            cached += 1;
+        } else {
+            count += 1;
+        }
         if recent.len() < RECENT || recent.last().is_some_and(|(at, _, _)| *at < updated) {
             let at = recent.partition_point(|(at, _, _)| *at >= updated);
             recent.insert(at, (updated, shown, package));
@@ -254,6 +267,7 @@ pub async fn home(State(state): State<AppState>, Reader(visitor): Reader) -> Pag
         page: visitor.page(),
         recent,
         count,
+        cached,
         usage: Usage::new(&state.config.base_url(), None),
     }))
 }
@@ -465,6 +479,12 @@ pub async fn package_page(
         })
         .collect();
     let owners = state.packages.owner_names(current.registration_id).await?;
+    let upstream = state
+        .packages
+        .feed()
+        .package(&id)
+        .await?
+        .and_then(|p| p.upstream.clone());
     let manages_owners = state
         .packages
         .can_manage_owners(visitor.user(), current.registration_id)
@@ -581,6 +601,7 @@ pub async fn package_page(
         owners,
         pending,
         verified_by,
+        upstream,
         download: format!(
             "{base}/v3-flatcontainer/{lower_id}/{lower_version}/{lower_id}.{lower_version}.nupkg"
         ),

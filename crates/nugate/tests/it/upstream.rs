@@ -289,6 +289,19 @@ async fn internal_and_reserved_ids_never_take_upstream_versions() {
     // A cached ID cannot be pushed over until an administrator removes the cached copies.
     let cached = "/v3-flatcontainer/open.lib/1.0.0/open.lib.1.0.0.nupkg";
     assert_eq!(status(&app, cached).await.0, 200);
+    // Marked apart in the gallery: a badge, and counted apart from the feed's own packages.
+    let page = status(&app, "/packages/Open.Lib").await.1;
+    assert!(
+        page.contains("Cached from the upstream feed upstream-feed"),
+        "{page}"
+    );
+    let found = status(&app, "/packages?q=Open.Lib").await.1;
+    assert!(found.contains("from upstream-feed"), "{found}");
+    let home = status(&app, "/").await.1;
+    assert!(
+        home.contains("Search 1 package and 1 cached from upstream feeds"),
+        "{home}"
+    );
     let refused = app.push(&key, simple("Open.Lib", "5.0.0")).await;
     assert_eq!(refused.status(), 409);
     assert!(refused
@@ -328,6 +341,31 @@ async fn an_allow_list_upstream_passes_approved_ids_only() {
         app.json(path).await["versions"],
         serde_json::json!(["1.0.0"])
     );
+
+    // A private feed's read rule covers what comes from upstream too.
+    let upstream = upstream_config(&relay, "vetted");
+    let private = TestApp::start_with(|c| {
+        c.upstreams = vec![upstream];
+        c.read_access = nugate::config::ReadAccess::Private;
+    })
+    .await;
+    assert_eq!(status(&private, path).await.0, 401);
+    assert_eq!(
+        status(
+            &private,
+            "/v3-flatcontainer/vetted.lib/1.0.0/vetted.lib.1.0.0.nupkg"
+        )
+        .await
+        .0,
+        401
+    );
+    assert!(private
+        .state
+        .packages
+        .registration("Vetted.Lib")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A fake upstream whose package for `fake.lib` 1.0.0 is really `body`.
