@@ -396,6 +396,42 @@ fi
 bench_backend sqlite "" 1
 if [ -n "$PG_URL" ]; then bench_backend postgres "$PG_URL" 0; fi
 
+# ---------------------------------------------------------------- mirror scale (SQLite)
+# A mirror holds far more versions than a company pushes. BENCH_MIRROR_SIZES versions (default 100 000 and
+# 1 000 000, ten per ID, marked as cached from an upstream) are written straight into a migrated database;
+# then: spawn -> first 200 on a version list (the feed index loaded), search and version-list latency,
+# and resident memory once those have run.
+mirror_scale() {
+  local n=$1 d=$WORK/data-mirror-$1 ids last
+  ids=$(( (n + 9) / 10 )); last=$(( ids - 13 ))
+  echo 'long bench password' | "$NUGATE" --data-dir "$d" user create mirror --email mirror@example.com \
+    --password-stdin >/dev/null 2>>"$WORK/mirror-cli.log"
+  "$PY" "$BENCH_DIR/tool.py" bulkload --db "$d/nugate.db" --versions "$n" --per-id 10 >"$RES/mirror-$n-load.json"
+  log "  mirror $n: $(cat "$RES/mirror-$n-load.json")"
+  local first="/v3-flatcontainer/mirror.json.lib000000/index.json"
+  local other
+  other=$(printf '/v3-flatcontainer/mirror.%s.lib%06d/index.json' sql "$last")
+  "$PY" "$BENCH_DIR/tool.py" startup --bin "$NUGATE" --data-dir "$d" --path "$first" --runs 3 \
+    >"$RES/mirror-$n-startup.json"
+  log "  mirror $n start-up: $(cat "$RES/mirror-$n-startup.json")"
+  local port pid
+  port=$(free_port)
+  "$NUGATE" serve --listen "127.0.0.1:$port" --data-dir "$d" >"$WORK/mirror-$n-server.log" 2>&1 &
+  pid=$!; PIDS+=("$pid")
+  wait_live "$port"
+  "$PY" "$BENCH_DIR/tool.py" latency --url "http://127.0.0.1:$port" --n 100 --max-seconds 10 \
+    "$first" "$other" "/v3/search?q=json&take=20" "/v3/search?q=mirror.sql.lib$(printf %06d "$last")" \
+    "/v3/search?q=&take=20" "/v3/search?q=nomatchatall" "/v3/search?q=author%2042&take=20" \
+    >"$RES/mirror-$n-latency.json"
+  log "  mirror $n latency: $(cat "$RES/mirror-$n-latency.json")"
+  echo "{\"kb\": $(rss_kb "$pid")}" >"$RES/mirror-$n-rss.json"
+  log "  mirror $n resident: $(cat "$RES/mirror-$n-rss.json")"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+log "mirror scale (SQLite)"
+for n in ${BENCH_MIRROR_SIZES:-100000 1000000}; do mirror_scale "$n"; done
+
 T_END=$(date +%s)
 echo "{\"total_seconds\": $((T_END - T_START)), \"loadavg_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >"$RES/run.json"
 "$PY" "$BENCH_DIR/report.py" "$RES" >"$OUT"

@@ -153,7 +153,8 @@ def free_port():
 
 
 def cmd_startup(a):
-    """Spawn -> first 200 on /health/live, polling every 1 ms; the database is already migrated."""
+    """Spawn -> first 200 on `--path` (default /health/live), polling every 1 ms; the database is already
+    migrated."""
     times = []
     for _ in range(a.runs):
         port = free_port()
@@ -164,10 +165,10 @@ def cmd_startup(a):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         elapsed = None
         try:
-            while time.perf_counter() - t0 < 10:
+            while time.perf_counter() - t0 < 60:
                 try:
-                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                    c.request("GET", "/health/live")
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    c.request("GET", a.path)
                     if c.getresponse().status == 200:
                         elapsed = time.perf_counter() - t0
                         c.close()
@@ -278,6 +279,54 @@ def cmd_nupkg(a):
     sys.stdout.buffer.write(nupkg(a.id, a.version))
 
 
+def cmd_bulkload(a):
+    """Writes `--versions` synthetic versions (`--per-id` per ID, marked as cached from an upstream) straight
+    into a migrated SQLite database, as a mirror accumulates them: pushing a million over HTTP would take
+    hours and measure ingest, not the mirror."""
+    import base64
+    import hashlib
+    import sqlite3
+    t0 = time.perf_counter()
+    db = sqlite3.connect(a.db)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    ids = (a.versions + a.per_id - 1) // a.per_id
+    now = int(time.time())
+    words = ["json", "http", "logging", "testing", "azure", "aws", "graph", "sql", "cache", "crypto",
+             "xml", "grpc", "cli", "mvc", "blazor", "orm", "queue", "auth", "image", "pdf"]
+    db.executemany(
+        "INSERT INTO package_registrations (id, package_id, package_id_lower, created_at, changed_seq, upstream) "
+        "VALUES (?, ?, ?, ?, ?, 'nuget.org')",
+        ((i + 1, f"Mirror.{words[i % 20].title()}.Lib{i:06d}", f"mirror.{words[i % 20]}.lib{i:06d}", now, i + 1)
+         for i in range(ids)))
+
+    def rows():
+        n = 0
+        for i in range(ids):
+            for v in range(a.per_id):
+                if n >= a.versions:
+                    return
+                n += 1
+                version = f"{v // 10 + 1}.{v % 10}.0"
+                digest = base64.b64encode(hashlib.sha512(f"{i}/{version}".encode()).digest()).decode()
+                word = words[i % 20]
+                yield (i + 1, version, version, version,
+                       f"A {word} library for .NET, synthetic package {i} of the mirror-scale benchmark, "
+                       f"with a description about as long as a real one.",
+                       f"Author {i % 997}", f"{word} dotnet mirror", "", "{}", digest, 20_000 + i % 5000,
+                       now - (a.per_id - v) * 86_400, " ")
+    db.executemany(
+        "INSERT INTO packages (registration_id, version, version_lower, full_version, is_prerelease, is_semver2, "
+        "listed, title, description, summary, authors, tags, package_types, metadata_json, package_hash, "
+        "package_size, published_at, pushed_by, dependency_ids) "
+        "VALUES (?, ?, ?, ?, 0, 0, 1, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, NULL, ?)", rows())
+    db.execute("UPDATE feed_changes SET seq = ? WHERE id = 1", (ids,))
+    db.commit()
+    count = db.execute("SELECT COUNT(*) FROM packages").fetchone()[0]
+    db.close()
+    print(json.dumps({"versions": count, "ids": ids, "seconds": round(time.perf_counter() - t0, 1)}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -295,10 +344,13 @@ def main():
     s.set_defaults(f=cmd_populate)
     s = sub.add_parser("startup"); s.add_argument("--bin"); s.add_argument("--data-dir")
     s.add_argument("--database-url"); s.add_argument("--runs", type=int, default=5)
+    s.add_argument("--path", default="/health/live")
     s.set_defaults(f=cmd_startup)
     s = sub.add_parser("latency"); s.add_argument("--url"); s.add_argument("--n", type=int, default=200)
     s.add_argument("--max-seconds", type=float, default=10)
     s.add_argument("paths", nargs="+"); s.set_defaults(f=cmd_latency)
+    s = sub.add_parser("bulkload"); s.add_argument("--db"); s.add_argument("--versions", type=int)
+    s.add_argument("--per-id", type=int, default=10); s.set_defaults(f=cmd_bulkload)
     s = sub.add_parser("mirror"); s.add_argument("--url"); s.add_argument("--root")
     s.add_argument("paths", nargs="+"); s.set_defaults(f=cmd_mirror)
     s = sub.add_parser("nupkg"); s.add_argument("id"); s.add_argument("version"); s.set_defaults(f=cmd_nupkg)

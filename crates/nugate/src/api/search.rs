@@ -216,7 +216,7 @@ pub async fn find(
         };
         let version = &package.versions[latest];
         if let Some(wanted) = &request.package_type {
-            let types = &version.lower_types;
+            let types = &version.lower.types;
             let is_dependency = types.is_empty() || types.split(' ').any(|t| t == "dependency");
             if !(types.split(' ').any(|t| t == wanted) || (wanted == "dependency" && is_dependency))
             {

@@ -1,5 +1,7 @@
 //! Package registrations (one per ID), their owners, and package versions.
 
+use std::sync::Arc;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -16,21 +18,24 @@ pub struct Registration {
 
 /// One published version, with the columns the protocol endpoints need.
 #[derive(Clone, Debug)]
+///
+/// The texts versions of one ID usually repeat are shared (`Arc<str>`): the in-memory feed holds every
+/// version, and a mirror has a million of them ([`PackageVersion::share_texts_with`]).
 pub struct PackageVersion {
     pub id: i64,
     pub registration_id: i64,
-    pub package_id: String,
+    pub package_id: Arc<str>,
     pub version: String,
     pub full_version: String,
     pub is_prerelease: bool,
     pub is_semver2: bool,
     pub listed: bool,
-    pub title: Option<String>,
-    pub description: String,
-    pub summary: Option<String>,
-    pub authors: String,
-    pub tags: String,
-    pub package_types: String,
+    pub title: Option<Arc<str>>,
+    pub description: Arc<str>,
+    pub summary: Option<Arc<str>>,
+    pub authors: Arc<str>,
+    pub tags: Arc<str>,
+    pub package_types: Arc<str>,
     pub metadata_json: String,
     pub package_hash: String,
     pub package_size: i64,
@@ -43,22 +48,53 @@ const VERSION_COLUMNS: &str = "p.id, p.registration_id, r.package_id, p.version,
      p.is_prerelease, p.is_semver2, p.listed, p.title, p.description, p.summary, p.authors, p.tags, \
      p.package_types, p.metadata_json, p.package_hash, p.package_size, p.published_at, p.downloads";
 
+impl PackageVersion {
+    /// Points each text equal to `other`'s at `other`'s copy, so versions of one ID hold it once.
+    pub fn share_texts_with(&mut self, other: &PackageVersion) {
+        fn share(mine: &mut Arc<str>, theirs: &Arc<str>) {
+            if !Arc::ptr_eq(mine, theirs) && **mine == **theirs {
+                *mine = Arc::clone(theirs);
+            }
+        }
+        fn share_optional(mine: &mut Option<Arc<str>>, theirs: &Option<Arc<str>>) {
+            if let (Some(mine), Some(theirs)) = (mine.as_mut(), theirs) {
+                share(mine, theirs);
+            }
+        }
+        share(&mut self.package_id, &other.package_id);
+        share_optional(&mut self.title, &other.title);
+        share(&mut self.description, &other.description);
+        share_optional(&mut self.summary, &other.summary);
+        share(&mut self.authors, &other.authors);
+        share(&mut self.tags, &other.tags);
+        share(&mut self.package_types, &other.package_types);
+    }
+}
+
+fn text(row: &AnyRow, column: &str) -> sqlx::Result<Arc<str>> {
+    Ok(Arc::from(row.try_get::<String, _>(column)?))
+}
+
+fn optional_text(row: &AnyRow, column: &str) -> sqlx::Result<Option<Arc<str>>> {
+    Ok(row.try_get::<Option<String>, _>(column)?.map(Arc::from))
+}
+
 fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
     Ok(PackageVersion {
         id: row.try_get("id")?,
         registration_id: row.try_get("registration_id")?,
-        package_id: row.try_get("package_id")?,
+        package_id: text(row, "package_id")?,
         version: row.try_get("version")?,
         full_version: row.try_get("full_version")?,
         is_prerelease: flag(row.try_get("is_prerelease")?),
         is_semver2: flag(row.try_get("is_semver2")?),
         listed: flag(row.try_get("listed")?),
-        title: row.try_get("title")?,
-        description: row.try_get("description")?,
-        summary: row.try_get("summary")?,
-        authors: row.try_get("authors")?,
-        tags: row.try_get("tags")?,
-        package_types: row.try_get("package_types")?,
+        title: optional_text(row, "title")?,
+        description: text(row, "description")?,
+        summary: optional_text(row, "summary")?,
+        authors: text(row, "authors")?,
+        tags: text(row, "tags")?,
+        package_types: text(row, "package_types")?,
         metadata_json: row.try_get("metadata_json")?,
         package_hash: row.try_get("package_hash")?,
         package_size: row.try_get("package_size")?,
@@ -480,13 +516,48 @@ pub struct IndexRow {
 }
 
 pub async fn index_rows(pool: &AnyPool, since: Option<i64>) -> sqlx::Result<Vec<IndexRow>> {
+    index_rows_of_slice(pool, IndexSlice::ChangedSince(since.unwrap_or(-1))).await
+}
+
+/// Which registrations' rows [`index_rows_of_slice`] reads.
+#[derive(Clone, Copy, Debug)]
+pub enum IndexSlice {
+    /// Those changed after a counter value (what [`index_rows`] reads).
+    ChangedSince(i64),
+    /// Ids in `from..to`: the first load of a large feed reads it in such slices, so it never holds
+    /// every row at once besides the index it builds.
+    Ids { from: i64, to: i64 },
+    /// One registration: what a read is answered from before the first load is done.
+    One(i64),
+}
+
+/// The largest registration id (0 for none).
+pub async fn max_registration_id(pool: &AnyPool) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COALESCE(MAX(id), 0) AS top FROM package_registrations")
+        .fetch_one(pool)
+        .await?
+        .try_get("top")
+}
+
+/// [`index_rows`] of a slice of the registrations.
+pub async fn index_rows_of_slice(pool: &AnyPool, slice: IndexSlice) -> sqlx::Result<Vec<IndexRow>> {
+    let condition = match slice {
+        IndexSlice::ChangedSince(_) => "r.changed_seq > $1",
+        IndexSlice::Ids { .. } => "r.id >= $1 AND r.id < $2",
+        IndexSlice::One(_) => "r.id = $1",
+    };
     let columns = VERSION_COLUMNS.replace("p.metadata_json", "'' AS metadata_json");
     let sql = format!(
         "SELECT {columns}, r.changed_seq, r.upstream FROM packages p \
-         JOIN package_registrations r ON r.id = p.registration_id WHERE r.changed_seq > $1"
+         JOIN package_registrations r ON r.id = p.registration_id WHERE {condition}"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(since.unwrap_or(-1))
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let query = match slice {
+        IndexSlice::ChangedSince(since) => query.bind(since),
+        IndexSlice::Ids { from, to } => query.bind(from).bind(to),
+        IndexSlice::One(id) => query.bind(id),
+    };
+    query
         .fetch_all(pool)
         .await?
         .iter()

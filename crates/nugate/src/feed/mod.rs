@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use nuget_formats::NuGetVersion;
 
-use crate::db::{self, packages::PackageVersion, Db};
+use crate::db::packages::{IndexRow, IndexSlice, PackageVersion};
+use crate::db::{self, Db};
 use crate::metrics::Metrics;
 
 /// One version as search and the version lists need it, with its text pre-lowered for matching.
@@ -28,13 +29,45 @@ use crate::metrics::Metrics;
 pub struct IndexedVersion {
     /// The row, without the stored .nuspec JSON (fetched only for the documents that need it).
     pub row: PackageVersion,
-    /// Lower-cased title, tags, description and authors, joined for free-text matching.
-    pub lower_title: String,
-    pub lower_tags: String,
-    pub lower_description: String,
-    pub lower_authors: String,
-    /// Lower-cased package types, space separated.
-    pub lower_types: String,
+    /// Its texts lower-cased for matching; shared by the versions of an ID whose texts are the same.
+    pub lower: Arc<LowerTexts>,
+}
+
+/// A version's searchable texts, lower-cased once.
+#[derive(Debug)]
+pub struct LowerTexts {
+    pub title: String,
+    pub tags: String,
+    pub description: String,
+    pub authors: String,
+    /// Package types, space separated.
+    pub types: String,
+}
+
+impl LowerTexts {
+    fn of(row: &PackageVersion) -> LowerTexts {
+        LowerTexts {
+            title: row.title.as_deref().unwrap_or("").to_lowercase(),
+            tags: row.tags.to_lowercase(),
+            description: row.description.to_lowercase(),
+            authors: row.authors.to_lowercase(),
+            types: row.package_types.to_lowercase(),
+        }
+    }
+}
+
+/// Whether two rows' searchable texts are the very same (shared) strings.
+fn same_texts(a: &PackageVersion, b: &PackageVersion) -> bool {
+    let same_optional = |x: &Option<Arc<str>>, y: &Option<Arc<str>>| match (x, y) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        (None, None) => true,
+        _ => false,
+    };
+    same_optional(&a.title, &b.title)
+        && Arc::ptr_eq(&a.tags, &b.tags)
+        && Arc::ptr_eq(&a.description, &b.description)
+        && Arc::ptr_eq(&a.authors, &b.authors)
+        && Arc::ptr_eq(&a.package_types, &b.package_types)
 }
 
 /// One package ID and all its versions, sorted by NuGet's version order (lowest first).
@@ -199,6 +232,9 @@ impl FeedIndex {
     /// A package by ID; before answering "no such package" the index is refreshed once, so a package
     /// another node has just pushed is found at once.
     pub async fn package(&self, id: &str) -> sqlx::Result<Option<Arc<IndexedPackage>>> {
+        if !self.loaded() {
+            return self.package_from_database(id).await;
+        }
         let found = {
             let view = self.view().await?;
             view.package(id).cloned()
@@ -228,6 +264,12 @@ impl FeedIndex {
                     .map(|v| (Arc::clone(p), v.row.clone()))
             })
         };
+        if !self.loaded() {
+            return Ok(self.package_from_database(id).await?.and_then(|p| {
+                let row = p.version(normalized)?.row.clone();
+                Some((p, row))
+            }));
+        }
         let found = {
             let view = self.view().await?;
             lookup(&view)
@@ -237,6 +279,21 @@ impl FeedIndex {
         }
         let view = self.fresh_view().await?;
         Ok(lookup(&view))
+    }
+
+    /// One package read from the database: until the first load is done (a large mirror takes seconds),
+    /// version lists, registrations and downloads are answered this way instead of waiting for it.
+    async fn package_from_database(&self, id: &str) -> sqlx::Result<Option<Arc<IndexedPackage>>> {
+        let pool = self.db.pool();
+        let Some(registration) = db::packages::registration(pool, id).await? else {
+            return Ok(None);
+        };
+        let rows = db::packages::index_rows_of_slice(pool, IndexSlice::One(registration.id)).await?;
+        let mut owners = HashMap::from([(
+            registration.id,
+            db::packages::owner_names(pool, registration.id).await?,
+        )]);
+        Ok(build_packages(rows, &mut owners).pop().map(Arc::new))
     }
 
     fn read(&self) -> IndexView<'_> {
@@ -318,7 +375,6 @@ impl FeedIndex {
             }
             state.state.loaded.then_some(state.state.seq)
         };
-        let rows = db::packages::index_rows(pool, since).await?;
         // A registration whose last version was deleted (`nugate package delete`) has no rows above.
         let emptied = match since {
             Some(since) => db::packages::emptied_registrations(pool, since).await?,
@@ -328,29 +384,25 @@ impl FeedIndex {
         for (registration, name) in db::packages::index_owners(pool, since).await? {
             owners.entry(registration).or_default().push(name);
         }
-        let mut grouped: HashMap<i64, (i64, Option<String>, Vec<PackageVersion>)> = HashMap::new();
-        for row in rows {
-            let entry = grouped.entry(row.version.registration_id).or_insert((
-                row.changed_seq,
-                row.upstream,
-                Vec::new(),
-            ));
-            entry.0 = entry.0.max(row.changed_seq);
-            entry.2.push(row.version);
+        // The first load reads the feed a slice of registrations at a time, so a mirror's million rows
+        // are never all in memory beside the index built from them.
+        let slices: Vec<IndexSlice> = match since {
+            Some(since) => vec![IndexSlice::ChangedSince(since)],
+            None => {
+                let top = db::packages::max_registration_id(pool).await?;
+                (0..=top / LOAD_SLICE)
+                    .map(|i| IndexSlice::Ids {
+                        from: i * LOAD_SLICE,
+                        to: (i + 1) * LOAD_SLICE,
+                    })
+                    .collect()
+            }
+        };
+        let mut built = Vec::new();
+        for slice in slices {
+            let rows = db::packages::index_rows_of_slice(pool, slice).await?;
+            built.extend(build_packages(rows, &mut owners));
         }
-        let built: Vec<IndexedPackage> = grouped
-            .into_iter()
-            .filter_map(|(registration_id, (changed_seq, upstream, rows))| {
-                let mut package = build_package(
-                    registration_id,
-                    changed_seq,
-                    owners.remove(&registration_id).unwrap_or_default(),
-                    rows,
-                )?;
-                package.upstream = upstream;
-                Some(package)
-            })
-            .collect();
         let mut state = self
             .state
             .write()
@@ -377,35 +429,72 @@ impl FeedIndex {
     }
 }
 
+/// Registrations read per query by the first load.
+const LOAD_SLICE: i64 = 2_000;
+
+/// The packages of `rows` (any order), with their owners taken from `owners`.
+fn build_packages(
+    rows: Vec<IndexRow>,
+    owners: &mut HashMap<i64, Vec<String>>,
+) -> Vec<IndexedPackage> {
+    let mut grouped: HashMap<i64, (i64, Option<String>, Vec<PackageVersion>)> = HashMap::new();
+    for row in rows {
+        let entry = grouped.entry(row.version.registration_id).or_insert((
+            row.changed_seq,
+            row.upstream,
+            Vec::new(),
+        ));
+        entry.0 = entry.0.max(row.changed_seq);
+        entry.2.push(row.version);
+    }
+    grouped
+        .into_iter()
+        .filter_map(|(registration_id, (changed_seq, upstream, rows))| {
+            let mut package = build_package(
+                registration_id,
+                changed_seq,
+                owners.remove(&registration_id).unwrap_or_default(),
+                rows,
+            )?;
+            package.upstream = upstream;
+            Some(package)
+        })
+        .collect()
+}
+
 fn build_package(
     registration_id: i64,
     changed_seq: i64,
     owners: Vec<String>,
     rows: Vec<PackageVersion>,
 ) -> Option<IndexedPackage> {
-    let mut versions: Vec<(Option<NuGetVersion>, IndexedVersion)> = rows
+    let mut rows: Vec<(Option<NuGetVersion>, PackageVersion)> = rows
         .into_iter()
-        .map(|row| {
-            (
-                NuGetVersion::parse(&row.version).ok(),
-                IndexedVersion {
-                    lower_title: row.title.as_deref().unwrap_or("").to_lowercase(),
-                    lower_tags: row.tags.to_lowercase(),
-                    lower_description: row.description.to_lowercase(),
-                    lower_authors: row.authors.to_lowercase(),
-                    lower_types: row.package_types.to_lowercase(),
-                    row,
-                },
-            )
-        })
+        .map(|row| (NuGetVersion::parse(&row.version).ok(), row))
         .collect();
-    versions.sort_by(|a, b| a.0.cmp(&b.0));
-    let versions: Vec<IndexedVersion> = versions.into_iter().map(|(_, v)| v).collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    // Versions of one ID mostly repeat their texts: each is held once, lower-cased once.
+    let mut versions: Vec<IndexedVersion> = Vec::with_capacity(rows.len());
+    for (_, mut row) in rows {
+        let lower = match versions.last() {
+            Some(previous) => {
+                row.share_texts_with(&previous.row);
+                if same_texts(&row, &previous.row) {
+                    Arc::clone(&previous.lower)
+                } else {
+                    Arc::new(LowerTexts::of(&row))
+                }
+            }
+            None => Arc::new(LowerTexts::of(&row)),
+        };
+        versions.push(IndexedVersion { row, lower });
+    }
+    versions.shrink_to_fit();
     let package_id = versions.last()?.row.package_id.clone();
     Some(IndexedPackage {
         registration_id,
         lower_id: package_id.to_lowercase(),
-        package_id,
+        package_id: package_id.to_string(),
         changed_seq,
         owners,
         upstream: None,

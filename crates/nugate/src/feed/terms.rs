@@ -64,15 +64,15 @@ pub fn matches(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> boo
     match term {
         Term::Text(t) => {
             id.contains(t.as_str())
-                || v.lower_title.contains(t.as_str())
-                || v.lower_tags.contains(t.as_str())
-                || v.lower_description.contains(t.as_str())
-                || v.lower_authors.contains(t.as_str())
+                || v.lower.title.contains(t.as_str())
+                || v.lower.tags.contains(t.as_str())
+                || v.lower.description.contains(t.as_str())
+                || v.lower.authors.contains(t.as_str())
         }
         Term::Id(t) => id.contains(t.as_str()),
         Term::PackageId(t) => id == t,
-        Term::Tag(t) => v.lower_tags.split_whitespace().any(|tag| tag == t),
-        Term::Author(t) => v.lower_authors.contains(t.as_str()),
+        Term::Tag(t) => v.lower.tags.split_whitespace().any(|tag| tag == t),
+        Term::Author(t) => v.lower.authors.contains(t.as_str()),
         Term::Owner(t) => package.owners.iter().any(|name| name.to_lowercase() == *t),
     }
 }

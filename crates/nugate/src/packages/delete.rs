@@ -87,7 +87,7 @@ impl PackageService {
             .await?
             .len();
         Ok(DeletedVersion {
-            id: target.package_id,
+            id: target.package_id.to_string(),
             version: target.version,
             remaining_versions,
         })

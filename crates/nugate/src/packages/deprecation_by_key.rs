@@ -160,6 +160,6 @@ impl PackageService {
         let found = db::packages::version(pool, id, &wanted.normalized())
             .await?
             .ok_or_else(missing)?;
-        Ok(Some((found.package_id, Some(wanted))))
+        Ok(Some((found.package_id.to_string(), Some(wanted))))
     }
 }

@@ -169,7 +169,7 @@ impl PackageService {
             "symbols pushed"
         );
         Ok(PushedSymbols {
-            id: target.package_id,
+            id: target.package_id.to_string(),
             version: target.version,
             files: checked
                 .iter()

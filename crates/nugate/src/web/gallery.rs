@@ -208,10 +208,10 @@ impl PackageSummary {
         PackageSummary {
             downloads: downloads_label(package.total_downloads()),
             tags: v.tags.split_whitespace().map(str::to_string).collect(),
-            id: v.package_id.clone(),
+            id: v.package_id.to_string(),
             version: v.version.clone(),
-            description: v.description.clone(),
-            authors: v.authors.clone(),
+            description: v.description.to_string(),
+            authors: v.authors.to_string(),
             verified,
             prerelease: v.is_prerelease,
             upstream: package.upstream.clone(),
@@ -580,7 +580,7 @@ pub async fn package_page(
     Ok(render(PackagePage {
         page,
         owner_error: notes.owner_error,
-        id: current.package_id.clone(),
+        id: current.package_id.to_string(),
         version: current.version.clone(),
         prerelease: current.is_prerelease,
         listed: current.listed,

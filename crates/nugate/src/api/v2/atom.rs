@@ -201,13 +201,13 @@ fn value(
     spec: Option<&Nuspec>,
 ) -> Option<String> {
     let row = s.row();
-    let text = |t: &Option<String>| t.clone().filter(|t| !t.is_empty());
+    let text = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_string);
     Some(match p {
-        Property::Id => row.package_id.clone(),
+        Property::Id => row.package_id.to_string(),
         Property::Version if context.semver2 => row.full_version.clone(),
         Property::Version | Property::NormalizedVersion => row.version.clone(),
-        Property::Authors => row.authors.clone(),
-        Property::Copyright => return text(&spec?.copyright),
+        Property::Authors => row.authors.to_string(),
+        Property::Copyright => return text(spec?.copyright.as_deref()),
         Property::Created | Property::LastUpdated => edm_date(row.published_at),
         Property::Published if !row.listed => UNLISTED_PUBLISHED.to_string(),
         Property::Published => edm_date(row.published_at),
@@ -215,31 +215,31 @@ fn value(
             return None
         }
         Property::Dependencies => spec.map(dependencies).unwrap_or_default(),
-        Property::Description => row.description.clone(),
+        Property::Description => row.description.to_string(),
         Property::DownloadCount => s.package.total_downloads().to_string(),
         Property::VersionDownloadCount => row.downloads.to_string(),
         Property::GalleryDetailsUrl => format!(
             "{}/packages/{}/{}",
             context.base, row.package_id, row.version
         ),
-        Property::IconUrl => return text(&spec?.icon_url),
+        Property::IconUrl => return text(spec?.icon_url.as_deref()),
         Property::IsLatestVersion => s.is_latest.to_string(),
         Property::IsAbsoluteLatestVersion => s.is_absolute_latest.to_string(),
         Property::IsPrerelease => row.is_prerelease.to_string(),
-        Property::Language => return text(&spec?.language),
+        Property::Language => return text(spec?.language.as_deref()),
         Property::PackageHash => row.package_hash.clone(),
         Property::PackageHashAlgorithm => "SHA512".to_string(),
         Property::PackageSize => row.package_size.to_string(),
-        Property::ProjectUrl => return text(&spec?.project_url),
-        Property::ReleaseNotes => return text(&spec?.release_notes),
+        Property::ProjectUrl => return text(spec?.project_url.as_deref()),
+        Property::ReleaseNotes => return text(spec?.release_notes.as_deref()),
         Property::RequireLicenseAcceptance => spec
             .is_some_and(|s| s.require_license_acceptance)
             .to_string(),
-        Property::Summary => return text(&row.summary),
-        Property::Tags => row.tags.clone(),
-        Property::Title => return text(&row.title),
-        Property::MinClientVersion => return text(&spec?.min_client_version),
-        Property::LicenseUrl => return text(&spec?.license_url),
+        Property::Summary => return text(row.summary.as_deref()),
+        Property::Tags => row.tags.to_string(),
+        Property::Title => return text(row.title.as_deref()),
+        Property::MinClientVersion => return text(spec?.min_client_version.as_deref()),
+        Property::LicenseUrl => return text(spec?.license_url.as_deref()),
         Property::LicenseNames => {
             return spec?
                 .license
