@@ -399,8 +399,8 @@ if [ -n "$PG_URL" ]; then bench_backend postgres "$PG_URL" 0; fi
 # ---------------------------------------------------------------- mirror scale (SQLite)
 # A mirror holds far more versions than a company pushes. BENCH_MIRROR_SIZES versions (default 100 000 and
 # 1 000 000, ten per ID, marked as cached from an upstream) are written straight into a migrated database;
-# then: spawn -> first 200 on a version list (the feed index loaded), search and version-list latency,
-# and resident memory once those have run.
+# then: spawn -> first 200 on a version list (answered from the database until the feed index is loaded),
+# search (the first search waits for the index) and version-list latency, and resident memory after them.
 mirror_scale() {
   local n=$1 d=$WORK/data-mirror-$1 ids last
   ids=$(( (n + 9) / 10 )); last=$(( ids - 13 ))
@@ -420,8 +420,8 @@ mirror_scale() {
   pid=$!; PIDS+=("$pid")
   wait_live "$port"
   "$PY" "$BENCH_DIR/tool.py" latency --url "http://127.0.0.1:$port" --n 100 --max-seconds 10 \
-    "$first" "$other" "/v3/search?q=json&take=20" "/v3/search?q=mirror.sql.lib$(printf %06d "$last")" \
-    "/v3/search?q=&take=20" "/v3/search?q=nomatchatall" "/v3/search?q=author%2042&take=20" \
+    "/v3/search?q=json&take=20" "/v3/search?q=mirror.sql.lib$(printf %06d "$last")" \
+    "/v3/search?q=&take=20" "/v3/search?q=nomatchatall" "/v3/search?q=author%2042&take=20" "$first" "$other" \
     >"$RES/mirror-$n-latency.json"
   log "  mirror $n latency: $(cat "$RES/mirror-$n-latency.json")"
   echo "{\"kb\": $(rss_kb "$pid")}" >"$RES/mirror-$n-rss.json"

@@ -150,7 +150,10 @@ async fn serve(
 ) -> Result<Response, ApiError> {
     let etag = format!(
         "\"{}{}\"",
-        target.package_hash.replace(['/', '+', '='], "_"),
+        target
+            .package_hash
+            .to_string()
+            .replace(['/', '+', '='], "_"),
         if nuspec { "-nuspec" } else { "" }
     );
     let last_modified = u64::try_from(target.published_at)

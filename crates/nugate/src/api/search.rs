@@ -203,31 +203,24 @@ pub async fn find(
     let wanted = skip.saturating_add(take);
     let mut by_rank: [Vec<(&Arc<IndexedPackage>, usize)>; terms::RANKS] = Default::default();
     let mut total = 0;
+    let matcher = terms::Matcher::new(&request.terms);
     for package in view.packages() {
         if !request.readable.allows(&package.package_id) {
             continue;
         }
-        let Some(latest) = package
-            .versions
-            .iter()
-            .rposition(|v| v.row.listed && visible(&v.row, request.prerelease, request.semver2))
-        else {
+        let Some(latest) = package.latest_position(request.prerelease, request.semver2) else {
             continue;
         };
         let version = &package.versions[latest];
         if let Some(wanted) = &request.package_type {
-            let types = &version.lower.types;
+            let types = version.lower.types();
             let is_dependency = types.is_empty() || types.split(' ').any(|t| t == "dependency");
             if !(types.split(' ').any(|t| t == wanted) || (wanted == "dependency" && is_dependency))
             {
                 continue;
             }
         }
-        if request
-            .terms
-            .iter()
-            .all(|term| terms::matches(package, version, term))
-        {
+        if matcher.matches(package, version) {
             total += 1;
             // Another order than relevance needs every match before it can cut a page.
             let rank = match request.order {
@@ -342,15 +335,17 @@ fn search_result(
         .and_then(|m| serde_json::from_str::<PackageMetadata>(m).ok())
         .map(|m| m.nuspec);
     let authors: Vec<String> = v
+        .texts
         .authors
         .split(',')
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
         .collect();
-    let package_types: Vec<Value> = if v.package_types.is_empty() {
+    let package_types: Vec<Value> = if v.texts.package_types.is_empty() {
         vec![json!({ "name": "Dependency" })]
     } else {
-        v.package_types
+        v.texts
+            .package_types
             .split(' ')
             .map(|t| json!({ "name": t }))
             .collect()
@@ -377,13 +372,13 @@ fn search_result(
         "registration": registration,
         "id": v.package_id,
         "version": v.version,
-        "description": v.description,
-        "summary": v.summary.clone().unwrap_or_default(),
-        "title": v.title.clone().unwrap_or_else(|| v.package_id.clone()),
+        "description": v.texts.description,
+        "summary": v.texts.summary.clone().unwrap_or_default(),
+        "title": v.texts.title.clone().unwrap_or_else(|| v.package_id.to_string()),
         "iconUrl": spec.as_ref().and_then(|s| s.icon_url.clone()),
         "licenseUrl": spec.as_ref().and_then(|s| s.license_url.clone()),
         "projectUrl": spec.as_ref().and_then(|s| s.project_url.clone()),
-        "tags": v.tags.split_whitespace().collect::<Vec<_>>(),
+        "tags": v.texts.tags.split_whitespace().collect::<Vec<_>>(),
         "authors": authors,
         "owners": hit.package.owners,
         "totalDownloads": hit.package.total_downloads(),

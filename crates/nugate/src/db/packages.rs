@@ -19,7 +19,7 @@ pub struct Registration {
 /// One published version, with the columns the protocol endpoints need.
 #[derive(Clone, Debug)]
 ///
-/// The texts versions of one ID usually repeat are shared (`Arc<str>`): the in-memory feed holds every
+/// The ID and the texts versions of one ID usually repeat are shared: the in-memory feed holds every
 /// version, and a mirror has a million of them ([`PackageVersion::share_texts_with`]).
 pub struct PackageVersion {
     pub id: i64,
@@ -30,14 +30,9 @@ pub struct PackageVersion {
     pub is_prerelease: bool,
     pub is_semver2: bool,
     pub listed: bool,
-    pub title: Option<Arc<str>>,
-    pub description: Arc<str>,
-    pub summary: Option<Arc<str>>,
-    pub authors: Arc<str>,
-    pub tags: Arc<str>,
-    pub package_types: Arc<str>,
+    pub texts: Arc<VersionTexts>,
     pub metadata_json: String,
-    pub package_hash: String,
+    pub package_hash: PackageHash,
     pub package_size: i64,
     pub published_at: i64,
     /// Downloads counted so far (flushed from every node's memory in batches).
@@ -48,55 +43,88 @@ const VERSION_COLUMNS: &str = "p.id, p.registration_id, r.package_id, p.version,
      p.is_prerelease, p.is_semver2, p.listed, p.title, p.description, p.summary, p.authors, p.tags, \
      p.package_types, p.metadata_json, p.package_hash, p.package_size, p.published_at, p.downloads";
 
-impl PackageVersion {
-    /// Points each text equal to `other`'s at `other`'s copy, so versions of one ID hold it once.
-    pub fn share_texts_with(&mut self, other: &PackageVersion) {
-        fn share(mine: &mut Arc<str>, theirs: &Arc<str>) {
-            if !Arc::ptr_eq(mine, theirs) && **mine == **theirs {
-                *mine = Arc::clone(theirs);
+/// A version's SHA-512 (`packageHash`), held as its 64 bytes rather than 88 characters of base64: the
+/// in-memory feed keeps one per version. Written back out as the base64 it was stored as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PackageHash {
+    Sha512([u8; 64]),
+    /// A stored value that is not the base64 of 64 bytes (kept as it is).
+    Other(Box<str>),
+}
+
+impl PackageHash {
+    fn from_stored(text: String) -> PackageHash {
+        let mut bytes = [0u8; 64];
+        match data_encoding::BASE64.decode(text.as_bytes()) {
+            Ok(decoded) if decoded.len() == 64 => {
+                bytes.copy_from_slice(&decoded);
+                PackageHash::Sha512(bytes)
             }
+            _ => PackageHash::Other(text.into_boxed_str()),
         }
-        fn share_optional(mine: &mut Option<Arc<str>>, theirs: &Option<Arc<str>>) {
-            if let (Some(mine), Some(theirs)) = (mine.as_mut(), theirs) {
-                share(mine, theirs);
-            }
-        }
-        share(&mut self.package_id, &other.package_id);
-        share_optional(&mut self.title, &other.title);
-        share(&mut self.description, &other.description);
-        share_optional(&mut self.summary, &other.summary);
-        share(&mut self.authors, &other.authors);
-        share(&mut self.tags, &other.tags);
-        share(&mut self.package_types, &other.package_types);
     }
 }
 
-fn text(row: &AnyRow, column: &str) -> sqlx::Result<Arc<str>> {
-    Ok(Arc::from(row.try_get::<String, _>(column)?))
+impl std::fmt::Display for PackageHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PackageHash::Sha512(bytes) => f.write_str(&data_encoding::BASE64.encode(bytes)),
+            PackageHash::Other(text) => f.write_str(text),
+        }
+    }
 }
 
-fn optional_text(row: &AnyRow, column: &str) -> sqlx::Result<Option<Arc<str>>> {
-    Ok(row.try_get::<Option<String>, _>(column)?.map(Arc::from))
+impl serde::Serialize for PackageHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What a version's .nuspec says about it in words: searched, and shown in results and feeds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VersionTexts {
+    pub title: Option<String>,
+    pub description: String,
+    pub summary: Option<String>,
+    pub authors: String,
+    pub tags: String,
+    /// Package types, space separated.
+    pub package_types: String,
+}
+
+impl PackageVersion {
+    /// Shares `other`'s ID and texts where they are equal, so the versions of one ID hold them once.
+    pub fn share_texts_with(&mut self, other: &PackageVersion) {
+        if !Arc::ptr_eq(&self.package_id, &other.package_id) && self.package_id == other.package_id
+        {
+            self.package_id = Arc::clone(&other.package_id);
+        }
+        if !Arc::ptr_eq(&self.texts, &other.texts) && self.texts == other.texts {
+            self.texts = Arc::clone(&other.texts);
+        }
+    }
 }
 
 fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
     Ok(PackageVersion {
         id: row.try_get("id")?,
         registration_id: row.try_get("registration_id")?,
-        package_id: text(row, "package_id")?,
+        package_id: Arc::from(row.try_get::<String, _>("package_id")?),
         version: row.try_get("version")?,
         full_version: row.try_get("full_version")?,
         is_prerelease: flag(row.try_get("is_prerelease")?),
         is_semver2: flag(row.try_get("is_semver2")?),
         listed: flag(row.try_get("listed")?),
-        title: optional_text(row, "title")?,
-        description: text(row, "description")?,
-        summary: optional_text(row, "summary")?,
-        authors: text(row, "authors")?,
-        tags: text(row, "tags")?,
-        package_types: text(row, "package_types")?,
+        texts: Arc::new(VersionTexts {
+            title: row.try_get("title")?,
+            description: row.try_get("description")?,
+            summary: row.try_get("summary")?,
+            authors: row.try_get("authors")?,
+            tags: row.try_get("tags")?,
+            package_types: row.try_get("package_types")?,
+        }),
         metadata_json: row.try_get("metadata_json")?,
-        package_hash: row.try_get("package_hash")?,
+        package_hash: PackageHash::from_stored(row.try_get("package_hash")?),
         package_size: row.try_get("package_size")?,
         published_at: row.try_get("published_at")?,
         downloads: row.try_get("downloads")?,

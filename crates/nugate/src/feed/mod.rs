@@ -33,41 +33,70 @@ pub struct IndexedVersion {
     pub lower: Arc<LowerTexts>,
 }
 
-/// A version's searchable texts, lower-cased once.
+/// A version's searchable texts, lower-cased once, in one string: free text is then one search of it
+/// per package, not one per field.
 #[derive(Debug)]
 pub struct LowerTexts {
-    pub title: String,
-    pub tags: String,
-    pub description: String,
-    pub authors: String,
-    /// Package types, space separated.
-    pub types: String,
+    /// ID, title, tags, description, authors and package types, each followed by [`FIELD_END`].
+    all: String,
+    /// Where each field ends in `all`.
+    ends: [usize; 6],
 }
+
+/// Ends each field in [`LowerTexts`]; no search term spans it, since terms never contain it.
+const FIELD_END: char = '\u{1f}';
 
 impl LowerTexts {
     fn of(row: &PackageVersion) -> LowerTexts {
-        LowerTexts {
-            title: row.title.as_deref().unwrap_or("").to_lowercase(),
-            tags: row.tags.to_lowercase(),
-            description: row.description.to_lowercase(),
-            authors: row.authors.to_lowercase(),
-            types: row.package_types.to_lowercase(),
+        let texts = &row.texts;
+        let fields = [
+            &row.package_id,
+            texts.title.as_deref().unwrap_or(""),
+            &texts.tags,
+            &texts.description,
+            &texts.authors,
+            &texts.package_types,
+        ];
+        let mut all = String::with_capacity(fields.iter().map(|f| f.len() + 1).sum());
+        let mut ends = [0; 6];
+        for (end, field) in ends.iter_mut().zip(fields) {
+            all.extend(field.chars().flat_map(char::to_lowercase));
+            *end = all.len();
+            all.push(FIELD_END);
         }
+        LowerTexts { all, ends }
+    }
+
+    fn field(&self, i: usize) -> &str {
+        let start = match i.checked_sub(1) {
+            Some(previous) => self.ends[previous] + FIELD_END.len_utf8(),
+            None => 0,
+        };
+        self.all.get(start..self.ends[i]).unwrap_or("")
+    }
+
+    pub fn tags(&self) -> &str {
+        self.field(2)
+    }
+
+    pub fn authors(&self) -> &str {
+        self.field(4)
+    }
+
+    /// Package types, space separated.
+    pub fn types(&self) -> &str {
+        self.field(5)
+    }
+
+    /// ID, title, tags, description and authors: what free text is matched against, in one search.
+    pub fn free_text(&self) -> &str {
+        self.all.get(..self.ends[4]).unwrap_or("")
     }
 }
 
-/// Whether two rows' searchable texts are the very same (shared) strings.
+/// Whether two rows' texts are the very same (shared) texts.
 fn same_texts(a: &PackageVersion, b: &PackageVersion) -> bool {
-    let same_optional = |x: &Option<Arc<str>>, y: &Option<Arc<str>>| match (x, y) {
-        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
-        (None, None) => true,
-        _ => false,
-    };
-    same_optional(&a.title, &b.title)
-        && Arc::ptr_eq(&a.tags, &b.tags)
-        && Arc::ptr_eq(&a.description, &b.description)
-        && Arc::ptr_eq(&a.authors, &b.authors)
-        && Arc::ptr_eq(&a.package_types, &b.package_types)
+    Arc::ptr_eq(&a.texts, &b.texts)
 }
 
 /// One package ID and all its versions, sorted by NuGet's version order (lowest first).
@@ -82,6 +111,14 @@ pub struct IndexedPackage {
     /// The upstream feed these versions were cached from; `None` for the feed's own package.
     pub upstream: Option<String>,
     pub versions: Vec<IndexedVersion>,
+    /// The position of the highest listed version each kind of client sees ([`visibility_class`]):
+    /// search visits every package per query and must not walk its versions to find it.
+    latest: [Option<u32>; 4],
+}
+
+/// Which of the four kinds of client (with or without prerelease, with or without SemVer 2) is asking.
+fn visibility_class(prerelease: bool, semver2: bool) -> usize {
+    usize::from(prerelease) * 2 + usize::from(semver2)
 }
 
 /// The version a gallery shows for a package, from its versions in ascending version order: the highest
@@ -112,9 +149,13 @@ impl IndexedPackage {
     /// The highest listed version a client with these capabilities may see.
     pub fn latest_visible(&self, prerelease: bool, semver2: bool) -> Option<&IndexedVersion> {
         self.versions
-            .iter()
-            .rev()
-            .find(|v| v.row.listed && visible(&v.row, prerelease, semver2))
+            .get(self.latest_position(prerelease, semver2)?)
+    }
+
+    /// The position in `versions` of [`IndexedPackage::latest_visible`].
+    pub fn latest_position(&self, prerelease: bool, semver2: bool) -> Option<usize> {
+        let position = self.latest[visibility_class(prerelease, semver2)]?;
+        usize::try_from(position).ok()
     }
 
     /// A version by its normalised form, any case.
@@ -288,7 +329,8 @@ impl FeedIndex {
         let Some(registration) = db::packages::registration(pool, id).await? else {
             return Ok(None);
         };
-        let rows = db::packages::index_rows_of_slice(pool, IndexSlice::One(registration.id)).await?;
+        let rows =
+            db::packages::index_rows_of_slice(pool, IndexSlice::One(registration.id)).await?;
         let mut owners = HashMap::from([(
             registration.id,
             db::packages::owner_names(pool, registration.id).await?,
@@ -490,6 +532,13 @@ fn build_package(
         versions.push(IndexedVersion { row, lower });
     }
     versions.shrink_to_fit();
+    let mut latest = [None; 4];
+    for (prerelease, semver2) in [(false, false), (false, true), (true, false), (true, true)] {
+        latest[visibility_class(prerelease, semver2)] = versions
+            .iter()
+            .rposition(|v| v.row.listed && visible(&v.row, prerelease, semver2))
+            .and_then(|p| u32::try_from(p).ok());
+    }
     let package_id = versions.last()?.row.package_id.clone();
     Some(IndexedPackage {
         registration_id,
@@ -499,5 +548,62 @@ fn build_package(
         owners,
         upstream: None,
         versions,
+        latest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::packages::{PackageHash, VersionTexts};
+
+    fn row(title: Option<&str>, tags: &str, authors: &str, types: &str) -> PackageVersion {
+        PackageVersion {
+            id: 1,
+            registration_id: 1,
+            package_id: Arc::from("Contoso.Lib"),
+            version: "1.0.0".into(),
+            full_version: "1.0.0".into(),
+            is_prerelease: false,
+            is_semver2: false,
+            listed: true,
+            texts: Arc::new(VersionTexts {
+                title: title.map(str::to_string),
+                description: "Ünïcode DESCRIPTION".into(),
+                summary: None,
+                authors: authors.into(),
+                tags: tags.into(),
+                package_types: types.into(),
+            }),
+            metadata_json: String::new(),
+            package_hash: PackageHash::Other("x".into()),
+            package_size: 1,
+            published_at: 0,
+            downloads: 0,
+        }
+    }
+
+    #[test]
+    fn lower_texts_keep_each_field_apart() {
+        let lower = LowerTexts::of(&row(
+            Some("The Title"),
+            "Web JSON",
+            "Ann, Bob",
+            "Dependency",
+        ));
+        assert_eq!(lower.tags(), "web json");
+        assert_eq!(lower.authors(), "ann, bob");
+        assert_eq!(lower.types(), "dependency");
+        let free = lower.free_text();
+        assert!(free.starts_with("contoso.lib"));
+        assert!(free.contains("the title") && free.contains("ünïcode description"));
+        assert!(
+            !free.contains("dependency"),
+            "package types are not free text"
+        );
+        // No match spans two fields.
+        assert!(!free.contains("json ann") && !free.contains("jsonann"));
+        let empty = LowerTexts::of(&row(None, "", "", ""));
+        assert_eq!((empty.tags(), empty.authors(), empty.types()), ("", "", ""));
+    }
 }

@@ -58,21 +58,62 @@ fn push_term(terms: &mut Vec<Term>, token: &mut String) {
     });
 }
 
-/// Whether a version of a package matches one term.
-pub fn matches(package: &IndexedPackage, v: &IndexedVersion, term: &Term) -> bool {
+/// A query's terms with their substring searchers built once: search tries them on every package of
+/// the feed, and building a searcher per package and term cost more than the searching.
+pub struct Matcher<'t> {
+    terms: &'t [Term],
+    finders: Vec<memchr::memmem::Finder<'t>>,
+}
+
+impl<'t> Matcher<'t> {
+    pub fn new(terms: &'t [Term]) -> Matcher<'t> {
+        Matcher {
+            terms,
+            finders: terms
+                .iter()
+                .map(|term| memchr::memmem::Finder::new(term.text().as_bytes()))
+                .collect(),
+        }
+    }
+
+    /// Whether a version of a package matches every term.
+    pub fn matches(&self, package: &IndexedPackage, v: &IndexedVersion) -> bool {
+        self.terms
+            .iter()
+            .zip(&self.finders)
+            .all(|(term, finder)| matches(package, v, term, finder))
+    }
+}
+
+impl Term {
+    /// The term's text, without its field.
+    fn text(&self) -> &str {
+        match self {
+            Term::Text(t)
+            | Term::Id(t)
+            | Term::PackageId(t)
+            | Term::Tag(t)
+            | Term::Author(t)
+            | Term::Owner(t) => t,
+        }
+    }
+}
+
+/// Whether a version of a package matches one term; `finder` searches for the term's text.
+fn matches(
+    package: &IndexedPackage,
+    v: &IndexedVersion,
+    term: &Term,
+    finder: &memchr::memmem::Finder<'_>,
+) -> bool {
+    let contains = |haystack: &str| finder.find(haystack.as_bytes()).is_some();
     let id = package.lower_id.as_str();
     match term {
-        Term::Text(t) => {
-            id.contains(t.as_str())
-                || v.lower.title.contains(t.as_str())
-                || v.lower.tags.contains(t.as_str())
-                || v.lower.description.contains(t.as_str())
-                || v.lower.authors.contains(t.as_str())
-        }
-        Term::Id(t) => id.contains(t.as_str()),
+        Term::Text(_) => contains(v.lower.free_text()),
+        Term::Id(_) => contains(id),
         Term::PackageId(t) => id == t,
-        Term::Tag(t) => v.lower.tags.split_whitespace().any(|tag| tag == t),
-        Term::Author(t) => v.lower.authors.contains(t.as_str()),
+        Term::Tag(t) => v.lower.tags().split_whitespace().any(|tag| tag == t),
+        Term::Author(_) => contains(v.lower.authors()),
         Term::Owner(t) => package.owners.iter().any(|name| name.to_lowercase() == *t),
     }
 }

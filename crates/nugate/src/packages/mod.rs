@@ -246,7 +246,7 @@ impl PackageService {
             // A connection lost during COMMIT leaves unknown whether it happened: the files go only once
             // the database says the version is absent (otherwise the orphan sweep decides later).
             return match self.find_version(&spec.id, version).await {
-                Ok(row) if row.package_hash == package.sha512_base64 => {
+                Ok(row) if row.package_hash.to_string() == package.sha512_base64 => {
                     self.audit
                         .record(pushed.with_key(&key.user, &key.key))
                         .await;

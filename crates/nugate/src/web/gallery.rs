@@ -207,11 +207,16 @@ impl PackageSummary {
     fn of(package: &IndexedPackage, v: &PackageVersion, verified: bool) -> PackageSummary {
         PackageSummary {
             downloads: downloads_label(package.total_downloads()),
-            tags: v.tags.split_whitespace().map(str::to_string).collect(),
+            tags: v
+                .texts
+                .tags
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
             id: v.package_id.to_string(),
             version: v.version.clone(),
-            description: v.description.to_string(),
-            authors: v.authors.to_string(),
+            description: v.texts.description.to_string(),
+            authors: v.texts.authors.to_string(),
             verified,
             prerelease: v.is_prerelease,
             upstream: package.upstream.clone(),

@@ -412,7 +412,7 @@ fn package_details(hive: &Hive, v: &PackageVersion) -> Value {
         return json!({
             "@id": format!("{leaf_url}#catalogEntry"), "@type": "PackageDetails",
             "id": v.package_id, "version": v.full_version, "listed": v.listed,
-            "description": v.description, "authors": v.authors,
+            "description": v.texts.description, "authors": v.texts.authors,
             "packageContent": hive.content_url(&lower_id, &lower_version),
         });
     };

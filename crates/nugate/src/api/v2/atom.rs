@@ -206,7 +206,7 @@ fn value(
         Property::Id => row.package_id.to_string(),
         Property::Version if context.semver2 => row.full_version.clone(),
         Property::Version | Property::NormalizedVersion => row.version.clone(),
-        Property::Authors => row.authors.to_string(),
+        Property::Authors => row.texts.authors.to_string(),
         Property::Copyright => return text(spec?.copyright.as_deref()),
         Property::Created | Property::LastUpdated => edm_date(row.published_at),
         Property::Published if !row.listed => UNLISTED_PUBLISHED.to_string(),
@@ -215,7 +215,7 @@ fn value(
             return None
         }
         Property::Dependencies => spec.map(dependencies).unwrap_or_default(),
-        Property::Description => row.description.to_string(),
+        Property::Description => row.texts.description.to_string(),
         Property::DownloadCount => s.package.total_downloads().to_string(),
         Property::VersionDownloadCount => row.downloads.to_string(),
         Property::GalleryDetailsUrl => format!(
@@ -227,7 +227,7 @@ fn value(
         Property::IsAbsoluteLatestVersion => s.is_absolute_latest.to_string(),
         Property::IsPrerelease => row.is_prerelease.to_string(),
         Property::Language => return text(spec?.language.as_deref()),
-        Property::PackageHash => row.package_hash.clone(),
+        Property::PackageHash => row.package_hash.to_string(),
         Property::PackageHashAlgorithm => "SHA512".to_string(),
         Property::PackageSize => row.package_size.to_string(),
         Property::ProjectUrl => return text(spec?.project_url.as_deref()),
@@ -235,9 +235,9 @@ fn value(
         Property::RequireLicenseAcceptance => spec
             .is_some_and(|s| s.require_license_acceptance)
             .to_string(),
-        Property::Summary => return text(row.summary.as_deref()),
-        Property::Tags => row.tags.to_string(),
-        Property::Title => return text(row.title.as_deref()),
+        Property::Summary => return text(row.texts.summary.as_deref()),
+        Property::Tags => row.texts.tags.to_string(),
+        Property::Title => return text(row.texts.title.as_deref()),
         Property::MinClientVersion => return text(spec?.min_client_version.as_deref()),
         Property::LicenseUrl => return text(spec?.license_url.as_deref()),
         Property::LicenseNames => {
@@ -273,9 +273,9 @@ fn write_entry(
         out,
         r#"<id>{base}/api/v2/{key}</id><category term="{ENTITY_TYPE}" scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme"/><link rel="edit" title="V2FeedPackage" href="{base}/api/v2/{key}"/><link rel="self" title="V2FeedPackage" href="{base}/api/v2/{key}"/><title type="text">{}</title><summary type="text">{}</summary><updated>{}Z</updated><author><name>{}</name></author><content type="application/zip" src="{base}/api/v2/package/{}/{}"/><m:properties>"#,
         escape(&row.package_id),
-        escape(row.summary.as_deref().unwrap_or("")),
+        escape(row.texts.summary.as_deref().unwrap_or("")),
         edm_date(row.published_at),
-        escape(&row.authors),
+        escape(&row.texts.authors),
         escape(&row.package_id),
         escape(&row.version),
     );

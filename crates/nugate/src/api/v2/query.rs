@@ -249,6 +249,7 @@ fn parse_terms(q: &str) -> Result<Vec<Term>, ApiError> {
 /// `Search()`: listed versions whose text matches every term, prerelease ones only when asked for.
 fn search<'a>(view: &'a IndexView<'_>, options: &Options) -> Result<Vec<Candidate<'a>>, ApiError> {
     let terms = parse_terms(&options.search_term)?;
+    let matcher = terms::Matcher::new(&terms);
     let mut found = Vec::new();
     for package in view.packages() {
         let latest = latest(package, options.semver2);
@@ -257,7 +258,7 @@ fn search<'a>(view: &'a IndexView<'_>, options: &Options) -> Result<Vec<Candidat
             if v.row.listed
                 && seen_by(v, options.semver2)
                 && (options.include_prerelease || !v.row.is_prerelease)
-                && terms.iter().all(|t| terms::matches(package, v, t))
+                && matcher.matches(package, v)
             {
                 found.push(Candidate::new(package, index, &latest, rank));
             }
@@ -379,7 +380,8 @@ fn compare(a: &Candidate<'_>, b: &Candidate<'_>, property: Property) -> Ordering
         }
         Property::Title => {
             let title = |r: &PackageVersion| {
-                r.title
+                r.texts
+                    .title
                     .as_deref()
                     .filter(|t| !t.is_empty())
                     .unwrap_or(&r.package_id)
