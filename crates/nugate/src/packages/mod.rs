@@ -225,19 +225,8 @@ impl PackageService {
             }
             Err(e) => return Err(e.into()),
         }
-        if let Err(e) = self
-            .storage
-            .publish(
-                staged,
-                lower_id,
-                lower_version,
-                Bytes::from(nupkg.nuspec_bytes.clone()),
-            )
-            .await
-        {
-            self.storage.delete_package(lower_id, lower_version).await;
-            return Err(storage_error(&self.metrics, e));
-        }
+        self.publish_files(staged, lower_id, lower_version, nupkg)
+            .await?;
         if let Err(e) = db::packages::mark_changed(&mut tx, registration.id).await {
             self.storage.delete_package(lower_id, lower_version).await;
             return Err(e.into());
@@ -264,6 +253,31 @@ impl PackageService {
         self.audit
             .record(pushed.with_key(&key.user, &key.key))
             .await;
+        Ok(())
+    }
+
+    /// Moves a staged .nupkg into place and writes its .nuspec, inside the caller's transaction: on failure
+    /// whatever was written goes, and the caller's transaction rolls back.
+    async fn publish_files(
+        &self,
+        staged: &Staged,
+        lower_id: &str,
+        lower_version: &str,
+        nupkg: &Nupkg,
+    ) -> Result<(), ApiError> {
+        let written = self
+            .storage
+            .publish(
+                staged,
+                lower_id,
+                lower_version,
+                Bytes::from(nupkg.nuspec_bytes.clone()),
+            )
+            .await;
+        if let Err(e) = written {
+            self.storage.delete_package(lower_id, lower_version).await;
+            return Err(storage_error(&self.metrics, e));
+        }
         Ok(())
     }
 

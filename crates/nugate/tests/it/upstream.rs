@@ -92,6 +92,29 @@ fn with_dep(id: &str, version: &str, dep: &str) -> Vec<u8> {
     })
 }
 
+/// A fresh nuget.exe 5.8 (its own empty caches) installs Up.Lib 2.0.0 and its dependency from `source`.
+async fn installs_lib_and_dep(deps: &std::path::Path, source: &str) {
+    let session = Session::new(Client::V580, deps);
+    let installed = session.dir("installed");
+    let run = session
+        .run(&[
+            "install",
+            "Up.Lib",
+            "-Source",
+            source,
+            "-OutputDirectory",
+            &session.rel(&installed),
+        ])
+        .await;
+    assert!(run.succeeded("Successfully installed"), "{}", run.output);
+    assert!(installed.join("Up.Lib.2.0.0").is_dir(), "{}", run.output);
+    assert!(
+        installed.join("Up.Dep.1.0.0").is_dir(),
+        "dependency\n{}",
+        run.output
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nuget_5_8_installs_through_nugate_what_only_the_upstream_has_and_again_once_it_is_gone() {
     let Some(deps) = deps() else { return };
@@ -104,25 +127,7 @@ async fn nuget_5_8_installs_through_nugate_what_only_the_upstream_has_and_again_
     let app = mirror_of(&relay).await;
     let source = app.url("/v3/index.json");
 
-    let first = Session::new(Client::V580, &deps);
-    let installed = first.dir("installed");
-    let run = first
-        .run(&[
-            "install",
-            "Up.Lib",
-            "-Source",
-            &source,
-            "-OutputDirectory",
-            &first.rel(&installed),
-        ])
-        .await;
-    assert!(run.succeeded("Successfully installed"), "{}", run.output);
-    assert!(installed.join("Up.Lib.2.0.0").is_dir(), "{}", run.output);
-    assert!(
-        installed.join("Up.Dep.1.0.0").is_dir(),
-        "dependency\n{}",
-        run.output
-    );
+    installs_lib_and_dep(&deps, &source).await;
 
     // Both are cached, marked with their upstream, and listed with the upstream's other versions.
     let lib = app
@@ -143,21 +148,7 @@ async fn nuget_5_8_installs_through_nugate_what_only_the_upstream_has_and_again_
     relay.cut().await;
 
     // A fresh client (empty caches) installs the same package again, from nugate alone.
-    let second = Session::new(Client::V580, &deps);
-    let again = second.dir("installed");
-    let run = second
-        .run(&[
-            "install",
-            "Up.Lib",
-            "-Source",
-            &source,
-            "-OutputDirectory",
-            &second.rel(&again),
-        ])
-        .await;
-    assert!(run.succeeded("Successfully installed"), "{}", run.output);
-    assert!(again.join("Up.Lib.2.0.0").is_dir(), "{}", run.output);
-    assert!(again.join("Up.Dep.1.0.0").is_dir(), "{}", run.output);
+    installs_lib_and_dep(&deps, &source).await;
 
     // What was never fetched gets a 502 that names the upstream; nothing that worked fails.
     let (code, body) = status(&app, "/v3-flatcontainer/up.lib/1.0.0/up.lib.1.0.0.nupkg").await;

@@ -566,20 +566,8 @@ impl PackageService {
             Err(e) if db::is_unique_violation(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        let (lower_id, lower_version) = (&columns.lower_id, &columns.lower_version);
-        if let Err(e) = self
-            .storage
-            .publish(
-                staged,
-                lower_id,
-                lower_version,
-                bytes::Bytes::from(nupkg.nuspec_bytes.clone()),
-            )
-            .await
-        {
-            self.storage.delete_package(lower_id, lower_version).await;
-            return Err(storage_error(&self.metrics, e));
-        }
+        self.publish_files(staged, &columns.lower_id, &columns.lower_version, nupkg)
+            .await?;
         db::packages::mark_changed(&mut tx, registration.id).await?;
         tx.commit().await?;
         self.metrics.bytes_stored.inc_by(package.size);
