@@ -129,8 +129,8 @@ impl AppState {
                 mail.clone(),
                 metrics.clone(),
                 audit.clone(),
-                crate::packages::upstream::Upstreams::from_config(&config),
-            ),
+            )
+            .with_upstreams(crate::packages::upstream::Upstreams::from_config(&config)),
             users: UserService::new(
                 db.clone(),
                 mail.clone(),

@@ -76,7 +76,6 @@ impl PackageService {
         mail: MailContext,
         metrics: Arc<Metrics>,
         audit: AuditLog,
-        upstreams: upstream::Upstreams,
     ) -> PackageService {
         let owner_cache = Arc::new(Remembered::new(feed.ttl(), MAX_REMEMBERED_PACKAGES));
         PackageService {
@@ -89,7 +88,15 @@ impl PackageService {
             audit,
             owner_cache,
             downloads: Arc::default(),
+            upstreams: Arc::new(upstream::Upstreams::none()),
+        }
+    }
+
+    /// The same service, serving IDs it does not have from `upstreams`.
+    pub fn with_upstreams(self, upstreams: upstream::Upstreams) -> PackageService {
+        PackageService {
             upstreams: Arc::new(upstreams),
+            ..self
         }
     }
 

@@ -76,6 +76,11 @@ impl Upstreams {
         }
     }
 
+    /// No upstream at all.
+    pub fn none() -> Upstreams {
+        Upstreams::from_config(&Config::default())
+    }
+
     /// The upstreams' names, in the order they are asked.
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         self.clients.iter().map(UpstreamClient::label)
