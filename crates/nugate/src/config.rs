@@ -598,4 +598,75 @@ mod tests {
         https_public_url.check_tls().unwrap();
         assert_eq!(https_public_url.base_url(), "https://nuget.example.com");
     }
+
+    #[test]
+    fn upstreams_are_checked_and_named() {
+        let mut one = Config {
+            upstream_url: Some(" https://api.nuget.org/v3/index.json ".into()),
+            ..Config::default()
+        };
+        one.check_upstreams().unwrap();
+        assert_eq!(one.upstreams.len(), 1);
+        assert_eq!(one.upstreams[0].label(), "api.nuget.org");
+        assert_eq!(one.upstreams[0].timeout_secs, 30);
+        assert_eq!(one.upstreams[0].mode, UpstreamMode::Open);
+        let named = UpstreamConfig {
+            name: Some("nuget.org".into()),
+            ..UpstreamConfig::at("https://api.nuget.org/v3/index.json")
+        };
+        assert_eq!(named.label(), "nuget.org");
+        let refused = |upstreams: Vec<UpstreamConfig>| {
+            Config {
+                upstreams,
+                ..Config::default()
+            }
+            .check_upstreams()
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(refused(vec![UpstreamConfig::at("ftp://x/index.json")]).contains("http"));
+        assert!(refused(vec![UpstreamConfig {
+            timeout_secs: 0,
+            ..named.clone()
+        }])
+        .contains("timeout_secs"));
+        assert!(refused(vec![UpstreamConfig {
+            password: Some("p".into()),
+            ..named.clone()
+        }])
+        .contains("username"));
+        assert!(refused(vec![
+            named.clone(),
+            UpstreamConfig::at("https://nuget.org/v3/index.json")
+        ])
+        .contains("distinct"));
+        let zero_ttl = Config {
+            upstream_cache_ttl_secs: 0,
+            ..Config::default()
+        };
+        assert!(zero_ttl.clone().check_upstreams().is_err());
+    }
+
+    #[test]
+    fn upstreams_come_from_toml_with_their_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nugate.toml");
+        std::fs::write(
+            &file,
+            "[[upstreams]]\nname = \"vetted\"\nurl = \"https://feed.example/v3/index.json\"\n\
+             mode = \"allow-list\"\nusername = \"u\"\npassword = \"p\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &ConfigFlags::default()).unwrap();
+        assert_eq!(config.upstreams.len(), 1);
+        assert_eq!(config.upstreams[0].mode, UpstreamMode::AllowList);
+        assert_eq!(config.upstreams[0].label(), "vetted");
+        std::fs::write(
+            &file,
+            "[[upstreams]]\nurl = \"https://feed.example/v3/index.json\"\nmode = \"closed\"\n",
+        )
+        .unwrap();
+        let bad = Config::load(Some(&file), &ConfigFlags::default()).unwrap_err();
+        assert!(bad.to_string().contains("invalid configuration"), "{bad}");
+    }
 }
