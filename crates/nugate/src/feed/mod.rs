@@ -273,7 +273,7 @@ impl FeedIndex {
     /// A package by ID; before answering "no such package" the index is refreshed once, so a package
     /// another node has just pushed is found at once.
     pub async fn package(&self, id: &str) -> sqlx::Result<Option<Arc<IndexedPackage>>> {
-        if !self.loaded() {
+        if self.first_load_running() {
             return self.package_from_database(id).await;
         }
         let found = {
@@ -305,7 +305,7 @@ impl FeedIndex {
                     .map(|v| (Arc::clone(p), v.row.clone()))
             })
         };
-        if !self.loaded() {
+        if self.first_load_running() {
             return Ok(self.package_from_database(id).await?.and_then(|p| {
                 let row = p.version(normalized)?.row.clone();
                 Some((p, row))
@@ -320,6 +320,12 @@ impl FeedIndex {
         }
         let view = self.fresh_view().await?;
         Ok(lookup(&view))
+    }
+
+    /// Whether the first load is under way (elsewhere): reads of one package are then answered from the
+    /// database. When no load is running (it failed, or none started), the read starts one and waits.
+    fn first_load_running(&self) -> bool {
+        !self.loaded() && self.refresh.try_lock().is_err()
     }
 
     /// One package read from the database: until the first load is done (a large mirror takes seconds),

@@ -28,10 +28,12 @@ pub enum AuditAction {
     MemberRole,
     MemberRemove,
     SignIn,
+    UpstreamCache,
+    UpstreamRule,
 }
 
 impl AuditAction {
-    const EVERY: [AuditAction; 23] = [
+    const EVERY: [AuditAction; 25] = [
         AuditAction::Push,
         AuditAction::SymbolsPush,
         AuditAction::Unlist,
@@ -55,6 +57,8 @@ impl AuditAction {
         AuditAction::MemberRole,
         AuditAction::MemberRemove,
         AuditAction::SignIn,
+        AuditAction::UpstreamCache,
+        AuditAction::UpstreamRule,
     ];
 
     /// The stored name, also what `nugate audit --json` prints.
@@ -83,6 +87,8 @@ impl AuditAction {
             AuditAction::MemberRole => "member.role",
             AuditAction::MemberRemove => "member.remove",
             AuditAction::SignIn => "sign-in",
+            AuditAction::UpstreamCache => "upstream.cache",
+            AuditAction::UpstreamRule => "upstream.rule",
         }
     }
 
@@ -117,6 +123,8 @@ impl AuditAction {
             AuditAction::MemberRole => "Changed member role",
             AuditAction::MemberRemove => "Removed member",
             AuditAction::SignIn => "Signed in",
+            AuditAction::UpstreamCache => "Cached from upstream",
+            AuditAction::UpstreamRule => "Changed upstream rule",
         }
     }
 }

@@ -773,6 +773,8 @@ async fn reads_come_from_memory_and_follow_counted_changes_from_other_nodes() {
     // A's version list yet, but an exact download on A finds it at once: a "not found" is only answered
     // after re-reading, and that re-read brings the list up to date too.
     let a = TestApp::start_with(|c| c.cache_ttl_ms = 3_600_000).await;
+    // Until its first load is done a node answers version lists from the database; this is about after.
+    a.state.packages.feed().view().await.unwrap();
     let bob = a.user("bob").await;
     let key = a.key(&bob, "k", ALL, &["*"]).await;
     assert_eq!(

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use nugate::config::{UpstreamConfig, UpstreamMode};
+use nugate::model::audit::{AuditAction, AuditOutcome};
 use nugate::model::key::KeyAction::*;
 use nugate::model::upstream::UpstreamRule;
 use tokio::net::TcpListener;
@@ -280,6 +281,18 @@ async fn internal_and_reserved_ids_never_take_upstream_versions() {
     // A cached ID cannot be pushed over until an administrator removes the cached copies.
     let cached = "/v3-flatcontainer/open.lib/1.0.0/open.lib.1.0.0.nupkg";
     assert_eq!(status(&app, cached).await.0, 200);
+    // The audit trail says what entered the feed and from where, and who changed the rules.
+    let records = audit(&app, Some("Open.Lib")).await;
+    assert_eq!(records[0].action, AuditAction::UpstreamCache);
+    assert_eq!(records[0].outcome, AuditOutcome::Done);
+    assert_eq!(records[0].package_version.as_deref(), Some("1.0.0"));
+    assert_eq!(records[0].detail.as_deref(), Some("from upstream-feed"));
+    assert!(audit(&app, None)
+        .await
+        .iter()
+        .any(|r| r.action == AuditAction::UpstreamRule
+            && r.detail.as_deref() == Some("block Evil.*")));
+
     // Marked apart in the gallery: a badge, and counted apart from the feed's own packages.
     let page = status(&app, "/packages/Open.Lib").await.1;
     assert!(
@@ -415,7 +428,24 @@ async fn a_package_that_is_not_what_was_asked_for_is_refused_and_nothing_is_stor
         let stored: Vec<_> = walk(&app.data_dir().join("packages"));
         assert!(stored.is_empty(), "{stored:?}");
         assert_eq!(app.state.metrics.upstream_refused.get(), 1);
+        let refused = audit(&app, Some("Fake.Lib")).await;
+        assert_eq!(refused[0].action, AuditAction::UpstreamCache);
+        assert_eq!(refused[0].outcome, AuditOutcome::Refused);
+        assert!(
+            refused[0].detail.as_deref().unwrap_or("").contains(says),
+            "{:?}",
+            refused[0]
+        );
     }
+}
+
+async fn audit(app: &TestApp, package: Option<&str>) -> Vec<nugate::db::audit::AuditRecord> {
+    let query = nugate::db::audit::AuditQuery {
+        package_id: package.map(str::to_string),
+        limit: 100,
+        ..Default::default()
+    };
+    app.state.audit.list(&query).await.unwrap()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -2,8 +2,10 @@
 //! cached packages, and ask why an ID is (not) served from upstream.
 
 use super::PackageService;
+use crate::audit::Event;
 use crate::db;
 use crate::error::ApiError;
+use crate::model::audit::AuditAction;
 use crate::model::scope::validate_subject;
 use crate::model::upstream::{UpstreamCheck, UpstreamRule};
 
@@ -32,6 +34,12 @@ impl PackageService {
         }
         self.upstream_rules_changed();
         tracing::info!(rule = rule.as_str(), pattern, "upstream rule added");
+        self.audit
+            .record(
+                Event::new(AuditAction::UpstreamRule)
+                    .detail(format!("{} {pattern}", rule.as_str())),
+            )
+            .await;
         Ok(())
     }
 
@@ -50,6 +58,12 @@ impl PackageService {
         }
         self.upstream_rules_changed();
         tracing::info!(rule = rule.as_str(), pattern, "upstream rule removed");
+        self.audit
+            .record(
+                Event::new(AuditAction::UpstreamRule)
+                    .detail(format!("removed {} {pattern}", rule.as_str())),
+            )
+            .await;
         Ok(())
     }
 

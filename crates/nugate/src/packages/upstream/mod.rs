@@ -21,10 +21,12 @@ use std::time::Duration;
 use nuget_formats::NuGetVersion;
 
 use super::{read_package, storage_error, PackageService, VersionColumns};
+use crate::audit::Event;
 use crate::config::Config;
 use crate::db::{self, packages::PackageVersion, upstream::StoredMetadata};
 use crate::error::ApiError;
 use crate::feed::IndexedPackage;
+use crate::model::audit::AuditAction;
 use crate::model::upstream::{UpstreamCheck, UpstreamRule, Withheld};
 use crate::remembered::Remembered;
 
@@ -496,6 +498,12 @@ impl PackageService {
         let refused = |why: String| {
             self.metrics.upstream_refused.inc();
             tracing::warn!(%upstream, %id, %version, %why, "upstream package refused");
+            self.audit.record_detached(
+                Event::new(AuditAction::UpstreamCache)
+                    .package(id, Some(version))
+                    .refused()
+                    .detail(format!("from {upstream}: {why}")),
+            );
             ApiError::Upstream(format!(
                 "The upstream feed '{upstream}' answered the request for {id} {version} with {why}; it was refused and nothing was stored."
             ))
@@ -542,6 +550,14 @@ impl PackageService {
         stored?;
         self.feed.changed();
         tracing::info!(%upstream, id = %spec.id, version = %columns.version, "package cached from upstream");
+        // What entered the feed, when, and from which upstream.
+        self.audit
+            .record(
+                Event::new(AuditAction::UpstreamCache)
+                    .package(&spec.id, Some(&columns.version))
+                    .detail(format!("from {upstream}")),
+            )
+            .await;
         self.find_indexed_version(id, version).await
     }
 
