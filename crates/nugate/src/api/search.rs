@@ -16,7 +16,7 @@ use crate::db::advisories::{Deprecation, Vulnerability};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::terms::{self, Term};
-use crate::feed::{visible, DocumentKey, IndexedPackage};
+use crate::feed::{visible, DocumentKey, IndexedPackage, Visible};
 use crate::model::policy::ReadScope;
 use crate::packages::PackageMetadata;
 use crate::state::{AppState, BaseUrl};
@@ -197,30 +197,33 @@ pub async fn find(
     skip: usize,
     take: usize,
 ) -> Result<(usize, Vec<Hit>), ApiError> {
-    let view = state.packages.feed().view().await?;
+    let corpus = state.packages.feed().search_corpus().await?;
     // Results are ordered by rank, then ID; packages are visited in ID order, so keeping the first
     // `skip + take` matches of each rank is enough to cut the page, without sorting every match.
     let wanted = skip.saturating_add(take);
     let mut by_rank: [Vec<(&Arc<IndexedPackage>, usize)>; terms::RANKS] = Default::default();
     let mut total = 0;
     let matcher = terms::Matcher::new(&request.terms);
-    for package in view.packages() {
+    let candidates =
+        corpus.latest_visible(request.prerelease, request.semver2, matcher.must_contain());
+    for Visible {
+        package,
+        position,
+        lowered,
+    } in candidates
+    {
         if !request.readable.allows(&package.package_id) {
             continue;
         }
-        let Some(latest) = package.latest_position(request.prerelease, request.semver2) else {
-            continue;
-        };
-        let version = &package.versions[latest];
         if let Some(wanted) = &request.package_type {
-            let types = version.lower.types();
+            let types = lowered.types();
             let is_dependency = types.is_empty() || types.split(' ').any(|t| t == "dependency");
             if !(types.split(' ').any(|t| t == wanted) || (wanted == "dependency" && is_dependency))
             {
                 continue;
             }
         }
-        if matcher.matches(package, version) {
+        if matcher.matches(package, &lowered) {
             total += 1;
             // Another order than relevance needs every match before it can cut a page.
             let rank = match request.order {
@@ -229,7 +232,7 @@ pub async fn find(
             };
             let bucket = &mut by_rank[rank];
             if bucket.len() < wanted || request.order != SearchOrder::Relevance {
-                bucket.push((package, latest));
+                bucket.push((package, position));
             }
         }
     }

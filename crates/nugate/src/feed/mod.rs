@@ -9,13 +9,15 @@
 //! (immediately after a change this node made). Another node's change therefore shows within that time.
 
 mod cache;
+mod corpus;
 pub mod terms;
 
 pub use cache::{DocumentCache, DocumentKey};
+pub use corpus::{Lowered, SearchCorpus, Visible};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use nuget_formats::NuGetVersion;
@@ -24,79 +26,11 @@ use crate::db::packages::{IndexRow, IndexSlice, PackageVersion};
 use crate::db::{self, Db};
 use crate::metrics::Metrics;
 
-/// One version as search and the version lists need it, with its text pre-lowered for matching.
+/// One version as search and the version lists need it (its lower-cased texts are in the [`SearchCorpus`]).
 #[derive(Debug)]
 pub struct IndexedVersion {
     /// The row, without the stored .nuspec JSON (fetched only for the documents that need it).
     pub row: PackageVersion,
-    /// Its texts lower-cased for matching; shared by the versions of an ID whose texts are the same.
-    pub lower: Arc<LowerTexts>,
-}
-
-/// A version's searchable texts, lower-cased once, in one string: free text is then one search of it
-/// per package, not one per field.
-#[derive(Debug)]
-pub struct LowerTexts {
-    /// ID, title, tags, description, authors and package types, each followed by [`FIELD_END`].
-    all: String,
-    /// Where each field ends in `all`.
-    ends: [usize; 6],
-}
-
-/// Ends each field in [`LowerTexts`]; no search term spans it, since terms never contain it.
-const FIELD_END: char = '\u{1f}';
-
-impl LowerTexts {
-    fn of(row: &PackageVersion) -> LowerTexts {
-        let texts = &row.texts;
-        let fields = [
-            &row.package_id,
-            texts.title.as_deref().unwrap_or(""),
-            &texts.tags,
-            &texts.description,
-            &texts.authors,
-            &texts.package_types,
-        ];
-        let mut all = String::with_capacity(fields.iter().map(|f| f.len() + 1).sum());
-        let mut ends = [0; 6];
-        for (end, field) in ends.iter_mut().zip(fields) {
-            all.extend(field.chars().flat_map(char::to_lowercase));
-            *end = all.len();
-            all.push(FIELD_END);
-        }
-        LowerTexts { all, ends }
-    }
-
-    fn field(&self, i: usize) -> &str {
-        let start = match i.checked_sub(1) {
-            Some(previous) => self.ends[previous] + FIELD_END.len_utf8(),
-            None => 0,
-        };
-        self.all.get(start..self.ends[i]).unwrap_or("")
-    }
-
-    pub fn tags(&self) -> &str {
-        self.field(2)
-    }
-
-    pub fn authors(&self) -> &str {
-        self.field(4)
-    }
-
-    /// Package types, space separated.
-    pub fn types(&self) -> &str {
-        self.field(5)
-    }
-
-    /// ID, title, tags, description and authors: what free text is matched against, in one search.
-    pub fn free_text(&self) -> &str {
-        self.all.get(..self.ends[4]).unwrap_or("")
-    }
-}
-
-/// Whether two rows' texts are the very same (shared) texts.
-fn same_texts(a: &PackageVersion, b: &PackageVersion) -> bool {
-    Arc::ptr_eq(&a.texts, &b.texts)
 }
 
 /// One package ID and all its versions, sorted by NuGet's version order (lowest first).
@@ -175,6 +109,8 @@ pub fn visible(v: &PackageVersion, prerelease: bool, semver2: bool) -> bool {
 struct IndexState {
     loaded: bool,
     seq: i64,
+    /// Bumped by every change of `packages`: the search corpus is rebuilt when it moves.
+    generation: u64,
     /// Keyed by lower-case ID, so iteration is already in the order results are tied-broken by.
     packages: BTreeMap<String, Arc<IndexedPackage>>,
 }
@@ -192,6 +128,8 @@ pub struct FeedIndex {
     refresh: tokio::sync::Mutex<()>,
     /// Rendered documents, dropped per package when its change stamp moves.
     pub documents: DocumentCache,
+    /// The search corpus of the last generation a search saw.
+    corpus: Mutex<Arc<SearchCorpus>>,
     metrics: Arc<Metrics>,
 }
 
@@ -244,6 +182,7 @@ impl FeedIndex {
             dirty: AtomicBool::new(true),
             refresh: tokio::sync::Mutex::new(()),
             documents: DocumentCache::new(document_budget_bytes, metrics.clone()),
+            corpus: Mutex::new(Arc::new(SearchCorpus::empty())),
             metrics,
         }
     }
@@ -285,6 +224,25 @@ impl FeedIndex {
         }
         let view = self.fresh_view().await?;
         Ok(view.package(id).cloned())
+    }
+
+    /// The search corpus of a current view, rebuilt first when the view changed since the last search.
+    pub async fn search_corpus(&self) -> sqlx::Result<Arc<SearchCorpus>> {
+        self.ensure_fresh(false).await?;
+        let view = self.read();
+        let mut corpus = self
+            .corpus
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let generation = view.state.generation;
+        if corpus.generation != generation {
+            *corpus = Arc::new(SearchCorpus::build(
+                generation,
+                view.state.packages.values(),
+                &corpus,
+            ));
+        }
+        Ok(Arc::clone(&corpus))
     }
 
     /// How long this node trusts its view before asking for other nodes' changes (`cache_ttl_ms`).
@@ -467,6 +425,7 @@ impl FeedIndex {
         }
         state.seq = seq;
         state.loaded = true;
+        state.generation += 1;
         let m = &self.metrics;
         m.feed_packages
             .set(i64::try_from(state.packages.len()).unwrap_or(i64::MAX));
@@ -521,21 +480,13 @@ fn build_package(
         .map(|row| (NuGetVersion::parse(&row.version).ok(), row))
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    // Versions of one ID mostly repeat their texts: each is held once, lower-cased once.
+    // Versions of one ID mostly repeat their texts: each is held once (and lower-cased once by the corpus).
     let mut versions: Vec<IndexedVersion> = Vec::with_capacity(rows.len());
     for (_, mut row) in rows {
-        let lower = match versions.last() {
-            Some(previous) => {
-                row.share_texts_with(&previous.row);
-                if same_texts(&row, &previous.row) {
-                    Arc::clone(&previous.lower)
-                } else {
-                    Arc::new(LowerTexts::of(&row))
-                }
-            }
-            None => Arc::new(LowerTexts::of(&row)),
-        };
-        versions.push(IndexedVersion { row, lower });
+        if let Some(previous) = versions.last() {
+            row.share_texts_with(&previous.row);
+        }
+        versions.push(IndexedVersion { row });
     }
     versions.shrink_to_fit();
     let mut latest = [None; 4];
@@ -556,60 +507,4 @@ fn build_package(
         versions,
         latest,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::db::packages::{PackageHash, VersionTexts};
-
-    fn row(title: Option<&str>, tags: &str, authors: &str, types: &str) -> PackageVersion {
-        PackageVersion {
-            id: 1,
-            registration_id: 1,
-            package_id: Arc::from("Contoso.Lib"),
-            version: "1.0.0".into(),
-            full_version: "1.0.0".into(),
-            is_prerelease: false,
-            is_semver2: false,
-            listed: true,
-            texts: Arc::new(VersionTexts {
-                title: title.map(str::to_string),
-                description: "Ünïcode DESCRIPTION".into(),
-                summary: None,
-                authors: authors.into(),
-                tags: tags.into(),
-                package_types: types.into(),
-            }),
-            metadata_json: String::new(),
-            package_hash: PackageHash::Other("x".into()),
-            package_size: 1,
-            published_at: 0,
-            downloads: 0,
-        }
-    }
-
-    #[test]
-    fn lower_texts_keep_each_field_apart() {
-        let lower = LowerTexts::of(&row(
-            Some("The Title"),
-            "Web JSON",
-            "Ann, Bob",
-            "Dependency",
-        ));
-        assert_eq!(lower.tags(), "web json");
-        assert_eq!(lower.authors(), "ann, bob");
-        assert_eq!(lower.types(), "dependency");
-        let free = lower.free_text();
-        assert!(free.starts_with("contoso.lib"));
-        assert!(free.contains("the title") && free.contains("ünïcode description"));
-        assert!(
-            !free.contains("dependency"),
-            "package types are not free text"
-        );
-        // No match spans two fields.
-        assert!(!free.contains("json ann") && !free.contains("jsonann"));
-        let empty = LowerTexts::of(&row(None, "", "", ""));
-        assert_eq!((empty.tags(), empty.authors(), empty.types()), ("", "", ""));
-    }
 }

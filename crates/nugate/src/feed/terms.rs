@@ -1,7 +1,7 @@
 //! Search terms over the in-memory feed, shared by V3 search and the V2 feed's `Search()`: how a query is
 //! split into terms, which package versions a term matches, and how an ID ranks.
 
-use super::{IndexedPackage, IndexedVersion};
+use super::{IndexedPackage, Lowered};
 
 /// One parsed, lower-cased search term.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,12 +76,22 @@ impl<'t> Matcher<'t> {
         }
     }
 
-    /// Whether a version of a package matches every term.
-    pub fn matches(&self, package: &IndexedPackage, v: &IndexedVersion) -> bool {
+    /// Whether a version of a package, with its lower-cased texts, matches every term.
+    pub fn matches(&self, package: &IndexedPackage, lowered: &Lowered<'_>) -> bool {
         self.terms
             .iter()
             .zip(&self.finders)
-            .all(|(term, finder)| matches(package, v, term, finder))
+            .all(|(term, finder)| matches(package, lowered, term, finder))
+    }
+
+    /// Text that every matching version's texts contain: the longest term other than an owner. The
+    /// corpus finds the few packages that hold it in one scan, instead of trying every term on each.
+    pub fn must_contain(&self) -> Option<&'t str> {
+        self.terms
+            .iter()
+            .filter(|term| !matches!(term, Term::Owner(_)))
+            .map(Term::text)
+            .max_by_key(|text| text.len())
     }
 }
 
@@ -102,18 +112,18 @@ impl Term {
 /// Whether a version of a package matches one term; `finder` searches for the term's text.
 fn matches(
     package: &IndexedPackage,
-    v: &IndexedVersion,
+    lowered: &Lowered<'_>,
     term: &Term,
     finder: &memchr::memmem::Finder<'_>,
 ) -> bool {
     let contains = |haystack: &str| finder.find(haystack.as_bytes()).is_some();
     let id = package.lower_id.as_str();
     match term {
-        Term::Text(_) => contains(v.lower.free_text()),
+        Term::Text(_) => contains(lowered.free_text()),
         Term::Id(_) => contains(id),
         Term::PackageId(t) => id == t,
-        Term::Tag(t) => v.lower.tags().split_whitespace().any(|tag| tag == t),
-        Term::Author(_) => contains(v.lower.authors()),
+        Term::Tag(t) => lowered.tags().split_whitespace().any(|tag| tag == t),
+        Term::Author(_) => contains(lowered.authors()),
         Term::Owner(t) => package.owners.iter().any(|name| name.to_lowercase() == *t),
     }
 }

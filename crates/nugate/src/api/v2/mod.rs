@@ -204,8 +204,12 @@ async fn collection_page(
         // another node has just pushed shows at once.
         feed.package(id).await?;
     }
+    let corpus = match collection {
+        params::Collection::Search => Some(feed.search_corpus().await?),
+        _ => None,
+    };
     let view = feed.view().await?;
-    query::page(&view, readable, collection, options)
+    query::page(&view, corpus.as_deref(), readable, collection, options)
 }
 
 /// The .nuspec-derived properties: only answers that show one of them read the stored metadata.

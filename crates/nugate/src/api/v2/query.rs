@@ -20,7 +20,7 @@ use super::params::{clip, Collection, Options};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::terms::{self, Term};
-use crate::feed::{IndexView, IndexedPackage, IndexedVersion};
+use crate::feed::{IndexView, IndexedPackage, IndexedVersion, SearchCorpus};
 use crate::model::policy::ReadScope;
 
 /// Most entries in one page, as on NuGet.org.
@@ -146,15 +146,21 @@ pub fn named_id(collection: Collection, options: &Options) -> Option<&str> {
 /// One page of `collection` for these options, over the packages the reader may see.
 pub fn page(
     view: &IndexView<'_>,
+    corpus: Option<&SearchCorpus>,
     readable: &ReadScope,
     collection: Collection,
     options: &Options,
 ) -> Result<Page, ApiError> {
-    let mut found = match collection {
-        Collection::Packages => packages(view, options),
-        Collection::Search => search(view, options)?,
-        Collection::FindPackagesById => find_by_id(view, options)?,
-        Collection::GetUpdates => updates(view, options)?,
+    let mut found = match (collection, corpus) {
+        (Collection::Search, Some(corpus)) => search(corpus, options)?,
+        (Collection::Search, None) => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "Search() was asked without the search corpus"
+            )))
+        }
+        (Collection::Packages, _) => packages(view, options),
+        (Collection::FindPackagesById, _) => find_by_id(view, options)?,
+        (Collection::GetUpdates, _) => updates(view, options)?,
     };
     found.retain(|c| {
         options.filter.as_ref().is_none_or(|f| f.matches(c))
@@ -247,18 +253,19 @@ fn parse_terms(q: &str) -> Result<Vec<Term>, ApiError> {
 }
 
 /// `Search()`: listed versions whose text matches every term, prerelease ones only when asked for.
-fn search<'a>(view: &'a IndexView<'_>, options: &Options) -> Result<Vec<Candidate<'a>>, ApiError> {
+fn search<'a>(corpus: &'a SearchCorpus, options: &Options) -> Result<Vec<Candidate<'a>>, ApiError> {
     let terms = parse_terms(&options.search_term)?;
     let matcher = terms::Matcher::new(&terms);
     let mut found = Vec::new();
-    for package in view.packages() {
+    for (package, versions) in corpus.versions() {
         let latest = latest(package, options.semver2);
         let rank = terms::rank(&package.lower_id, &terms);
-        for (index, v) in package.versions.iter().enumerate() {
+        for (index, lowered) in versions {
+            let v = &package.versions[index];
             if v.row.listed
                 && seen_by(v, options.semver2)
                 && (options.include_prerelease || !v.row.is_prerelease)
-                && matcher.matches(package, v)
+                && matcher.matches(package, &lowered)
             {
                 found.push(Candidate::new(package, index, &latest, rank));
             }
