@@ -205,7 +205,7 @@ pub async fn find(
     let mut total = 0;
     let matcher = terms::Matcher::new(&request.terms);
     let candidates =
-        corpus.latest_visible(request.prerelease, request.semver2, matcher.must_contain());
+        corpus.latest_visible(request.prerelease, request.semver2, &matcher.must_contain());
     for Visible {
         package,
         position,
@@ -427,7 +427,7 @@ pub async fn autocomplete(
                 .versions
                 .iter()
                 .filter(|v| v.row.listed && visible(&v.row, prerelease, semver2))
-                .map(|v| v.row.version.clone())
+                .map(|v| v.row.version.to_string())
                 .collect(),
             None => Vec::new(),
         };

@@ -1,5 +1,6 @@
 //! Package registrations (one per ID), their owners, and package versions.
 
+use futures_util::TryStreamExt;
 use std::sync::Arc;
 
 use sqlx::any::AnyRow;
@@ -25,13 +26,15 @@ pub struct PackageVersion {
     pub id: i64,
     pub registration_id: i64,
     pub package_id: Arc<str>,
-    pub version: String,
-    pub full_version: String,
+    /// The normalised version (a boxed `str`: a million of them are held in memory).
+    pub version: Box<str>,
+    /// The version with its SemVer 2 build metadata, only when it has some (`None` is `version`): a
+    /// mirror holds a million rows, and nearly every one's full version is its version.
+    pub full_version: Option<Box<str>>,
     pub is_prerelease: bool,
     pub is_semver2: bool,
     pub listed: bool,
     pub texts: Arc<VersionTexts>,
-    pub metadata_json: String,
     pub package_hash: PackageHash,
     pub package_size: i64,
     pub published_at: i64,
@@ -41,7 +44,7 @@ pub struct PackageVersion {
 
 const VERSION_COLUMNS: &str = "p.id, p.registration_id, r.package_id, p.version, p.full_version, \
      p.is_prerelease, p.is_semver2, p.listed, p.title, p.description, p.summary, p.authors, p.tags, \
-     p.package_types, p.metadata_json, p.package_hash, p.package_size, p.published_at, p.downloads";
+     p.package_types, p.package_hash, p.package_size, p.published_at, p.downloads";
 
 /// A version's SHA-512 (`packageHash`), held as its 64 bytes rather than 88 characters of base64: the
 /// in-memory feed keeps one per version. Written back out as the base64 it was stored as.
@@ -93,6 +96,11 @@ pub struct VersionTexts {
 }
 
 impl PackageVersion {
+    /// The version with its build metadata (`1.0.0+abc`), as SemVer 2 clients are shown it.
+    pub fn full_version(&self) -> &str {
+        self.full_version.as_deref().unwrap_or(&self.version)
+    }
+
     /// Shares `other`'s ID and texts where they are equal, so the versions of one ID hold them once.
     pub fn share_texts_with(&mut self, other: &PackageVersion) {
         if !Arc::ptr_eq(&self.package_id, &other.package_id) && self.package_id == other.package_id
@@ -106,12 +114,16 @@ impl PackageVersion {
 }
 
 fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
+    let version: String = row.try_get("version")?;
     Ok(PackageVersion {
         id: row.try_get("id")?,
         registration_id: row.try_get("registration_id")?,
         package_id: Arc::from(row.try_get::<String, _>("package_id")?),
-        version: row.try_get("version")?,
-        full_version: row.try_get("full_version")?,
+        full_version: {
+            let full: String = row.try_get("full_version")?;
+            (full != version).then(|| full.into_boxed_str())
+        },
+        version: version.into_boxed_str(),
         is_prerelease: flag(row.try_get("is_prerelease")?),
         is_semver2: flag(row.try_get("is_semver2")?),
         listed: flag(row.try_get("listed")?),
@@ -123,7 +135,6 @@ fn version_from_row(row: &AnyRow) -> sqlx::Result<PackageVersion> {
             tags: row.try_get("tags")?,
             package_types: row.try_get("package_types")?,
         }),
-        metadata_json: row.try_get("metadata_json")?,
         package_hash: PackageHash::from_stored(row.try_get("package_hash")?),
         package_size: row.try_get("package_size")?,
         published_at: row.try_get("published_at")?,
@@ -574,9 +585,8 @@ pub async fn index_rows_of_slice(pool: &AnyPool, slice: IndexSlice) -> sqlx::Res
         IndexSlice::Ids { .. } => "r.id >= $1 AND r.id < $2",
         IndexSlice::One(_) => "r.id = $1",
     };
-    let columns = VERSION_COLUMNS.replace("p.metadata_json", "'' AS metadata_json");
     let sql = format!(
-        "SELECT {columns}, r.changed_seq, r.upstream FROM packages p \
+        "SELECT {VERSION_COLUMNS}, r.changed_seq, r.upstream FROM packages p \
          JOIN package_registrations r ON r.id = p.registration_id WHERE {condition}"
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -585,18 +595,17 @@ pub async fn index_rows_of_slice(pool: &AnyPool, slice: IndexSlice) -> sqlx::Res
         IndexSlice::Ids { from, to } => query.bind(from).bind(to),
         IndexSlice::One(id) => query.bind(id),
     };
-    query
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(IndexRow {
-                changed_seq: row.try_get("changed_seq")?,
-                upstream: row.try_get("upstream")?,
-                version: version_from_row(row)?,
-            })
-        })
-        .collect()
+    // Streamed, so a slice's raw rows are never all held beside the rows made from them.
+    let mut rows = Vec::new();
+    let mut stream = query.fetch(pool);
+    while let Some(row) = stream.try_next().await? {
+        rows.push(IndexRow {
+            changed_seq: row.try_get("changed_seq")?,
+            upstream: row.try_get("upstream")?,
+            version: version_from_row(&row)?,
+        });
+    }
+    Ok(rows)
 }
 
 /// (registration, owner name) pairs of registrations changed after `since` (all when `None`).

@@ -280,19 +280,24 @@ impl SearchCorpus {
         })
     }
 
-    /// The packages whose latest version a client sees, in ID order, with that version's texts. When
-    /// `must_contain` is given, only packages whose texts contain it are visited: one scan of the arena
-    /// finds them, so the others are never read.
+    /// The packages whose latest version a client sees, in ID order, with that version's texts. Only
+    /// packages whose texts contain every text of `must_contain` are visited: one scan of the arena per
+    /// text finds them, so the others are never read.
     pub fn latest_visible<'c>(
         &'c self,
         prerelease: bool,
         semver2: bool,
-        must_contain: Option<&str>,
+        must_contain: &[&str],
     ) -> impl Iterator<Item = Visible<'c>> + 'c {
         let class = visibility_class(prerelease, semver2);
         let containing = must_contain
+            .iter()
             .filter(|needle| !needle.is_empty())
-            .map(|needle| self.entries_containing(needle));
+            .map(|needle| self.entries_containing(needle))
+            .reduce(|mut all, these| {
+                all.iter_mut().zip(these).for_each(|(a, t)| *a &= t);
+                all
+            });
         self.slots.iter().filter_map(move |slot| {
             let entry = slot.latest[class];
             if entry == NONE {
@@ -311,14 +316,26 @@ impl SearchCorpus {
         })
     }
 
-    /// Which entries contain `needle`, found by one scan of the arena.
+    /// Which entries contain `needle`, found by one scan of the arena that resumes at the next entry
+    /// after each find.
     fn entries_containing(&self, needle: &str) -> Vec<bool> {
         let mut containing = vec![false; self.entries.len()];
-        for at in memchr::memmem::find_iter(self.text.as_bytes(), needle.as_bytes()) {
-            let after = self.entries.partition_point(|e| e.start as usize <= at);
-            if let Some(flag) = after.checked_sub(1).and_then(|i| containing.get_mut(i)) {
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let text = self.text.as_bytes();
+        let mut from = 0;
+        while let Some(found) = text.get(from..).and_then(|rest| finder.find(rest)) {
+            let at = from + found;
+            let entry = self
+                .entries
+                .partition_point(|e| e.start as usize <= at)
+                .saturating_sub(1);
+            if let Some(flag) = containing.get_mut(entry) {
                 *flag = true;
             }
+            from = match self.entries.get(entry + 1) {
+                Some(next) => (next.start as usize).max(at + 1),
+                None => break,
+            };
         }
         containing
     }
@@ -341,7 +358,7 @@ mod tests {
             registration_id: 1,
             package_id: Arc::from(id),
             version: version.into(),
-            full_version: version.into(),
+            full_version: None,
             is_prerelease: prerelease,
             is_semver2: false,
             listed: true,
@@ -353,7 +370,6 @@ mod tests {
                 tags: "Web JSON".into(),
                 package_types: "Dependency".into(),
             }),
-            metadata_json: String::new(),
             package_hash: PackageHash::Other("x".into()),
             package_size: 1,
             published_at: 0,
@@ -365,13 +381,9 @@ mod tests {
         Arc::new(build_package(1, 1, Vec::new(), rows).expect("rows"))
     }
 
-    fn ids_containing(
-        corpus: &SearchCorpus,
-        prerelease: bool,
-        needle: Option<&str>,
-    ) -> Vec<String> {
+    fn ids_containing(corpus: &SearchCorpus, prerelease: bool, needles: &[&str]) -> Vec<String> {
         corpus
-            .latest_visible(prerelease, false, needle)
+            .latest_visible(prerelease, false, needles)
             .map(|v| {
                 format!(
                     "{} {}",
@@ -389,7 +401,7 @@ mod tests {
         ]);
         let b = package(vec![row("Contoso.B", "1.0.0", "plain", false)]);
         let corpus = SearchCorpus::build(1, [&a, &b].into_iter(), &SearchCorpus::empty());
-        let first = corpus.latest_visible(false, false, None).next().expect("a");
+        let first = corpus.latest_visible(false, false, &[]).next().expect("a");
         let lowered = first.lowered;
         assert_eq!(lowered.tags(), "web json");
         assert_eq!(lowered.authors(), "ann, bob");
@@ -406,25 +418,34 @@ mod tests {
         );
 
         assert_eq!(
-            ids_containing(&corpus, false, None),
+            ids_containing(&corpus, false, &[]),
             ["Contoso.A 1.0.0", "Contoso.B 1.0.0"]
         );
         assert_eq!(
-            ids_containing(&corpus, false, Some("plain")),
+            ids_containing(&corpus, false, &["plain"]),
             ["Contoso.B 1.0.0"]
         );
         assert_eq!(
-            ids_containing(&corpus, false, Some("zebra")),
+            ids_containing(&corpus, false, &["zebra"]),
             Vec::<String>::new()
         );
         assert_eq!(
-            ids_containing(&corpus, true, Some("zebra")),
+            ids_containing(&corpus, true, &["zebra"]),
             ["Contoso.A 2.0.0-beta"]
         );
         assert_eq!(
-            ids_containing(&corpus, false, Some("nowhere")),
+            ids_containing(&corpus, false, &["nowhere"]),
             Vec::<String>::new()
         );
+        assert_eq!(
+            ids_containing(&corpus, false, &["contoso", "plain"]),
+            ["Contoso.B 1.0.0"]
+        );
+        assert_eq!(
+            ids_containing(&corpus, false, &["contoso", "web"]),
+            ["Contoso.A 1.0.0", "Contoso.B 1.0.0"]
+        );
+        assert!(ids_containing(&corpus, false, &["plain", "ünïcode"]).is_empty());
         let versions: Vec<(usize, String)> = corpus
             .versions()
             .flat_map(|(_, versions)| versions.map(|(i, l)| (i, l.free_text().to_string())))
@@ -438,15 +459,15 @@ mod tests {
         let rebuilt = SearchCorpus::build(2, [&a, &b2, &c].into_iter(), &corpus);
         assert_eq!(rebuilt.generation, 2);
         assert_eq!(
-            ids_containing(&rebuilt, true, Some("zebra")),
+            ids_containing(&rebuilt, true, &["zebra"]),
             ["Contoso.A 2.0.0-beta"]
         );
         assert_eq!(
-            ids_containing(&rebuilt, false, Some("plain")),
+            ids_containing(&rebuilt, false, &["plain"]),
             ["Contoso.C 1.0.0"]
         );
         assert_eq!(
-            ids_containing(&rebuilt, false, Some("changed")),
+            ids_containing(&rebuilt, false, &["changed"]),
             ["Contoso.B 1.0.0"]
         );
         let texts = |c: &SearchCorpus| -> Vec<String> {

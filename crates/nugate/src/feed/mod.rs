@@ -299,7 +299,7 @@ impl FeedIndex {
             registration.id,
             db::packages::owner_names(pool, registration.id).await?,
         )]);
-        Ok(build_packages(rows, &mut owners).pop().map(Arc::new))
+        Ok(build_packages(rows, &mut owners).pop())
     }
 
     fn read(&self) -> IndexView<'_> {
@@ -415,9 +415,7 @@ impl FeedIndex {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for package in built {
             self.documents.forget_package(&package.lower_id);
-            state
-                .packages
-                .insert(package.lower_id.clone(), Arc::new(package));
+            state.packages.insert(package.lower_id.clone(), package);
         }
         for lower_id in emptied {
             self.documents.forget_package(&lower_id);
@@ -437,13 +435,14 @@ impl FeedIndex {
 }
 
 /// Registrations read per query by the first load.
-const LOAD_SLICE: i64 = 2_000;
+const LOAD_SLICE: i64 = 500;
 
-/// The packages of `rows` (any order), with their owners taken from `owners`.
+/// The packages of `rows` (any order), with their owners taken from `owners`; each is put behind its
+/// `Arc` at once, so a mirror's first load never holds every package twice.
 fn build_packages(
     rows: Vec<IndexRow>,
     owners: &mut HashMap<i64, Vec<String>>,
-) -> Vec<IndexedPackage> {
+) -> Vec<Arc<IndexedPackage>> {
     let mut grouped: HashMap<i64, (i64, Option<String>, Vec<PackageVersion>)> = HashMap::new();
     for row in rows {
         let entry = grouped.entry(row.version.registration_id).or_insert((
@@ -464,7 +463,7 @@ fn build_packages(
                 rows,
             )?;
             package.upstream = upstream;
-            Some(package)
+            Some(Arc::new(package))
         })
         .collect()
 }

@@ -58,6 +58,9 @@ fn push_term(terms: &mut Vec<Term>, token: &mut String) {
     });
 }
 
+/// How many of a query's texts the corpus scans for; the other terms are checked on what they leave.
+const PREFILTER_TEXTS: usize = 3;
+
 /// A query's terms with their substring searchers built once: search tries them on every package of
 /// the feed, and building a searcher per package and term cost more than the searching.
 pub struct Matcher<'t> {
@@ -84,14 +87,20 @@ impl<'t> Matcher<'t> {
             .all(|(term, finder)| matches(package, lowered, term, finder))
     }
 
-    /// Text that every matching version's texts contain: the longest term other than an owner. The
-    /// corpus finds the few packages that hold it in one scan, instead of trying every term on each.
-    pub fn must_contain(&self) -> Option<&'t str> {
-        self.terms
+    /// Texts that every matching version's texts contain: each term's but an owner's (the longest few,
+    /// which are the rarest). The corpus finds the packages that hold them all by scanning its arena once
+    /// per text, instead of trying every term on every package.
+    pub fn must_contain(&self) -> Vec<&'t str> {
+        let mut texts: Vec<&str> = self
+            .terms
             .iter()
             .filter(|term| !matches!(term, Term::Owner(_)))
             .map(Term::text)
-            .max_by_key(|text| text.len())
+            .collect();
+        texts.sort_by_key(|text| std::cmp::Reverse(text.len()));
+        texts.dedup();
+        texts.truncate(PREFILTER_TEXTS);
+        texts
     }
 }
 

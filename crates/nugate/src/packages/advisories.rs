@@ -68,7 +68,7 @@ impl PackageService {
                 .filter(|v| {
                     NuGetVersion::parse(&v.version).is_ok_and(|parsed| range.satisfies(&parsed))
                 })
-                .map(|v| (v.id, v.version))
+                .map(|v| (v.id, v.version.into()))
                 .collect();
         if matching.is_empty() {
             return Err(ApiError::NotFound(format!(

@@ -88,7 +88,7 @@ impl PackageService {
             .len();
         Ok(DeletedVersion {
             id: target.package_id.to_string(),
-            version: target.version,
+            version: target.version.into(),
             remaining_versions,
         })
     }

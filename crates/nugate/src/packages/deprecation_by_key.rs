@@ -86,7 +86,7 @@ impl PackageService {
                 .ok_or_else(|| unknown_version(&package_id))?;
             if !rows.contains(&found.id) {
                 rows.push(found.id);
-                versions.push(found.version.clone());
+                versions.push(found.version.to_string());
             }
         }
         if let Some((alt_id, alt_version)) = &alternate {

@@ -170,7 +170,7 @@ impl PackageService {
         );
         Ok(PushedSymbols {
             id: target.package_id.to_string(),
-            version: target.version,
+            version: target.version.into(),
             files: checked
                 .iter()
                 .map(|p| format!("{0}/{1}/{0}", p.file_name.to_lowercase(), p.ssqp_key))

@@ -214,7 +214,7 @@ impl PackageSummary {
                 .map(str::to_string)
                 .collect(),
             id: v.package_id.to_string(),
-            version: v.version.clone(),
+            version: v.version.to_string(),
             description: v.texts.description.to_string(),
             authors: v.texts.authors.to_string(),
             verified,
@@ -452,14 +452,16 @@ pub async fn package_page(
     let Some(current) = current.cloned() else {
         return Ok(not_found(&visitor));
     };
-    let meta: PackageMetadata = serde_json::from_str(&current.metadata_json)
+    let stored = state.packages.feed().metadata_of(&[current.id]).await?;
+    let metadata_json = stored.get(&current.id).map_or("", String::as_str);
+    let meta: PackageMetadata = serde_json::from_str(metadata_json)
         .map_err(|e| ApiError::Internal(anyhow::Error::from(e).context("stored .nuspec JSON")))?;
     let rows = ascending
         .iter()
         .rev()
         .filter(|v| v.listed || manager || v.id == current.id)
         .map(|v| VersionRow {
-            version: v.version.clone(),
+            version: v.version.to_string(),
             prerelease: v.is_prerelease,
             listed: v.listed,
             published: date(v.published_at),
@@ -586,7 +588,7 @@ pub async fn package_page(
         page,
         owner_error: notes.owner_error,
         id: current.package_id.to_string(),
-        version: current.version.clone(),
+        version: current.version.to_string(),
         prerelease: current.is_prerelease,
         listed: current.listed,
         readme_html: meta.readme.as_deref().map(render_readme),

@@ -47,8 +47,8 @@ async fn entries(
             MirroredVersion::Upstream(_) => None,
         })
         .collect();
-    let (cached, advisories) = if cached.is_empty() {
-        (Vec::new(), Advisories::default())
+    let advisories = if cached.is_empty() {
+        Advisories::default()
     } else {
         with_metadata(state, &cached).await?
     };

@@ -78,22 +78,21 @@ fn visible_rows(
     Ok(rows)
 }
 
-/// What owners recorded about the versions a document lists as leaves.
+/// What the stored rows say about the versions a document lists as leaves, beyond the in-memory rows:
+/// each one's .nuspec JSON, and what owners recorded (deprecations, the ID's vulnerabilities).
 #[derive(Default)]
 struct Advisories {
+    metadata: HashMap<i64, String>,
     deprecations: HashMap<i64, Deprecation>,
     vulnerabilities: Vec<Vulnerability>,
 }
 
-/// Adds the stored .nuspec JSON to the rows a document lists as leaves, and to those only: a page of a
+/// Reads the stored .nuspec JSON of the rows a document lists as leaves, and of those only: a page of a
 /// 5 000-version package reads 64 of them. Their deprecations and the ID's vulnerabilities come along.
-async fn with_metadata(
-    state: &AppState,
-    rows: &[PackageVersion],
-) -> Result<(Vec<PackageVersion>, Advisories), ApiError> {
+async fn with_metadata(state: &AppState, rows: &[PackageVersion]) -> Result<Advisories, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut metadata = state.packages.feed().metadata_of(&ids).await?;
-    let advisories = Advisories {
+    Ok(Advisories {
+        metadata: state.packages.feed().metadata_of(&ids).await?,
         deprecations: state.packages.deprecations_of(&ids).await?,
         vulnerabilities: match rows.first() {
             Some(r) => {
@@ -104,15 +103,7 @@ async fn with_metadata(
             }
             None => Vec::new(),
         },
-    };
-    let rows = rows
-        .iter()
-        .map(|r| PackageVersion {
-            metadata_json: metadata.remove(&r.id).unwrap_or_default(),
-            ..r.clone()
-        })
-        .collect();
-    Ok((rows, advisories))
+    })
 }
 
 /// The cache key of a document of `package` in `hive` rendered for `base`.
@@ -153,12 +144,12 @@ pub async fn index(
     };
     let key = document_key(&package, &hive, "index");
     cached_json(state.packages.feed(), key, gzip, || async {
-        let mut rows = visible_rows(&package, &id, semver2)?;
+        let rows = visible_rows(&package, &id, semver2)?;
         let inline = rows.len() <= INLINE_LIMIT;
-        let mut advisories = Advisories::default();
-        if inline {
-            (rows, advisories) = with_metadata(&state, &rows).await?;
-        }
+        let advisories = match inline {
+            true => with_metadata(&state, &rows).await?,
+            false => Advisories::default(),
+        };
         let lower_id = package.lower_id.as_str();
         let index_url = hive.index_url(lower_id);
         let pages: Vec<Value> = rows
@@ -216,12 +207,12 @@ pub async fn page(
             .ok_or_else(|| {
                 ApiError::NotFound(format!("No registration page {lower}/{upper} for '{id}'."))
             })?;
-        let (chunk, advisories) = with_metadata(&state, chunk).await?;
+        let advisories = with_metadata(&state, chunk).await?;
         Ok(page_json(
             &hive,
             &package.lower_id,
-            &lower_versions(&chunk),
-            Some(leaves_json(&hive, &chunk, &advisories)),
+            &lower_versions(chunk),
+            Some(leaves_json(&hive, chunk, &advisories)),
             false,
         ))
     })
@@ -264,15 +255,13 @@ pub async fn leaf(
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
     cached_json(state.packages.feed(), key, gzip, || async {
         // The in-memory row lacks the .nuspec the catalog entry is built from.
-        let (mut rows, advisories) = with_metadata(&state, std::slice::from_ref(&found)).await?;
-        let target = rows
-            .pop()
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a version row vanished")))?;
+        let advisories = with_metadata(&state, std::slice::from_ref(&found)).await?;
+        let target = &found;
         let lower_id = target.package_id.to_lowercase();
         Ok(json!({
             "@id": hive.leaf_url(&lower_id, &lower_version),
             "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-            "catalogEntry": catalog_entry(&hive, &target, &advisories),
+            "catalogEntry": catalog_entry(&hive, target, &advisories),
             "listed": target.listed,
             "packageContent": hive.content_url(&lower_id, &lower_version),
             "published": timestamp(target.published_at),
@@ -346,7 +335,8 @@ fn timestamp(secs: i64) -> String {
 /// The `catalogEntry` (NuGet's `PackageDetails`) built from the stored .nuspec, with the version's
 /// deprecation and vulnerabilities in NuGet.org's shape.
 fn catalog_entry(hive: &Hive, v: &PackageVersion, advisories: &Advisories) -> Value {
-    let mut entry = package_details(hive, v);
+    let metadata_json = advisories.metadata.get(&v.id).map_or("", String::as_str);
+    let mut entry = package_details(hive, v, metadata_json);
     let leaf_url = hive.leaf_url(&v.package_id.to_lowercase(), &v.version.to_lowercase());
     if let Some(d) = advisories.deprecations.get(&v.id) {
         entry["deprecation"] = deprecation_json(&leaf_url, d);
@@ -403,15 +393,15 @@ pub(super) fn vulnerabilities_json(
 }
 
 /// The `PackageDetails` fields the .nuspec gives.
-fn package_details(hive: &Hive, v: &PackageVersion) -> Value {
+fn package_details(hive: &Hive, v: &PackageVersion, metadata_json: &str) -> Value {
     let lower_id = v.package_id.to_lowercase();
     let lower_version = v.version.to_lowercase();
     let leaf_url = hive.leaf_url(&lower_id, &lower_version);
-    let meta: Option<PackageMetadata> = serde_json::from_str(&v.metadata_json).ok();
+    let meta: Option<PackageMetadata> = serde_json::from_str(metadata_json).ok();
     let Some(meta) = meta else {
         return json!({
             "@id": format!("{leaf_url}#catalogEntry"), "@type": "PackageDetails",
-            "id": v.package_id, "version": v.full_version, "listed": v.listed,
+            "id": v.package_id, "version": v.full_version(), "listed": v.listed,
             "description": v.texts.description, "authors": v.texts.authors,
             "packageContent": hive.content_url(&lower_id, &lower_version),
         });
@@ -476,6 +466,6 @@ fn package_details(hive: &Hive, v: &PackageVersion) -> Value {
         "summary": spec.summary,
         "tags": spec.tags,
         "title": spec.title,
-        "version": v.full_version,
+        "version": v.full_version(),
     })
 }

@@ -204,8 +204,8 @@ fn value(
     let text = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_string);
     Some(match p {
         Property::Id => row.package_id.to_string(),
-        Property::Version if context.semver2 => row.full_version.clone(),
-        Property::Version | Property::NormalizedVersion => row.version.clone(),
+        Property::Version if context.semver2 => row.full_version().to_string(),
+        Property::Version | Property::NormalizedVersion => row.version.to_string(),
         Property::Authors => row.texts.authors.to_string(),
         Property::Copyright => return text(spec?.copyright.as_deref()),
         Property::Created | Property::LastUpdated => edm_date(row.published_at),
