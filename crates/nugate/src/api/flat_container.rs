@@ -28,38 +28,37 @@ pub async fn versions(
     if !readable.allows(&id) {
         return Err(not_found_id(&id));
     }
-    let feed = state.packages.feed();
-    let package = match state.packages.resolve(&id).await? {
-        Some(Resolved::Local(package)) => package,
-        Some(Resolved::Mirrored(mirrored)) => {
-            let key = DocumentKey {
-                lower_id: mirrored.id.to_lowercase(),
-                changed_seq: mirrored.stamp,
-                what: "mirror flat-index".to_string(),
-            };
-            return cached_json(feed, key, gzip, || async {
-                let versions: Vec<String> = mirrored
-                    .versions
-                    .iter()
-                    .map(|v| v.version().to_lowercase())
-                    .collect();
-                Ok(json!({ "versions": versions }))
-            })
-            .await;
-        }
-        None => return Err(not_found_id(&id)),
+    let resolved = state
+        .packages
+        .resolve(&id)
+        .await?
+        .ok_or_else(|| not_found_id(&id))?;
+    let key = match &resolved {
+        Resolved::Local(package) => DocumentKey {
+            lower_id: package.lower_id.clone(),
+            changed_seq: package.changed_seq,
+            what: "flat-index".to_string(),
+        },
+        Resolved::Mirrored(mirrored) => DocumentKey {
+            lower_id: mirrored.id.to_lowercase(),
+            changed_seq: mirrored.stamp,
+            what: "mirror flat-index".to_string(),
+        },
     };
-    let key = DocumentKey {
-        lower_id: package.lower_id.clone(),
-        changed_seq: package.changed_seq,
-        what: "flat-index".to_string(),
-    };
-    cached_json(feed, key, gzip, || async {
-        let versions: Vec<String> = package
-            .versions
-            .iter()
-            .map(|v| v.row.version.to_lowercase())
-            .collect();
+    cached_json(state.packages.feed(), key, gzip, || async {
+        // The feed's own versions, or those served from upstream.
+        let versions: Vec<String> = match &resolved {
+            Resolved::Local(package) => package
+                .versions
+                .iter()
+                .map(|v| v.row.version.to_lowercase())
+                .collect(),
+            Resolved::Mirrored(mirrored) => mirrored
+                .versions
+                .iter()
+                .map(|v| v.version().to_lowercase())
+                .collect(),
+        };
         Ok(json!({ "versions": versions }))
     })
     .await

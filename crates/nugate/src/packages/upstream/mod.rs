@@ -425,13 +425,15 @@ impl PackageService {
         let Some(mirrored) = self.mirrored(id, cached.as_deref()).await? else {
             return Err(not_found());
         };
-        if let Some(MirroredVersion::Cached(row)) = mirrored
+        let wanted = mirrored
             .versions
             .iter()
-            .find(|v| v.version().eq_ignore_ascii_case(&normalized))
-        {
+            .find(|v| v.version().eq_ignore_ascii_case(&normalized));
+        if let Some(MirroredVersion::Cached(row)) = wanted {
             return Ok(row.clone());
         }
+        // Cached as the upstream lists it (a version only reachable by its exact number stays unlisted).
+        let listed = wanted.is_none_or(MirroredVersion::listed);
         let lower_id = id.to_lowercase();
         let lower_version = normalized.to_lowercase();
         let flight = self
@@ -465,7 +467,7 @@ impl PackageService {
                 Ok(true) => {
                     self.metrics.upstream_requests.inc();
                     return self
-                        .store_cached(client.label(), id, &normalized, spool)
+                        .store_cached(client.label(), id, &normalized, listed, spool)
                         .await;
                 }
                 Ok(false) => {}
@@ -493,6 +495,7 @@ impl PackageService {
         upstream: &str,
         id: &str,
         version: &str,
+        listed: bool,
         spool: tempfile::NamedTempFile,
     ) -> Result<PackageVersion, ApiError> {
         let refused = |why: String| {
@@ -526,16 +529,6 @@ impl PackageService {
                 spec.id, columns.version
             )));
         }
-        let listed = self
-            .mirrored(id, self.feed.package(id).await?.as_deref())
-            .await?
-            .and_then(|m| {
-                m.versions
-                    .iter()
-                    .find(|v| v.version().eq_ignore_ascii_case(version))
-                    .map(MirroredVersion::listed)
-            })
-            .unwrap_or(true);
         let staged = self
             .storage
             .stage(package.file.path())
