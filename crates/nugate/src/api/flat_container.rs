@@ -9,7 +9,7 @@ use futures_util::TryStreamExt;
 use serde_json::json;
 
 use super::guard::Readable;
-use super::{cached_json, AcceptsGzip};
+use super::{cached_json, DocumentRequest};
 use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
 use crate::feed::DocumentKey;
@@ -21,7 +21,7 @@ use crate::state::AppState;
 /// Every version, unlisted included, so restores of exact versions keep working.
 pub async fn versions(
     State(state): State<AppState>,
-    gzip: AcceptsGzip,
+    request: DocumentRequest,
     Readable(readable): Readable,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -45,7 +45,7 @@ pub async fn versions(
             what: "mirror flat-index".to_string(),
         },
     };
-    cached_json(state.packages.feed(), key, gzip, || async {
+    cached_json(state.packages.feed(), key, request, || async {
         // The feed's own versions, or those served from upstream.
         let versions: Vec<String> = match &resolved {
             Resolved::Local(package) => package

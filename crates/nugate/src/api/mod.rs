@@ -151,18 +151,23 @@ fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
         .into_response()
 }
 
-/// Whether the client takes gzip (NuGet clients always do), from `Accept-Encoding`.
-pub struct AcceptsGzip(pub bool);
+/// What a request for a cached document says about the copies it takes: whether the client takes gzip
+/// (NuGet clients always do), from `Accept-Encoding`, and the tags of copies it already holds, from
+/// `If-None-Match`.
+pub struct DocumentRequest {
+    gzip: bool,
+    if_none_match: Option<axum::http::HeaderValue>,
+}
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptsGzip {
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for DocumentRequest {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        let accepts = parts
-            .headers
+        let headers = &parts.headers;
+        let gzip = headers
             .get_all(axum::http::header::ACCEPT_ENCODING)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -176,49 +181,105 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AcceptsGzip {
                             .is_some_and(|q| q == 0.0)
                     })
             });
-        Ok(AcceptsGzip(accepts))
+        Ok(DocumentRequest {
+            gzip,
+            if_none_match: headers.get(axum::http::header::IF_NONE_MATCH).cloned(),
+        })
+    }
+}
+
+impl DocumentRequest {
+    /// Whether the client already holds this document (`If-None-Match` names its tag, in either
+    /// encoding, weakly compared, or is `*`).
+    fn holds(&self, etag: &str) -> bool {
+        let Some(tags) = self.if_none_match.as_ref().and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let gzip_tag = gzip_etag(etag);
+        tags.split(',').map(str::trim).any(|tag| {
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            tag == "*" || tag == etag || tag == gzip_tag
+        })
     }
 }
 
 /// Documents smaller than this are sent as they are: compressing them saves less than it costs.
 const MIN_GZIP_BYTES: usize = 1024;
 
-/// Serves a document from the feed's cache, rendering and keeping it on a miss; a gzip copy is kept too
-/// for clients that take it, so a restore storm compresses each document once, not once per request.
+/// Serves a document from the feed's cache, rendering and keeping it on a miss; a gzip copy is kept in
+/// the same entry for clients that take it, so a restore storm compresses each document once, not once
+/// per request, and a hit is one look-up. A client that already holds the document gets a 304.
 /// Errors (a page that does not exist, a database outage) are never cached.
 async fn cached_json<Render, Rendering>(
     feed: &crate::feed::FeedIndex,
     key: crate::feed::DocumentKey,
-    AcceptsGzip(gzip): AcceptsGzip,
+    request: DocumentRequest,
     render: Render,
 ) -> Result<axum::response::Response, crate::error::ApiError>
 where
     Render: FnOnce() -> Rendering,
     Rendering: std::future::Future<Output = Result<serde_json::Value, crate::error::ApiError>>,
 {
-    let gzip_key = crate::feed::DocumentKey {
-        what: format!("{} gzip", key.what),
-        ..key.clone()
-    };
-    if gzip {
-        if let Some(body) = feed.documents.get(&gzip_key) {
-            return Ok(gzipped_json(body));
-        }
-    }
-    let body = match feed.documents.get(&key) {
-        Some(body) => body,
+    let mut document = match feed.documents.document(&key) {
+        Some(document) => document,
         None => {
-            let body = bytes::Bytes::from(render().await?.to_string());
-            feed.documents.put(key, body.clone());
-            body
+            let document =
+                crate::feed::Document::new(bytes::Bytes::from(render().await?.to_string()));
+            feed.documents.put_document(key.clone(), document.clone());
+            document
         }
     };
-    if !gzip || body.len() < MIN_GZIP_BYTES {
-        return Ok(json_bytes(body));
+    let gzip = request.gzip && document.body.len() >= MIN_GZIP_BYTES;
+    if request.holds(&document.etag) {
+        return Ok(not_modified(&document.etag, gzip));
     }
-    let compressed = gzip_bytes(&body).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
-    feed.documents.put(gzip_key, compressed.clone());
-    Ok(gzipped_json(compressed))
+    if !gzip {
+        return Ok(tagged(json_bytes(document.body), &document.etag));
+    }
+    let compressed = match document.gzip.clone() {
+        Some(compressed) => compressed,
+        None => {
+            let compressed = gzip_bytes(&document.body)
+                .map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+            document.gzip = Some(compressed.clone());
+            feed.documents.put_document(key, document.clone());
+            compressed
+        }
+    };
+    Ok(tagged(gzipped_json(compressed), &gzip_etag(&document.etag)))
+}
+
+/// The tag of a document's gzip copy: another representation, so another strong tag.
+fn gzip_etag(etag: &str) -> String {
+    format!("{}-gzip\"", etag.trim_end_matches('"'))
+}
+
+/// Adds the document's tag to a response.
+fn tagged(mut response: axum::response::Response, etag: &str) -> axum::response::Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(etag) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ETAG, value);
+    }
+    response
+}
+
+/// `304 Not Modified` for a document the client holds, with the tag of the copy it would get.
+fn not_modified(etag: &str, gzip: bool) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let tag = if gzip {
+        gzip_etag(etag)
+    } else {
+        etag.to_string()
+    };
+    let mut response = tagged(axum::http::StatusCode::NOT_MODIFIED.into_response(), &tag);
+    if gzip {
+        response.headers_mut().insert(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("accept-encoding"),
+        );
+    }
+    response
 }
 
 fn gzip_bytes(body: &[u8]) -> std::io::Result<bytes::Bytes> {

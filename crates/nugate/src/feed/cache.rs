@@ -18,8 +18,38 @@ pub struct DocumentKey {
 }
 
 struct Entry {
-    body: Bytes,
+    document: Document,
     last_used: u64,
+}
+
+/// A rendered document as it is served: the body, its gzip copy once one was made, and its entity tag.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub body: Bytes,
+    pub gzip: Option<Bytes>,
+    /// A strong validator of `body` (a hash of it, quoted), sent as `ETag`: clients that keep a copy
+    /// ask again with `If-None-Match` and get a 304 without the body.
+    pub etag: String,
+}
+
+impl Document {
+    /// A document with its tag computed from its bytes.
+    pub fn new(body: Bytes) -> Document {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut hasher);
+        let etag = format!("\"{:016x}-{}\"", hasher.finish(), body.len());
+        Document {
+            body,
+            gzip: None,
+            etag,
+        }
+    }
+
+    /// Bytes held: the body and its gzip copy.
+    fn size(&self) -> usize {
+        self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len)
+    }
 }
 
 #[derive(Default)]
@@ -55,12 +85,18 @@ impl DocumentCache {
 
     /// The cached body, if this exact document was rendered at this change stamp.
     pub fn get(&self, key: &DocumentKey) -> Option<Bytes> {
+        self.document(key).map(|d| d.body)
+    }
+
+    /// The cached document with its gzip copy and tag, if this exact document was rendered at this
+    /// change stamp.
+    pub fn document(&self, key: &DocumentKey) -> Option<Document> {
         let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         let found = {
             let mut entries = self.lock();
             entries.map.get_mut(key).map(|entry| {
                 entry.last_used = tick;
-                entry.body.clone()
+                entry.document.clone()
             })
         };
         let kind = if key.what.starts_with("file ") {
@@ -74,27 +110,32 @@ impl DocumentCache {
 
     /// Keeps a rendered body; documents larger than a quarter of the budget are not kept.
     pub fn put(&self, key: DocumentKey, body: Bytes) {
-        if body.len() > self.budget / 4 {
+        self.put_document(key, Document::new(body));
+    }
+
+    /// Keeps a rendered document (with its gzip copy, if made); see [`DocumentCache::put`].
+    pub fn put_document(&self, key: DocumentKey, document: Document) {
+        if document.size() > self.budget / 4 {
             return;
         }
         let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.lock();
-        entries.bytes += body.len();
+        entries.bytes += document.size();
         if let Some(old) = entries.map.insert(
             key,
             Entry {
-                body,
+                document,
                 last_used: tick,
             },
         ) {
-            entries.bytes -= old.body.len();
+            entries.bytes -= old.document.size();
         }
         if entries.bytes > self.budget {
             let mut ages: Vec<u64> = entries.map.values().map(|e| e.last_used).collect();
             ages.sort_unstable();
             let cutoff = ages.get(ages.len() / 2).copied().unwrap_or(u64::MAX);
             entries.map.retain(|_, e| e.last_used >= cutoff);
-            entries.bytes = entries.map.values().map(|e| e.body.len()).sum();
+            entries.bytes = entries.map.values().map(|e| e.document.size()).sum();
         }
     }
 
@@ -104,7 +145,7 @@ impl DocumentCache {
         let before = entries.map.len();
         entries.map.retain(|k, _| k.lower_id != lower_id);
         if entries.map.len() != before {
-            entries.bytes = entries.map.values().map(|e| e.body.len()).sum();
+            entries.bytes = entries.map.values().map(|e| e.document.size()).sum();
         }
     }
 

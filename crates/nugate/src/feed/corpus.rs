@@ -119,12 +119,15 @@ impl SearchCorpus {
             .enumerate()
             .map(|(i, slot)| (Arc::as_ptr(&slot.package), i))
             .collect();
+        // Room for the previous corpus and an eighth more: a rebuild after a change then never grows
+        // (and copies) its arena, which would hold three arenas at once.
+        let room = |n: usize| n + n / 8 + 64;
         let mut corpus = SearchCorpus {
             generation,
-            text: String::with_capacity(previous.text.len()),
-            entries: Vec::with_capacity(previous.entries.len()),
+            text: String::with_capacity(room(previous.text.len())),
+            entries: Vec::with_capacity(room(previous.entries.len())),
             slots: Vec::with_capacity(packages.len()),
-            version_entries: Vec::with_capacity(previous.version_entries.len()),
+            version_entries: Vec::with_capacity(room(previous.version_entries.len())),
         };
         for package in packages {
             let versions_from = as_u32(corpus.version_entries.len());
@@ -150,9 +153,6 @@ impl SearchCorpus {
                 versions_from,
             });
         }
-        corpus.text.shrink_to_fit();
-        corpus.entries.shrink_to_fit();
-        corpus.version_entries.shrink_to_fit();
         corpus
     }
 

@@ -675,6 +675,65 @@ async fn unknown_resources_are_404_with_messages_and_responses_are_gzipped_when_
 }
 
 #[tokio::test]
+async fn cached_documents_carry_tags_and_a_client_holding_one_gets_304() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let key = app.key(&alice, "k", ALL, &["*"]).await;
+    for i in 0..20 {
+        app.push(&key, simple("Tag.Lib", &format!("1.0.{i}"))).await;
+    }
+    let get = |path: &'static str, gzip: bool, tag: Option<String>| {
+        let mut request = app.client.get(app.url(path));
+        if gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        if let Some(tag) = tag {
+            request = request.header("If-None-Match", tag);
+        }
+        request.send()
+    };
+    for path in [
+        "/v3/registration/tag.lib/index.json",
+        "/v3-flatcontainer/tag.lib/index.json",
+    ] {
+        let first = get(path, false, None).await.unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        let tag = first.headers()["etag"].to_str().unwrap().to_string();
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{path}: {tag}");
+        // The same copy again: 304, no body, the same tag; a weak or listed tag matches too.
+        for held in [tag.clone(), format!("W/{tag}"), format!("\"other\", {tag}")] {
+            let again = get(path, false, Some(held.clone())).await.unwrap();
+            assert_eq!(again.status(), 304, "{path} with {held}");
+            assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+            assert!(again.bytes().await.unwrap().is_empty());
+        }
+        // Another tag gets the document.
+        let other = get(path, false, Some("\"stale\"".into())).await.unwrap();
+        assert_eq!(other.status(), 200, "{path}");
+        assert_eq!(other.headers()["etag"].to_str().unwrap(), tag);
+    }
+    // The gzip copy has a tag of its own, and a 304 answers a client holding it.
+    let path = "/v3/registration/tag.lib/index.json";
+    let zipped = get(path, true, None).await.unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped_tag = zipped.headers()["etag"].to_str().unwrap().to_string();
+    let plain_tag = get(path, false, None).await.unwrap().headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(zipped_tag, plain_tag);
+    let held = get(path, true, Some(zipped_tag.clone())).await.unwrap();
+    assert_eq!(held.status(), 304);
+    assert_eq!(held.headers()["etag"].to_str().unwrap(), zipped_tag);
+    // A new version changes the document, so the tag held is stale.
+    app.push(&key, simple("Tag.Lib", "2.0.0")).await;
+    let changed = get(path, false, Some(plain_tag.clone())).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), plain_tag);
+    assert!(changed.text().await.unwrap().contains("2.0.0"));
+}
+
+#[tokio::test]
 async fn forwarded_headers_are_only_believed_from_trusted_proxies() {
     let untrusted = TestApp::start().await;
     let index: Value = untrusted

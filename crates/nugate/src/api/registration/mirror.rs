@@ -7,7 +7,7 @@ use nuget_formats::NuGetVersion;
 use serde_json::{json, Value};
 
 use super::{catalog_entry, page_json, timestamp, with_metadata, Advisories, Hive, PAGE_SIZE};
-use crate::api::{cached_json, AcceptsGzip};
+use crate::api::{cached_json, DocumentRequest};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
 use crate::feed::DocumentKey;
@@ -97,12 +97,12 @@ pub(super) async fn index(
     hive: &Hive,
     mirrored: &Mirrored,
     semver2: bool,
-    gzip: AcceptsGzip,
+    request: DocumentRequest,
 ) -> Result<Response, ApiError> {
     cached_json(
         state.packages.feed(),
         key(mirrored, hive, "index"),
-        gzip,
+        request,
         || async {
             let lower_id = mirrored.id.to_lowercase();
             let versions: Vec<&MirroredVersion> = mirrored
@@ -146,7 +146,7 @@ pub(super) async fn leaf(
     mirrored: &Mirrored,
     version: &str,
     semver2: bool,
-    gzip: AcceptsGzip,
+    request: DocumentRequest,
 ) -> Result<Response, ApiError> {
     let missing = || {
         ApiError::NotFound(format!(
@@ -167,7 +167,7 @@ pub(super) async fn leaf(
     cached_json(
         state.packages.feed(),
         key(mirrored, hive, &what),
-        gzip,
+        request,
         || async {
             let lower_id = mirrored.id.to_lowercase();
             let entry = entries(state, hive, &[found])

@@ -14,7 +14,7 @@ use nuget_formats::{NuGetVersion, VersionRange};
 use serde_json::{json, Value};
 
 use super::guard::Readable;
-use super::{cached_json, hive_of, AcceptsGzip};
+use super::{cached_json, hive_of, DocumentRequest};
 use crate::db::advisories::{Deprecation, Vulnerability};
 use crate::db::packages::PackageVersion;
 use crate::error::ApiError;
@@ -129,7 +129,7 @@ async fn resolve(state: &AppState, readable: &ReadScope, id: &str) -> Result<Res
 pub async fn index(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    gzip: AcceptsGzip,
+    request: DocumentRequest,
     OriginalUri(uri): OriginalUri,
     Readable(readable): Readable,
     Path(id): Path<String>,
@@ -139,11 +139,11 @@ pub async fn index(
     let package = match resolve(&state, &readable, &id).await? {
         Resolved::Local(package) => package,
         Resolved::Mirrored(mirrored) => {
-            return mirror::index(&state, &hive, &mirrored, semver2, gzip).await
+            return mirror::index(&state, &hive, &mirrored, semver2, request).await
         }
     };
     let key = document_key(&package, &hive, "index");
-    cached_json(state.packages.feed(), key, gzip, || async {
+    cached_json(state.packages.feed(), key, request, || async {
         let rows = visible_rows(&package, &id, semver2)?;
         let inline = rows.len() <= INLINE_LIMIT;
         let advisories = match inline {
@@ -173,7 +173,7 @@ pub async fn index(
 pub async fn page(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    gzip: AcceptsGzip,
+    request: DocumentRequest,
     OriginalUri(uri): OriginalUri,
     Readable(readable): Readable,
     Path((id, lower, upper)): Path<(String, String, String)>,
@@ -192,7 +192,7 @@ pub async fn page(
         &hive,
         &format!("page {} {}", lower.to_lowercase(), upper.to_lowercase()),
     );
-    cached_json(state.packages.feed(), key, gzip, || async {
+    cached_json(state.packages.feed(), key, request, || async {
         let rows = visible_rows(&package, &id, semver2)?;
         let chunk = rows
             .chunks(PAGE_SIZE)
@@ -223,7 +223,7 @@ pub async fn page(
 pub async fn leaf(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    gzip: AcceptsGzip,
+    request: DocumentRequest,
     OriginalUri(uri): OriginalUri,
     Readable(readable): Readable,
     Path((id, leaf)): Path<(String, String)>,
@@ -244,7 +244,7 @@ pub async fn leaf(
     let package = match resolve(&state, &readable, &id).await? {
         Resolved::Local(package) => package,
         Resolved::Mirrored(mirrored) => {
-            return mirror::leaf(&state, &hive, &mirrored, version, semver2, gzip).await
+            return mirror::leaf(&state, &hive, &mirrored, version, semver2, request).await
         }
     };
     let found = state.packages.find_indexed_version(&id, version).await?;
@@ -253,7 +253,7 @@ pub async fn leaf(
     }
     let lower_version = found.version.to_lowercase();
     let key = document_key(&package, &hive, &format!("leaf {lower_version}"));
-    cached_json(state.packages.feed(), key, gzip, || async {
+    cached_json(state.packages.feed(), key, request, || async {
         // The in-memory row lacks the .nuspec the catalog entry is built from.
         let advisories = with_metadata(&state, std::slice::from_ref(&found)).await?;
         let target = &found;
