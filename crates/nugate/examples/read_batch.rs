@@ -2,8 +2,9 @@
 //!
 //! `read_batch N` starts nugate in this process on one thread, pushes the benchmark's read-mix packages
 //! (10 IDs × 3 versions), reads every path of the mix once to warm the caches, then sends `N` more reads
-//! of the mix over one keep-alive connection and exits. Everything runs on a current-thread runtime with
-//! a feed TTL of an hour, so the same binary and `N` execute the same instructions run after run: the
+//! of the mix over one keep-alive connection and exits. The client runs on a current-thread runtime and
+//! nugate serves it on its connection threads, with a feed TTL of an hour, so the same binary and `N`
+//! execute nearly the same instructions run after run (within 2 %, as the threads take turns): the
 //! guard runs it for two values of `N` under an instruction counter and divides the difference.
 //!
 //! `read_batch N private` does the same on a private feed, every read carrying a read key.

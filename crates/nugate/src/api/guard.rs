@@ -59,9 +59,7 @@ pub async fn require_api_key(
             if days == 1 { "" } else { "s" }
         )
     });
-    let span = tracing::Span::current();
-    span.record("key", key.key.name());
-    span.record("key_id", key.key.lookup_id.as_str());
+    crate::logging::request::record_key(key.key.name(), &key.key.lookup_id);
     request.extensions_mut().insert(key);
     let origin = origin_of(&request);
     let mut response = crate::audit::with_origin(origin, next.run(request)).await;
@@ -186,9 +184,7 @@ pub async fn require_read_access(
         .await
     {
         Ok(key) => {
-            let span = tracing::Span::current();
-            span.record("key", key.key.name());
-            span.record("key_id", key.key.lookup_id.as_str());
+            crate::logging::request::record_key(key.key.name(), &key.key.lookup_id);
             request
                 .extensions_mut()
                 .insert(ReadScope::Subjects(key.key.subjects.clone().into()));

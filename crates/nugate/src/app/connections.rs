@@ -28,6 +28,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use super::threads::ConnectionThreads;
 use crate::config::Config;
 use crate::state::TlsConnection;
 
@@ -59,6 +60,7 @@ pub(super) async fn serve(
     router: Router,
     limits: Limits,
     tls: Option<TlsAcceptor>,
+    threads: ConnectionThreads,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = http1::Builder::new();
@@ -91,6 +93,14 @@ pub(super) async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
+        // Handed to a connection thread, which registers it with its own runtime.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand a connection over");
+                continue;
+            }
+        };
         let tower = TowerToHyperService::new(router.clone());
         let over_tls = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -104,7 +114,14 @@ pub(super) async fn serve(
         let builder = builder.clone();
         let tls = tls.clone();
         let handshake_timeout = limits.header_read_timeout;
-        tokio::spawn(async move {
+        threads.run(Box::pin(async move {
+            let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot take a connection over");
+                    return;
+                }
+            };
             let served = match tls {
                 None => {
                     watcher
@@ -134,7 +151,7 @@ pub(super) async fn serve(
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(slot);
-        });
+        }));
     }
     drop(listener);
     graceful.shutdown().await;

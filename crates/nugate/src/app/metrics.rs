@@ -23,7 +23,7 @@ pub async fn count_requests(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    tracing::Span::current().record("route", route.as_str());
+    crate::logging::request::record_route(&route);
     let started = Instant::now();
     let response = next.run(request).await;
     record(&state.metrics, route, response.status(), started);

@@ -3,19 +3,20 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tower_http::compression::CompressionLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::error::message_response;
 pub use crate::state::AppState;
 
 mod connections;
+mod envelope;
 mod metrics;
 mod redirect;
+mod threads;
 mod tls;
 
 /// Removes stored files no committed version refers to (pushes cut short by a crash or a storage outage)
@@ -101,7 +102,6 @@ async fn flush_downloads(state: &AppState) {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let router = Router::new()
         .merge(crate::api::routes(state.clone()))
         .merge(crate::web::routes(state.clone()))
@@ -125,10 +125,6 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or_else(|| message_response(StatusCode::NOT_FOUND, "Not found."))
             },
         )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::web::security_headers,
-        ))
         .layer(CompressionLayer::new().gzip(true).compress_when({
             use tower_http::compression::Predicate;
             tower_http::compression::predicate::DefaultPredicate::new().and(
@@ -137,49 +133,9 @@ pub fn router(state: AppState) -> Router {
                 ),
             )
         }))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    // The path only: queries and headers (where keys travel) never reach the log. The
-                    // route template and, for keyed requests, the key's name and lookup id (never its
-                    // secret) are filled in once known.
-                    let client = request
-                        .extensions()
-                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                        .map(|c| c.0.ip());
-                    let client = tracing::field::display(ClientAddress(client));
-                    tracing::info_span!(
-                        "request",
-                        id = %crate::tokens::request_id(),
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        client = %client,
-                        route = tracing::field::Empty,
-                        key = tracing::field::Empty,
-                        key_id = tracing::field::Empty,
-                    )
-                })
-                .on_request(())
-                .on_response(
-                    |response: &axum::response::Response,
-                     latency: Duration,
-                     _span: &tracing::Span| {
-                        tracing::info!(
-                            status = response.status().as_u16(),
-                            ms = latency.as_millis() as u64,
-                            "served"
-                        );
-                    },
-                ),
-        )
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                // A request (a slow upload, say) that outlives the limit gets a 408 with a message.
-                match tokio::time::timeout(timeout, next.run(request)).await {
-                    Ok(response) => response,
-                    Err(_) => crate::error::ApiError::Timeout.into_response(),
-                }
-            },
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            envelope::envelope,
         ))
         .with_state(state);
     with_guard_selftest_slowdown(router)
@@ -205,18 +161,6 @@ async fn deliberate_slowdown(
     let digest = sha2::Sha256::digest(std::hint::black_box([7u8; 256]));
     std::hint::black_box(digest);
     next.run(request).await
-}
-
-/// The client's address in the log, written straight into the line (no string of its own).
-struct ClientAddress(Option<std::net::IpAddr>);
-
-impl std::fmt::Display for ClientAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => write!(f, "{ip}"),
-            None => Ok(()),
-        }
-    }
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
@@ -300,6 +244,8 @@ pub async fn serve_with_redirect(
         // An error means the sender is gone, which happens only once the signal was sent.
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let threads = threads::ConnectionThreads::per_core()
+        .map_err(|e| anyhow::anyhow!("cannot start the connection threads: {e}"))?;
     let redirect_task = redirect.map(|listener| {
         let limits = connections::Limits::from_config(&state.config);
         let router = redirect::router(&state.config);
@@ -308,12 +254,21 @@ pub async fn serve_with_redirect(
             router,
             limits,
             None,
+            threads.clone(),
             until_stopped(stopped.clone()),
         ))
     });
     let limits = connections::Limits::from_config(&state.config);
     let app = router(state.clone());
-    connections::serve(listener, app, limits, acceptor, until_stopped(stopped)).await;
+    connections::serve(
+        listener,
+        app,
+        limits,
+        acceptor,
+        threads.clone(),
+        until_stopped(stopped),
+    )
+    .await;
     download_task.abort();
     // What this node counted since the last flush is written before it stops, and its audit queue.
     flush_downloads(&state).await;
@@ -327,6 +282,8 @@ pub async fn serve_with_redirect(
     signal.abort();
     mail_task.abort();
     sweep_task.abort();
+    // Last: database connections opened on the connection threads were used by the flushes above.
+    drop(threads);
     tracing::info!("stopped");
     Ok(())
 }

@@ -575,15 +575,8 @@ pub fn safe_return_url(url: Option<&str>) -> String {
 
 /// Response headers that keep pages from being framed, sniffed or leaking referrers, and (only when the
 /// client came over https, see [`crate::state::served_over_https`]) pin the browser to https.
-pub async fn security_headers(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let https =
-        crate::state::served_over_https(request.headers(), request.extensions(), &state.config);
-    let mut response = next.run(request).await;
-    let h = response.headers_mut();
+/// Added to every response by the app's outermost layer, which finds `https` before the request runs.
+pub fn add_security_headers(h: &mut axum::http::HeaderMap, https: bool) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -607,7 +600,6 @@ pub async fn security_headers(
         );
         secure_cookies(h);
     }
-    response
 }
 
 /// Template structs.

@@ -16,6 +16,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+pub mod request;
+
 /// How often the background thread writes what has been logged.
 const WRITE_EVERY: Duration = Duration::from_millis(50);
 /// Bytes a buffer may hold before the thread that logs writes it out itself.
@@ -60,15 +62,29 @@ struct BatchedStderr(Arc<Shared>);
 /// One log line's writer.
 struct LineWriter(Arc<Shared>);
 
-impl Write for LineWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut buffer = self.0.lock();
+impl Shared {
+    /// Appends `bytes`; a buffer past [`MAX_BUFFERED`] is written out at once, by the caller.
+    fn append(&self, bytes: &[u8]) {
+        let mut buffer = self.lock();
         buffer.lines.extend_from_slice(bytes);
         if buffer.lines.len() > MAX_BUFFERED {
             let full = std::mem::take(&mut buffer.lines);
             drop(buffer);
-            (self.0.sink)(&full);
+            (self.sink)(&full);
         }
+    }
+}
+
+impl BatchedStderr {
+    /// Appends whole lines (the request log's).
+    fn append(&self, lines: &[u8]) {
+        self.0.append(lines);
+    }
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.append(bytes);
         Ok(bytes.len())
     }
 
@@ -151,17 +167,29 @@ fn batched(sink: fn(&[u8])) -> (BatchedStderr, LogGuard) {
 /// Installs the global logger; keep the guard until exit.
 pub fn init(format: LogFormat) -> LogGuard {
     let (writer, guard) = batched(write_out);
+    request::set_sink(writer.clone(), format);
     let filter = EnvFilter::try_from_env("NUGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     match format {
         LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(request::WithRequest {
+                inner: tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+                format,
+            })
             .init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::stderr().is_terminal())
+            .event_format(request::WithRequest {
+                inner: tracing_subscriber::fmt::format().with_ansi(std::io::stderr().is_terminal()),
+                format,
+            })
+            .init(),
     }
     guard
 }
