@@ -9,6 +9,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
 /// A response's status class.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum StatusClass {
@@ -154,6 +157,37 @@ pub struct Metrics {
     pub upstream_requests: Counter,
     /// Packages an upstream sent that were not what was asked for.
     pub upstream_refused: Counter,
+    /// Each route's counters, found in the families once ([`Metrics::route`]).
+    routes: RwLock<HashMap<Arc<str>, Arc<RouteMetrics>>>,
+}
+
+/// One route's request counters, looked up once: counting a request then costs no label strings and
+/// no look-ups in the families.
+pub struct RouteMetrics {
+    /// The route template, shared with whoever logs it.
+    pub route: Arc<str>,
+    seconds: Histogram,
+    /// By [`StatusClass`], created on first use so only the classes seen are exported.
+    requests: [OnceLock<Counter>; 4],
+    families: Family<RequestLabels, Counter>,
+}
+
+impl RouteMetrics {
+    /// Counts one request that ended with `status` after `seconds`.
+    pub fn observe(&self, status: u16, seconds: f64) {
+        self.seconds.observe(seconds);
+        let status = StatusClass::of(status);
+        self.requests[status as usize]
+            .get_or_init(|| {
+                self.families
+                    .get_or_create(&RequestLabels {
+                        route: self.route.to_string(),
+                        status,
+                    })
+                    .clone()
+            })
+            .inc();
+    }
 }
 
 /// The commit the binary was built from (`unknown` outside a git checkout).
@@ -276,7 +310,33 @@ impl Metrics {
             storage_errors,
             upstream_requests,
             upstream_refused,
+            routes: RwLock::default(),
         }
+    }
+
+    /// The counters of `route` (a route template, or `unmatched`).
+    pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
+        if let Some(found) = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(route)
+        {
+            return Arc::clone(found);
+        }
+        let made = Arc::new(RouteMetrics {
+            route: route.into(),
+            seconds: self
+                .request_seconds
+                .get_or_create(&RouteLabels {
+                    route: route.to_string(),
+                })
+                .clone(),
+            requests: Default::default(),
+            families: self.requests.clone(),
+        });
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(routes.entry(Arc::clone(&made.route)).or_insert(made))
     }
 
     /// Counts a key check.

@@ -173,20 +173,28 @@ impl FromRequestParts<AppState> for BaseUrl {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let over_tls = parts.extensions.get::<TlsConnection>().is_some();
-        if from_trusted_proxy(&parts.extensions, &state.config) {
-            if let Some(host) = forwarded(&parts.headers, "x-forwarded-host") {
-                let proto = forwarded(&parts.headers, "x-forwarded-proto")
+        Ok(BaseUrl::of(&parts.headers, &parts.extensions, state))
+    }
+}
+
+impl BaseUrl {
+    /// The base URL of the request with these headers and extensions (for middleware that needs it only
+    /// sometimes, where the extractor would make it every time).
+    pub fn of(headers: &HeaderMap, extensions: &Extensions, state: &AppState) -> BaseUrl {
+        let over_tls = extensions.get::<TlsConnection>().is_some();
+        if from_trusted_proxy(extensions, &state.config) {
+            if let Some(host) = forwarded(headers, "x-forwarded-host") {
+                let proto = forwarded(headers, "x-forwarded-proto")
                     .filter(|p| (p == "http" && !over_tls) || p == "https")
                     .unwrap_or_else(|| "https".to_string());
-                return Ok(BaseUrl(format!("{proto}://{host}")));
+                return BaseUrl(format!("{proto}://{host}"));
             }
         }
         let base = &state.base_url;
-        Ok(BaseUrl(match base.strip_prefix("http://") {
+        BaseUrl(match base.strip_prefix("http://") {
             Some(rest) if over_tls => format!("https://{rest}"),
             _ => base.clone(),
-        }))
+        })
     }
 }
 

@@ -161,13 +161,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiKey {
 /// ([`Readable`]). On a public feed it does nothing.
 pub async fn require_read_access(
     State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
     mut request: Request,
     next: Next,
 ) -> Response {
     if state.config.read_access == ReadAccess::Public {
         return next.run(request).await;
     }
+    let BaseUrl(base) = BaseUrl::of(request.headers(), request.extensions(), &state);
     let challenge = |message: &str| ApiError::ReadCredentials {
         realm: realm(&base),
         message: message.to_string(),

@@ -30,12 +30,16 @@ pub const REGISTRATION_SEMVER2_HIVE: &str = "registration-semver2";
 /// [`require_read_access`] (which lets everything through on a public feed); nothing else checks keys.
 pub fn routes(state: AppState) -> Router<AppState> {
     let keyed = from_fn_with_state(state.clone(), require_api_key);
-    let read = from_fn_with_state(state, require_read_access);
+    // On a public feed the read guard would let everything through; not adding it at all spares every
+    // read a layer (a boxed future and a clone of the route).
+    let read_layer = (state.config.read_access != crate::config::ReadAccess::Public)
+        .then(|| from_fn_with_state(state, require_read_access));
+    let read = |route: axum::routing::MethodRouter<AppState>| match &read_layer {
+        Some(layer) => route.layer(layer.clone()),
+        None => route,
+    };
     let mut router = Router::new()
-        .route(
-            "/v3/index.json",
-            get(service_index::index).layer(read.clone()),
-        )
+        .route("/v3/index.json", read(get(service_index::index)))
         .route(
             "/api/v2/package",
             get(publish::probe).merge(put(publish::push).layer(keyed.clone())),
@@ -46,7 +50,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/api/v2/package/{id}/{version}",
-            get(flat_container::download_v2).layer(read.clone()).merge(
+            read(get(flat_container::download_v2)).merge(
                 delete(publish::unlist)
                     .post(publish::relist)
                     .layer(keyed.clone()),
@@ -85,40 +89,40 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/v3-flatcontainer/{id}/index.json",
-            get(flat_container::versions).layer(read.clone()),
+            read(get(flat_container::versions)),
         )
         .route(
             "/v3-flatcontainer/{id}/{version}/{file}",
-            get(flat_container::download).layer(read.clone()),
+            read(get(flat_container::download)),
         )
         .route(
             "/v3/vulnerabilities/index.json",
-            get(vulnerabilities::index).layer(read.clone()),
+            read(get(vulnerabilities::index)),
         )
         .route(
             "/v3/vulnerabilities/{page}",
-            get(vulnerabilities::page).layer(read.clone()),
+            read(get(vulnerabilities::page)),
         )
-        .route("/v3/search", get(search::search).layer(read.clone()))
-        .route(
-            "/v3/autocomplete",
-            get(search::autocomplete).layer(read.clone()),
-        );
+        .route("/v3/search", read(get(search::search)))
+        .route("/v3/autocomplete", read(get(search::autocomplete)));
     // The V2 OData feed is a router of its own, every route a read.
-    router = router.merge(v2::routes().route_layer(read.clone()));
+    router = router.merge(match &read_layer {
+        Some(layer) => v2::routes().route_layer(layer.clone()),
+        None => v2::routes(),
+    });
     for hive in [REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE] {
         router = router
             .route(
                 &format!("/v3/{hive}/{{id}}/index.json"),
-                get(registration::index).layer(read.clone()),
+                read(get(registration::index)),
             )
             .route(
                 &format!("/v3/{hive}/{{id}}/page/{{lower}}/{{upper}}"),
-                get(registration::page).layer(read.clone()),
+                read(get(registration::page)),
             )
             .route(
                 &format!("/v3/{hive}/{{id}}/{{leaf}}"),
-                get(registration::leaf).layer(read.clone()),
+                read(get(registration::leaf)),
             );
     }
     router
@@ -144,7 +148,7 @@ fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
+            axum::http::HeaderValue::from_static("application/json; charset=utf-8"),
         )],
         body,
     )
@@ -191,14 +195,13 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for DocumentRequest {
 impl DocumentRequest {
     /// Whether the client already holds this document (`If-None-Match` names its tag, in either
     /// encoding, weakly compared, or is `*`).
-    fn holds(&self, etag: &str) -> bool {
+    fn holds(&self, document: &crate::feed::Document) -> bool {
         let Some(tags) = self.if_none_match.as_ref().and_then(|v| v.to_str().ok()) else {
             return false;
         };
-        let gzip_tag = gzip_etag(etag);
         tags.split(',').map(str::trim).any(|tag| {
-            let tag = tag.strip_prefix("W/").unwrap_or(tag);
-            tag == "*" || tag == etag || tag == gzip_tag
+            let tag = tag.strip_prefix("W/").unwrap_or(tag).as_bytes();
+            tag == b"*" || tag == document.etag.as_bytes() || tag == document.gzip_etag.as_bytes()
         })
     }
 }
@@ -230,11 +233,11 @@ where
         }
     };
     let gzip = request.gzip && document.body.len() >= MIN_GZIP_BYTES;
-    if request.holds(&document.etag) {
-        return Ok(not_modified(&document.etag, gzip));
+    if request.holds(&document) {
+        return Ok(not_modified(&document, gzip));
     }
     if !gzip {
-        return Ok(tagged(json_bytes(document.body), &document.etag));
+        return Ok(tagged(json_bytes(document.body), document.etag));
     }
     let compressed = match document.gzip.clone() {
         Some(compressed) => compressed,
@@ -246,33 +249,32 @@ where
             compressed
         }
     };
-    Ok(tagged(gzipped_json(compressed), &gzip_etag(&document.etag)))
-}
-
-/// The tag of a document's gzip copy: another representation, so another strong tag.
-fn gzip_etag(etag: &str) -> String {
-    format!("{}-gzip\"", etag.trim_end_matches('"'))
+    Ok(tagged(gzipped_json(compressed), document.gzip_etag))
 }
 
 /// Adds the document's tag to a response.
-fn tagged(mut response: axum::response::Response, etag: &str) -> axum::response::Response {
-    if let Ok(value) = axum::http::HeaderValue::from_str(etag) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::ETAG, value);
-    }
+fn tagged(
+    mut response: axum::response::Response,
+    etag: axum::http::HeaderValue,
+) -> axum::response::Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::ETAG, etag);
     response
 }
 
 /// `304 Not Modified` for a document the client holds, with the tag of the copy it would get.
-fn not_modified(etag: &str, gzip: bool) -> axum::response::Response {
+fn not_modified(document: &crate::feed::Document, gzip: bool) -> axum::response::Response {
     use axum::response::IntoResponse;
     let tag = if gzip {
-        gzip_etag(etag)
+        &document.gzip_etag
     } else {
-        etag.to_string()
+        &document.etag
     };
-    let mut response = tagged(axum::http::StatusCode::NOT_MODIFIED.into_response(), &tag);
+    let mut response = tagged(
+        axum::http::StatusCode::NOT_MODIFIED.into_response(),
+        tag.clone(),
+    );
     if gzip {
         response.headers_mut().insert(
             axum::http::header::VARY,

@@ -38,7 +38,9 @@ pub(super) async fn envelope(
             Err(_) => crate::error::ApiError::Timeout.into_response(),
         };
         crate::web::add_security_headers(response.headers_mut(), https);
-        request_log::served(response.status().as_u16(), started.elapsed());
+        let (status, took) = (response.status().as_u16(), started.elapsed());
+        super::metrics::count_request(&state.metrics, status, took.as_secs_f64());
+        request_log::served(status, took);
         response
     })
     .await

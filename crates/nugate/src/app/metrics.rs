@@ -1,48 +1,61 @@
 //! `/metrics` and the request counters behind it.
 
-use std::time::Instant;
+use std::task::{Context, Poll};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use crate::error::{message_response, ApiError};
-use crate::metrics::{Metrics, PoolLabels, PoolState, RequestLabels, RouteLabels, StatusClass};
+use crate::metrics::{Metrics, PoolLabels, PoolState};
 use crate::state::AppState;
 
-/// Route layer: counts each matched request by its route template and status class, and times it.
-pub async fn count_requests(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    crate::logging::request::record_route(&route);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    record(&state.metrics, route, response.status(), started);
-    response
+/// Route layer: records the route template the request matched, for its log line and its counters
+/// (both written by the envelope when the request ends). It is a plain wrapper, with no future of its
+/// own: `from_fn` would box one for every request.
+#[derive(Clone, Copy)]
+pub struct RecordRoute;
+
+impl<S> tower_layer::Layer<S> for RecordRoute {
+    type Service = RecordingRoute<S>;
+
+    fn layer(&self, inner: S) -> RecordingRoute<S> {
+        RecordingRoute(inner)
+    }
 }
 
-/// Counts one served request.
-pub fn record(m: &Metrics, route: String, status: StatusCode, started: Instant) {
-    m.request_seconds
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    m.requests
-        .get_or_create(&RequestLabels {
-            route,
-            status: StatusClass::of(status.as_u16()),
-        })
-        .inc();
+/// A route's service, wrapped by [`RecordRoute`].
+#[derive(Clone)]
+pub struct RecordingRoute<S>(S);
+
+impl<S, B> tower_service::Service<axum::http::Request<B>> for RecordingRoute<S>
+where
+    S: tower_service::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> S::Future {
+        if let Some(route) = request.extensions().get::<MatchedPath>() {
+            crate::logging::request::record_route(route);
+        }
+        self.0.call(request)
+    }
+}
+
+/// Counts a request that ended with `status` after `seconds`, under the route it matched (recorded by
+/// [`RecordRoute`]) or `unmatched`.
+pub fn count_request(metrics: &Metrics, status: u16, seconds: f64) {
+    let route = crate::logging::request::route();
+    metrics
+        .route(route.as_ref().map_or("unmatched", MatchedPath::as_str))
+        .observe(status, seconds);
 }
 
 /// `GET /metrics`: the Prometheus text format; with `metrics_token` set, only for

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -108,23 +107,11 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics::serve_metrics))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::count_requests,
-        ))
-        .fallback(
-            |State(state): State<AppState>, headers: axum::http::HeaderMap| async move {
-                let now = std::time::Instant::now();
-                metrics::record(
-                    &state.metrics,
-                    "unmatched".into(),
-                    StatusCode::NOT_FOUND,
-                    now,
-                );
-                crate::web::unmatched(&headers)
-                    .unwrap_or_else(|| message_response(StatusCode::NOT_FOUND, "Not found."))
-            },
-        )
+        .route_layer(metrics::RecordRoute)
+        .fallback(|headers: axum::http::HeaderMap| async move {
+            crate::web::unmatched(&headers)
+                .unwrap_or_else(|| message_response(StatusCode::NOT_FOUND, "Not found."))
+        })
         .layer(CompressionLayer::new().gzip(true).compress_when({
             use tower_http::compression::Predicate;
             tower_http::compression::predicate::DefaultPredicate::new().and(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 /// Identifies one rendered document: the package, its change stamp, and what was rendered (which includes
@@ -28,8 +29,11 @@ pub struct Document {
     pub body: Bytes,
     pub gzip: Option<Bytes>,
     /// A strong validator of `body` (a hash of it, quoted), sent as `ETag`: clients that keep a copy
-    /// ask again with `If-None-Match` and get a 304 without the body.
-    pub etag: String,
+    /// ask again with `If-None-Match` and get a 304 without the body. Made once, as a header value, so
+    /// that serving a hit copies nothing.
+    pub etag: HeaderValue,
+    /// The gzip copy's tag: another representation, so another strong tag (`"…-gzip"`).
+    pub gzip_etag: HeaderValue,
 }
 
 impl Document {
@@ -38,11 +42,16 @@ impl Document {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         body.hash(&mut hasher);
-        let etag = format!("\"{:016x}-{}\"", hasher.finish(), body.len());
+        let tag = format!("{:016x}-{}", hasher.finish(), body.len());
+        // Hex digits, a dash and quotes are always a valid header value.
+        let header = |text: String| {
+            HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+        };
         Document {
             body,
             gzip: None,
-            etag,
+            etag: header(format!("\"{tag}\"")),
+            gzip_etag: header(format!("\"{tag}-gzip\"")),
         }
     }
 

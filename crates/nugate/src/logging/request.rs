@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::extract::MatchedPath;
 use axum::http::{Method, Uri};
 use serde::Serialize;
 use tracing::{Event, Subscriber};
@@ -50,7 +51,7 @@ pub struct RequestFields {
     /// where keys travel, never reach the log.
     uri: Uri,
     client: Option<IpAddr>,
-    route: Option<String>,
+    route: Option<MatchedPath>,
     /// The key's name and lookup id, never its secret.
     key: Option<(String, String)>,
 }
@@ -74,8 +75,16 @@ pub async fn in_request<F: Future>(fields: RequestFields, request: F) -> F::Outp
 }
 
 /// Records the route template the request matched.
-pub fn record_route(route: &str) {
-    with_fields(|fields| fields.route = Some(route.to_owned()));
+pub fn record_route(route: &MatchedPath) {
+    with_fields(|fields| fields.route = Some(route.clone()));
+}
+
+/// The route template the running request matched, once recorded.
+pub fn route() -> Option<MatchedPath> {
+    REQUEST
+        .try_with(|fields| fields.try_borrow().ok()?.route.clone())
+        .ok()
+        .flatten()
 }
 
 /// Records the API key the request was made with.
@@ -141,19 +150,20 @@ pub fn served(status: u16, took: Duration) {
 
 /// `request{id=… method=… path=… client=… route=… key=… key_id=…}`, as the text format writes a span.
 fn text_fields(fields: &RequestFields, out: &mut String) {
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "request{{id={} method={} path={}",
-        fields.id,
-        fields.method,
-        fields.uri.path()
-    );
+    // Pieces pushed, not formatted: this runs for every request.
+    out.push_str("request{id=");
+    out.push_str(&fields.id);
+    out.push_str(" method=");
+    out.push_str(fields.method.as_str());
+    out.push_str(" path=");
+    out.push_str(fields.uri.path());
     if let Some(client) = fields.client {
+        // Writing to a String cannot fail.
         let _ = write!(out, " client={client}");
     }
     if let Some(route) = &fields.route {
-        let _ = write!(out, " route={route}");
+        out.push_str(" route=");
+        out.push_str(route.as_str());
     }
     if let Some((name, lookup_id)) = &fields.key {
         let _ = write!(out, " key={name:?} key_id={lookup_id:?}");
@@ -197,7 +207,7 @@ impl<'a> JsonFields<'a> {
             method: fields.method.as_str(),
             path: fields.uri.path(),
             client: fields.client.map(|ip| ip.to_string()),
-            route: fields.route.as_deref(),
+            route: fields.route.as_ref().map(MatchedPath::as_str),
             key: fields.key.as_ref().map(|(name, _)| name.as_str()),
             key_id: fields.key.as_ref().map(|(_, id)| id.as_str()),
             name: "request",
@@ -316,7 +326,20 @@ mod tests {
             Some("127.0.0.1".parse().unwrap()),
         );
         let (text, json) = in_request(fields, async {
-            record_route("/v3/index.json");
+            // A route template comes only from a router.
+            let mut router = axum::Router::new().route(
+                "/v3/{file}",
+                axum::routing::get(|route: MatchedPath| async move {
+                    record_route(&route);
+                }),
+            );
+            let request = axum::http::Request::get("/v3/index.json")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            tower_service::Service::call(&mut router, request)
+                .await
+                .unwrap();
+            assert_eq!(route().unwrap().as_str(), "/v3/{file}");
             record_key("ci \"nightly\"", "k123");
             REQUEST.with(|fields| {
                 let fields = fields.borrow();
@@ -329,7 +352,7 @@ mod tests {
         assert_eq!(
             text,
             "request{id=abcdefghijkl method=GET path=/v3/index.json client=127.0.0.1 \
-             route=/v3/index.json key=\"ci \\\"nightly\\\"\" key_id=\"k123\"}"
+             route=/v3/{file} key=\"ci \\\"nightly\\\"\" key_id=\"k123\"}"
         );
         assert_eq!(json["path"], "/v3/index.json");
         assert_eq!(json["key"], "ci \"nightly\"");
