@@ -1,6 +1,6 @@
 //! The fixed batch of cached reads the instruction-count guard measures (`scripts/instruction-guard.sh`).
 //!
-//! `read_batch N` starts nugate in this process on one thread, pushes the benchmark's read-mix packages
+//! `read_batch N` starts nugate in this process, pushes the benchmark's read-mix packages
 //! (10 IDs × 3 versions), reads every path of the mix once to warm the caches, then sends `N` more reads
 //! of the mix over one keep-alive connection and exits. The client runs on a current-thread runtime and
 //! nugate serves it on its connection threads, with a feed TTL of an hour, so the same binary and `N`

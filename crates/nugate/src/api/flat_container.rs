@@ -12,7 +12,9 @@ use super::guard::Readable;
 use super::{cached_json, DocumentRequest};
 use crate::db::packages::PackageVersion;
 use crate::error::{message_response, ApiError};
-use crate::feed::DocumentKey;
+use std::sync::Arc;
+
+use crate::feed::{Document, DocumentKey, FileHeaders};
 use crate::model::policy::ReadScope;
 use crate::packages::upstream::Resolved;
 use crate::packages::PackageMetadata;
@@ -140,13 +142,132 @@ async fn readable_version(
     state.packages.downloadable_version(id, version).await
 }
 
-/// Streams a stored file with long-lived cache headers: published versions never change.
+/// Serves a stored file with long-lived cache headers: published versions never change. Files up to
+/// [`MAX_CACHED_FILE`] are kept with the rendered documents, with their headers made (restores fetch the
+/// same few packages over and over); larger ones are streamed from storage.
 async fn serve(
     state: &AppState,
     target: &PackageVersion,
     headers: &HeaderMap,
     nuspec: bool,
 ) -> Result<Response, ApiError> {
+    let lower_id = target.package_id.to_lowercase();
+    let lower_version = target.version.to_lowercase();
+    let feed = state.packages.feed();
+    let key = DocumentKey {
+        lower_id,
+        changed_seq: 0,
+        what: format!(
+            "file {lower_version} {}",
+            if nuspec { "nuspec" } else { "nupkg" }
+        ),
+    };
+    let if_none_match = headers.get(header::IF_NONE_MATCH);
+    if let Some(file) = feed.documents.document(&key) {
+        if let Some(made) = &file.file {
+            return Ok(file_response(
+                state,
+                target,
+                if_none_match,
+                file.body,
+                made,
+                nuspec,
+            ));
+        }
+    }
+    let made = file_headers(target, &key.lower_id, &lower_version, nuspec);
+    if super::names_any(if_none_match, &[&made.validators[0].1]) {
+        return Ok(not_modified(&made));
+    }
+    let storage = state.packages.storage();
+    let opened = if nuspec {
+        storage.nuspec(&key.lower_id, &lower_version).await
+    } else {
+        storage.nupkg(&key.lower_id, &lower_version).await
+    };
+    let download = match opened {
+        Ok(d) => d,
+        Err(e) => return Ok(storage_unavailable(state, target, &e)),
+    };
+    if download.size > MAX_CACHED_FILE {
+        // Streamed: the length comes from the storage's metadata.
+        count_download(state, target, nuspec);
+        let mut response = Response::new(Body::from_stream(download.stream));
+        with_file_headers(&mut response, &made);
+        if let Ok(length) = HeaderValue::from_str(&download.size.to_string()) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, length);
+        }
+        return Ok(response);
+    }
+    let body = match download.stream.try_collect::<Vec<Bytes>>().await {
+        Ok(chunks) => Bytes::from(chunks.concat()),
+        Err(e) => return Ok(storage_unavailable(state, target, &e)),
+    };
+    let made = Arc::new(made);
+    feed.documents
+        .put_document(key, Document::file(body.clone(), Arc::clone(&made)));
+    Ok(file_response(
+        state,
+        target,
+        if_none_match,
+        body,
+        &made,
+        nuspec,
+    ))
+}
+
+/// A file's answer from its body and headers: a 304 when the client holds it, else the file (a
+/// `.nupkg` counted as a download).
+fn file_response(
+    state: &AppState,
+    target: &PackageVersion,
+    if_none_match: Option<&HeaderValue>,
+    body: Bytes,
+    made: &FileHeaders,
+    nuspec: bool,
+) -> Response {
+    if super::names_any(if_none_match, &[&made.validators[0].1]) {
+        return not_modified(made);
+    }
+    count_download(state, target, nuspec);
+    let mut response = Response::new(Body::from(body));
+    with_file_headers(&mut response, made);
+    response
+}
+
+fn count_download(state: &AppState, target: &PackageVersion, nuspec: bool) {
+    if !nuspec {
+        state.packages.count_download(target);
+    }
+}
+
+fn not_modified(made: &FileHeaders) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    response
+        .headers_mut()
+        .extend(made.validators.iter().cloned());
+    response
+}
+
+fn with_file_headers(response: &mut Response, made: &FileHeaders) {
+    let h = response.headers_mut();
+    h.extend(made.validators.iter().cloned());
+    h.extend(made.content.iter().cloned());
+}
+
+/// The headers a package file is sent with: its tag (the package's hash), its publication date, a year
+/// of caching, its type and its file name.
+fn file_headers(
+    target: &PackageVersion,
+    lower_id: &str,
+    lower_version: &str,
+    nuspec: bool,
+) -> FileHeaders {
+    let text = |value: String| {
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    };
     let etag = format!(
         "\"{}{}\"",
         target
@@ -160,65 +281,6 @@ async fn serve(
             httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         })
         .unwrap_or_default();
-    let cache = [
-        (header::ETAG, etag.clone()),
-        (header::LAST_MODIFIED, last_modified),
-        (
-            header::CACHE_CONTROL,
-            "public, max-age=31536000, immutable".to_string(),
-        ),
-    ];
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    if !nuspec {
-        state.packages.count_download(target);
-    }
-    let lower_id = target.package_id.to_lowercase();
-    let lower_version = target.version.to_lowercase();
-    // A published file never changes, so small ones are kept with the rendered documents: restores fetch
-    // the same few packages over and over.
-    let feed = state.packages.feed();
-    let key = DocumentKey {
-        lower_id: lower_id.clone(),
-        changed_seq: 0,
-        what: format!(
-            "file {lower_version} {}",
-            if nuspec { "nuspec" } else { "nupkg" }
-        ),
-    };
-    // Whole bodies carry their length; a streamed one gets it from the storage's metadata.
-    let (body, streamed_len) = match feed.documents.get(&key) {
-        Some(bytes) => (Body::from(bytes), None),
-        None => {
-            let storage = state.packages.storage();
-            let opened = if nuspec {
-                storage.nuspec(&lower_id, &lower_version).await
-            } else {
-                storage.nupkg(&lower_id, &lower_version).await
-            };
-            let download = match opened {
-                Ok(d) => d,
-                Err(e) => return Ok(storage_unavailable(state, target, &e)),
-            };
-            if download.size <= MAX_CACHED_FILE {
-                match download.stream.try_collect::<Vec<Bytes>>().await {
-                    Ok(chunks) => {
-                        let bytes = Bytes::from(chunks.concat());
-                        feed.documents.put(key, bytes.clone());
-                        (Body::from(bytes), None)
-                    }
-                    Err(e) => return Ok(storage_unavailable(state, target, &e)),
-                }
-            } else {
-                (Body::from_stream(download.stream), Some(download.size))
-            }
-        }
-    };
     let (content_type, filename) = if nuspec {
         ("application/xml", format!("{lower_id}.nuspec"))
     } else {
@@ -227,16 +289,23 @@ async fn serve(
             format!("{lower_id}.{lower_version}.nupkg"),
         )
     };
-    let mut response = (cache, body).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Some(Ok(v)) = streamed_len.map(|len| HeaderValue::from_str(&len.to_string())) {
-        h.insert(header::CONTENT_LENGTH, v);
+    FileHeaders {
+        validators: [
+            (header::ETAG, text(etag)),
+            (header::LAST_MODIFIED, text(last_modified)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+        ],
+        content: [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_DISPOSITION,
+                text(format!("attachment; filename=\"{filename}\"")),
+            ),
+        ],
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
 }
 
 /// Files up to this size are cached in memory after their first download.

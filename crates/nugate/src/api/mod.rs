@@ -196,14 +196,25 @@ impl DocumentRequest {
     /// Whether the client already holds this document (`If-None-Match` names its tag, in either
     /// encoding, weakly compared, or is `*`).
     fn holds(&self, document: &crate::feed::Document) -> bool {
-        let Some(tags) = self.if_none_match.as_ref().and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        tags.split(',').map(str::trim).any(|tag| {
-            let tag = tag.strip_prefix("W/").unwrap_or(tag).as_bytes();
-            tag == b"*" || tag == document.etag.as_bytes() || tag == document.gzip_etag.as_bytes()
-        })
+        names_any(
+            self.if_none_match.as_ref(),
+            &[&document.etag, &document.gzip_etag],
+        )
     }
+}
+
+/// Whether an `If-None-Match` header names one of `tags` (compared weakly, as the header is) or is `*`.
+fn names_any(
+    if_none_match: Option<&axum::http::HeaderValue>,
+    tags: &[&axum::http::HeaderValue],
+) -> bool {
+    let Some(list) = if_none_match.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    list.split(',').map(str::trim).any(|tag| {
+        let tag = tag.strip_prefix("W/").unwrap_or(tag).as_bytes();
+        tag == b"*" || tags.iter().any(|t| t.as_bytes() == tag)
+    })
 }
 
 /// Documents smaller than this are sent as they are: compressing them saves less than it costs.

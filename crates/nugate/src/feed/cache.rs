@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 
 /// Identifies one rendered document: the package, its change stamp, and what was rendered (which includes
@@ -34,6 +34,18 @@ pub struct Document {
     pub etag: HeaderValue,
     /// The gzip copy's tag: another representation, so another strong tag (`"…-gzip"`).
     pub gzip_etag: HeaderValue,
+    /// For a package file, the headers it is always sent with, made once.
+    pub file: Option<Arc<FileHeaders>>,
+}
+
+/// The headers of a package file (`.nupkg`, `.nuspec`): made when the file is first served, then sent
+/// with every copy from the cache as they are.
+#[derive(Debug)]
+pub struct FileHeaders {
+    /// `ETag`, `Last-Modified` and `Cache-Control`: a 304 carries these too.
+    pub validators: [(HeaderName, HeaderValue); 3],
+    /// `Content-Type` and `Content-Disposition`.
+    pub content: [(HeaderName, HeaderValue); 2],
 }
 
 impl Document {
@@ -52,6 +64,19 @@ impl Document {
             gzip: None,
             etag: header(format!("\"{tag}\"")),
             gzip_etag: header(format!("\"{tag}-gzip\"")),
+            file: None,
+        }
+    }
+
+    /// A package file, tagged by its `ETag` header (the package's hash), never sent gzipped.
+    pub fn file(body: Bytes, headers: Arc<FileHeaders>) -> Document {
+        let etag = headers.validators[0].1.clone();
+        Document {
+            body,
+            gzip: None,
+            gzip_etag: etag.clone(),
+            etag,
+            file: Some(headers),
         }
     }
 

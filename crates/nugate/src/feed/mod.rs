@@ -12,7 +12,7 @@ mod cache;
 mod corpus;
 pub mod terms;
 
-pub use cache::{Document, DocumentCache, DocumentKey};
+pub use cache::{Document, DocumentCache, DocumentKey, FileHeaders};
 pub use corpus::{Lowered, SearchCorpus, Visible};
 
 use std::collections::{BTreeMap, HashMap};
