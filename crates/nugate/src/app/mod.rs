@@ -137,7 +137,7 @@ fn with_guard_selftest_slowdown(router: Router) -> Router {
 }
 
 /// Only in the build the instruction-count guard's self-test makes (feature `guard-selftest-slowdown`):
-/// extra work on every request (a SHA-256 of 256 bytes: about a fifth more instructions per cached
+/// extra work on every request (a SHA-256 of 256 bytes: over a third more instructions per cached
 /// read), which the guard must catch.
 #[cfg(feature = "guard-selftest-slowdown")]
 async fn deliberate_slowdown(
