@@ -274,8 +274,11 @@ EOF
   ppid=$!
   PIDS+=("$ppid")
   wait_live "$pport" || { log "private server did not start"; cat "$WORK/$name-private.log" >&2; exit 1; }
-  run_wrk "$name-read-anon" "$port" 64 "$WORK/$name-read.paths"
-  SERVER_PID=$ppid run_wrk "$name-read-keyed" "$pport" 64 "$WORK/$name-read.paths" GET "$rkey"
+  # Three pairs, anonymous then keyed each time, as for nginx above.
+  for run in 1 2 3; do
+    run_wrk "$name-read-anon-$run" "$port" 64 "$WORK/$name-read.paths"
+    SERVER_PID=$ppid run_wrk "$name-read-keyed-$run" "$pport" 64 "$WORK/$name-read.paths" GET "$rkey"
+  done
   "$PY" "$BENCH_DIR/tool.py" flood --url "http://127.0.0.1:$pport" --source 127.0.0.9 \
     --seconds $((SECONDS_PER_RUN + 2)) --concurrency 8 >"$RES/$name-flood.json" &
   fpid=$!

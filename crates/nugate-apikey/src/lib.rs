@@ -54,6 +54,21 @@ impl PresentedKey {
         }
     }
 
+    /// (lookup id, secret hash), borrowed; `None` for a malformed key.
+    pub fn parts(&self) -> Option<(&str, &str)> {
+        match self {
+            PresentedKey::Scoped {
+                lookup_id,
+                secret_hash,
+            }
+            | PresentedKey::Legacy {
+                lookup_id,
+                secret_hash,
+            } => Some((lookup_id, secret_hash)),
+            PresentedKey::Malformed => None,
+        }
+    }
+
     /// (lookup id, secret hash); `None` for a malformed key.
     pub fn into_parts(self) -> Option<(String, String)> {
         match self {
@@ -110,20 +125,25 @@ pub fn mint_with(random: [u8; RANDOM_LEN]) -> MintedKey {
     }
 }
 
-/// Classifies a presented key string.
+/// Classifies a presented key string. Works on the stack up to the two hex strings it returns: a
+/// private feed parses the key of every request.
 pub fn parse(presented: &str) -> PresentedKey {
     let trimmed = presented.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    let Some(body) = lower.strip_prefix(KEY_PREFIX) else {
-        return legacy(trimmed);
+    let body = match trimmed.as_bytes().split_at_checked(KEY_PREFIX.len()) {
+        Some((prefix, body)) if prefix.eq_ignore_ascii_case(KEY_PREFIX.as_bytes()) => body,
+        _ => return legacy(trimmed),
     };
+    // Keys are shown in lower case; base32 is upper case; either is accepted.
+    let mut encoded = [0u8; ENCODED_LEN];
     if body.len() != ENCODED_LEN {
         return PresentedKey::Malformed;
     }
-    let Ok(bytes) = BASE32_NOPAD.decode(body.to_ascii_uppercase().as_bytes()) else {
-        return PresentedKey::Malformed;
-    };
-    if bytes.len() != PAYLOAD_LEN + 4 {
+    encoded.copy_from_slice(body);
+    encoded.make_ascii_uppercase();
+    let mut bytes = [0u8; PAYLOAD_LEN + 4];
+    if BASE32_NOPAD.decode_len(ENCODED_LEN) != Ok(bytes.len())
+        || BASE32_NOPAD.decode_mut(&encoded, &mut bytes).is_err()
+    {
         return PresentedKey::Malformed;
     }
     let expected = crc32fast::hash(&bytes[..PAYLOAD_LEN]).to_be_bytes();

@@ -2,13 +2,14 @@
 //! owners): an entry is trusted for a TTL (`cache_ttl_ms`), which bounds how late other nodes' changes
 //! show, and this node's own changes forget everything at once through [`Remembered::invalidate`].
 //! A read that began before such a change is not stored ([`Remembered::generation`]), so a stale row
-//! read concurrently with a change cannot outlive it.
+//! read concurrently with a change cannot outlive it. [`Flights`] keeps the requests that all find an
+//! entry missing at once from all making the read.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Values by key, each trusted for `ttl` after it was read.
@@ -87,6 +88,36 @@ impl<K: Eq + Hash, V> Remembered<K, V> {
     }
 }
 
+/// One fetch at a time per key: a request holds its key's turn while it reads what is missing, and
+/// the requests waiting for the turn then find it remembered. Without it, every request that finds a
+/// busy entry expired (a restore's key, an upstream's answer) would make the same read at once.
+pub struct Flights<K> {
+    turns: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<K> Default for Flights<K> {
+    fn default() -> Flights<K> {
+        Flights {
+            turns: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash> Flights<K> {
+    /// The turn of `key`, to lock around the fetch.
+    pub fn of(&self, key: K) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Turns no one holds any more are dropped as new ones come, so the map stays small.
+        if turns.len() > 1024 {
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        Arc::clone(turns.entry(key).or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +143,46 @@ mod tests {
         let never: Remembered<i64, i64> = Remembered::new(Duration::ZERO, 10);
         never.put(never.generation(), 1, 1);
         assert_eq!(never.with(&1, |v| *v), None);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_waits_for_the_one_under_way_and_finds_its_result() {
+        let memory: Arc<Remembered<&str, i64>> =
+            Arc::new(Remembered::new(Duration::from_secs(60), 10));
+        let flights: Arc<Flights<&str>> = Arc::default();
+        let fetches = Arc::new(AtomicU64::new(0));
+        let first = flights.of("key").lock_owned().await;
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let (memory, flights, fetches) = (
+                    Arc::clone(&memory),
+                    Arc::clone(&flights),
+                    Arc::clone(&fetches),
+                );
+                tokio::spawn(async move {
+                    let turn = flights.of("key");
+                    let _held = turn.lock().await;
+                    if let Some(found) = memory.with("key", |v| *v) {
+                        return found;
+                    }
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    memory.put(memory.generation(), "key", 7);
+                    7
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        // The first fetch finishes: everyone waiting finds its result.
+        memory.put(memory.generation(), "key", 7);
+        drop(first);
+        for waiter in waiters {
+            assert_eq!(waiter.await.ok(), Some(7));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 0, "no waiter fetched again");
+        assert!(
+            !Arc::ptr_eq(&flights.of("key"), &flights.of("other")),
+            "keys have turns of their own"
+        );
     }
 
     #[test]

@@ -78,14 +78,12 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let target = readable_version(&state, &readable, &id, &version).await?;
-    let lower_id = target.package_id.to_lowercase();
-    let lower_version = target.version.to_lowercase();
-    let file = file.to_lowercase();
-    if file == format!("{lower_id}.{lower_version}.nupkg") {
+    let (id, version) = (&*target.package_id, &*target.version);
+    if spells(&file, &[id, ".", version, ".nupkg"]) {
         serve(&state, &target, &headers, false).await
-    } else if file == format!("{lower_id}.nuspec") {
+    } else if spells(&file, &[id, ".nuspec"]) {
         serve(&state, &target, &headers, true).await
-    } else if file == "readme" {
+    } else if file.eq_ignore_ascii_case("readme") {
         readme(&state, &target).await
     } else {
         Err(ApiError::NotFound(format!(
@@ -93,6 +91,19 @@ pub async fn download(
             target.package_id, target.version
         )))
     }
+}
+
+/// Whether `file` is `parts` joined, in any case (IDs and versions are ASCII); spares a download
+/// building the names it could be.
+fn spells(file: &str, parts: &[&str]) -> bool {
+    let mut rest = file.as_bytes();
+    for part in parts {
+        match rest.split_at_checked(part.len()) {
+            Some((head, tail)) if head.eq_ignore_ascii_case(part.as_bytes()) => rest = tail,
+            _ => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// `{id}/{version}/readme` (`ReadmeUriTemplate/6.13.0`): the README the package ships, or a 404.

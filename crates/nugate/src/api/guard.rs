@@ -14,14 +14,14 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::keys::{AuthFailure, AuthenticatedKey, KeyUse};
-use crate::config::ReadAccess;
+use crate::auth::keys::{AuthenticatedKey, KeyUse};
 use crate::error::ApiError;
 use crate::model::policy::ReadScope;
 use crate::state::{AppState, BaseUrl};
 
 /// The header NuGet clients send the key in.
-pub const API_KEY_HEADER: &str = "x-nuget-apikey";
+pub const API_KEY_HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-nuget-apikey");
 
 /// Middleware: authenticate the key or answer 401/403 before the handler (and before any body is read).
 pub async fn require_api_key(
@@ -126,7 +126,7 @@ pub fn peer(request: &Request) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
-fn realm(base: &str) -> String {
+pub(super) fn realm(base: &str) -> String {
     base.split_once("://")
         .map(|(_, rest)| rest)
         .unwrap_or(base)
@@ -152,76 +152,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiKey {
                 ))
             })
     }
-}
-
-/// Middleware on every protocol read: on a private feed, credentials are an API key granting `read`,
-/// sent as the Basic password (any user name, as Azure Artifacts takes them) or in `X-NuGet-ApiKey`.
-/// None, or unusable ones: 401 with a Basic challenge (NuGet clients send credentials only after one,
-/// and try their others after another). The key's package scope narrows what the request may see
-/// ([`Readable`]). On a public feed it does nothing.
-pub async fn require_read_access(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if state.config.read_access == ReadAccess::Public {
-        return next.run(request).await;
-    }
-    let BaseUrl(base) = BaseUrl::of(request.headers(), request.extensions(), &state);
-    let challenge = |message: &str| ApiError::ReadCredentials {
-        realm: realm(&base),
-        message: message.to_string(),
-    };
-    let Some(presented) = read_credentials(request.headers()) else {
-        return challenge(
-            "This feed is private: use an API key with the 'read' scope as the password (any user name).",
-        )
-        .into_response();
-    };
-    match state
-        .keys
-        .check(&presented, peer(&request), KeyUse::Read)
-        .await
-    {
-        Ok(key) => {
-            crate::logging::request::record_key(key.key.name(), &key.key.lookup_id);
-            request
-                .extensions_mut()
-                .insert(ReadScope::Subjects(key.key.subjects.clone().into()));
-            next.run(request).await
-        }
-        Err(AuthFailure::Database(e)) => ApiError::from(e).into_response(),
-        Err(AuthFailure::TooManyAttempts) => ApiError::TooManyAttempts.into_response(),
-        Err(_) => challenge(
-            "The credentials are invalid, expired, or do not include the 'read' scope for this feed.",
-        )
-        .into_response(),
-    }
-}
-
-/// The key a read presents: the Basic password, or else `X-NuGet-ApiKey`.
-fn read_credentials(headers: &axum::http::HeaderMap) -> Option<String> {
-    let basic = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, value) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("basic").then_some(value.trim())
-        })
-        .and_then(|encoded| data_encoding::BASE64.decode(encoded.as_bytes()).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|pair| {
-            pair.split_once(':')
-                .map(|(_, password)| password.trim().to_string())
-        });
-    basic
-        .or_else(|| {
-            headers
-                .get(API_KEY_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
-        })
-        .filter(|k| !k.is_empty())
 }
 
 /// The packages this request may read (everything on a public feed).

@@ -6,6 +6,7 @@ mod flat_container;
 pub mod guard;
 mod leaks;
 mod publish;
+mod read_guard;
 mod registration;
 pub mod search;
 mod service_index;
@@ -19,26 +20,57 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::state::AppState;
-use guard::{require_api_key, require_read_access};
+use guard::require_api_key;
+use read_guard::ReadGuard;
 
 /// Registration hive for clients that predate SemVer 2: SemVer 2 versions are left out.
 pub const REGISTRATION_HIVE: &str = "registration";
 /// Registration hive for SemVer 2 aware clients (`RegistrationsBaseUrl/3.6.0`, `/Versioned`).
 pub const REGISTRATION_SEMVER2_HIVE: &str = "registration-semver2";
 
-/// All protocol routes. Keyed routes go through [`require_api_key`], reads through
-/// [`require_read_access`] (which lets everything through on a public feed); nothing else checks keys.
-pub fn routes(state: AppState) -> Router<AppState> {
-    let keyed = from_fn_with_state(state.clone(), require_api_key);
-    // On a public feed the read guard would let everything through; not adding it at all spares every
-    // read a layer (a boxed future and a clone of the route).
-    let read_layer = (state.config.read_access != crate::config::ReadAccess::Public)
-        .then(|| from_fn_with_state(state, require_read_access));
-    let read = |route: axum::routing::MethodRouter<AppState>| match &read_layer {
-        Some(layer) => route.layer(layer.clone()),
-        None => route,
-    };
+/// The protocol routes that serve cached documents and stored files: version lists, registrations and
+/// package downloads, which are most of a restore. They encode their own bodies (see [`cached_json`]).
+pub fn document_routes(state: AppState) -> Router<AppState> {
+    let read = read_guard(&state);
+    let keyed = from_fn_with_state(state, require_api_key);
     let mut router = Router::new()
+        .route(
+            "/api/v2/package/{id}/{version}",
+            read(get(flat_container::download_v2))
+                .merge(delete(publish::unlist).post(publish::relist).layer(keyed)),
+        )
+        .route(
+            "/v3-flatcontainer/{id}/index.json",
+            read(get(flat_container::versions)),
+        )
+        .route(
+            "/v3-flatcontainer/{id}/{version}/{file}",
+            read(get(flat_container::download)),
+        );
+    for hive in [REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE] {
+        router = router
+            .route(
+                &format!("/v3/{hive}/{{id}}/index.json"),
+                read(get(registration::index)),
+            )
+            .route(
+                &format!("/v3/{hive}/{{id}}/page/{{lower}}/{{upper}}"),
+                read(get(registration::page)),
+            )
+            .route(
+                &format!("/v3/{hive}/{{id}}/{{leaf}}"),
+                read(get(registration::leaf)),
+            );
+    }
+    router
+}
+
+/// The other protocol routes. Keyed routes go through [`require_api_key`], reads through
+/// [`ReadGuard`] on a feed that is not public; nothing else checks keys.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let read = read_guard(&state);
+    let keyed = from_fn_with_state(state.clone(), require_api_key);
+    let router = Router::new()
         .route("/v3/index.json", read(get(service_index::index)))
         .route(
             "/api/v2/package",
@@ -47,14 +79,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/api/v2/package/",
             get(publish::probe).merge(put(publish::push).layer(keyed.clone())),
-        )
-        .route(
-            "/api/v2/package/{id}/{version}",
-            read(get(flat_container::download_v2)).merge(
-                delete(publish::unlist)
-                    .post(publish::relist)
-                    .layer(keyed.clone()),
-            ),
         )
         .route(
             "/api/v2/package/{id}/deprecations",
@@ -88,14 +112,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(publish::verify_key_for_version),
         )
         .route(
-            "/v3-flatcontainer/{id}/index.json",
-            read(get(flat_container::versions)),
-        )
-        .route(
-            "/v3-flatcontainer/{id}/{version}/{file}",
-            read(get(flat_container::download)),
-        )
-        .route(
             "/v3/vulnerabilities/index.json",
             read(get(vulnerabilities::index)),
         )
@@ -106,31 +122,34 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v3/search", read(get(search::search)))
         .route("/v3/autocomplete", read(get(search::autocomplete)));
     // The V2 OData feed is a router of its own, every route a read.
-    router = router.merge(match &read_layer {
-        Some(layer) => v2::routes().route_layer(layer.clone()),
-        None => v2::routes(),
-    });
-    for hive in [REGISTRATION_HIVE, REGISTRATION_SEMVER2_HIVE] {
-        router = router
-            .route(
-                &format!("/v3/{hive}/{{id}}/index.json"),
-                read(get(registration::index)),
-            )
-            .route(
-                &format!("/v3/{hive}/{{id}}/page/{{lower}}/{{upper}}"),
-                read(get(registration::page)),
-            )
-            .route(
-                &format!("/v3/{hive}/{{id}}/{{leaf}}"),
-                read(get(registration::leaf)),
-            );
+    let v2 = match state.config.read_access {
+        crate::config::ReadAccess::Public => v2::routes(),
+        _ => v2::routes().route_layer(ReadGuard(state)),
+    };
+    router.merge(v2)
+}
+
+/// Puts a read route behind [`ReadGuard`], except on a public feed: there the guard would let
+/// everything through, and leaving it out spares every read a layer (a boxed future and a clone of the
+/// route).
+fn read_guard(
+    state: &AppState,
+) -> impl Fn(axum::routing::MethodRouter<AppState>) -> axum::routing::MethodRouter<AppState> {
+    let layer = (state.config.read_access != crate::config::ReadAccess::Public)
+        .then(|| ReadGuard(state.clone()));
+    move |route| match &layer {
+        Some(layer) => route.layer(layer.clone()),
+        None => route,
     }
-    router
 }
 
 /// The hive a request path belongs to.
 fn hive_of(path: &str) -> (&'static str, bool) {
-    if path.starts_with(&format!("/v3/{REGISTRATION_SEMVER2_HIVE}/")) {
+    let semver2 = path
+        .strip_prefix("/v3/")
+        .and_then(|rest| rest.strip_prefix(REGISTRATION_SEMVER2_HIVE))
+        .is_some_and(|rest| rest.starts_with('/'));
+    if semver2 {
         (REGISTRATION_SEMVER2_HIVE, true)
     } else {
         (REGISTRATION_HIVE, false)
@@ -243,12 +262,17 @@ where
             document
         }
     };
-    let gzip = request.gzip && document.body.len() >= MIN_GZIP_BYTES;
+    // A document with a gzip copy varies with Accept-Encoding, whichever copy this client takes.
+    let varies = document.body.len() >= MIN_GZIP_BYTES;
+    let gzip = request.gzip && varies;
     if request.holds(&document) {
-        return Ok(not_modified(&document, gzip));
+        return Ok(varying(not_modified(&document, gzip), varies));
     }
     if !gzip {
-        return Ok(tagged(json_bytes(document.body), document.etag));
+        return Ok(varying(
+            tagged(json_bytes(document.body), document.etag),
+            varies,
+        ));
     }
     let compressed = match document.gzip.clone() {
         Some(compressed) => compressed,
@@ -282,11 +306,16 @@ fn not_modified(document: &crate::feed::Document, gzip: bool) -> axum::response:
     } else {
         &document.etag
     };
-    let mut response = tagged(
+    tagged(
         axum::http::StatusCode::NOT_MODIFIED.into_response(),
         tag.clone(),
-    );
-    if gzip {
+    )
+}
+
+/// Adds `Vary: Accept-Encoding` to the response for a document that has a gzip copy, so that caches
+/// keep the two copies apart.
+fn varying(mut response: axum::response::Response, varies: bool) -> axum::response::Response {
+    if varies {
         response.headers_mut().insert(
             axum::http::header::VARY,
             axum::http::HeaderValue::from_static("accept-encoding"),
@@ -305,7 +334,7 @@ fn gzip_bytes(body: &[u8]) -> std::io::Result<bytes::Bytes> {
     Ok(bytes::Bytes::from(encoder.finish()?))
 }
 
-/// A gzip-encoded JSON document; the compression layer leaves responses that are already encoded alone.
+/// A gzip-encoded JSON document.
 fn gzipped_json(body: bytes::Bytes) -> axum::response::Response {
     let mut response = json_bytes(body);
     let headers = response.headers_mut();
@@ -313,9 +342,5 @@ fn gzipped_json(body: bytes::Bytes) -> axum::response::Response {
         axum::http::header::CONTENT_ENCODING,
         axum::http::HeaderValue::from_static("gzip"),
     );
-    headers.insert(
-        axum::http::header::VARY,
-        axum::http::HeaderValue::from_static("accept-encoding"),
-    );
-    response
+    varying(response, true)
 }

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::Service as _;
@@ -52,17 +51,26 @@ impl Limits {
     }
 }
 
-/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` completes, then stops
+/// Serves `service` (the app, or the https redirect) on `listener` (over TLS when `tls` is given) until `shutdown` completes, then stops
 /// accepting and waits for the open connections to finish their in-flight requests (idle ones are
 /// closed at once, handshakes still running end within their timeout).
-pub(super) async fn serve(
+pub(super) async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     limits: Limits,
     tls: Option<TlsAcceptor>,
     threads: ConnectionThreads,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    S: tower_service::Service<
+            hyper::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -101,7 +109,7 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        let tower = TowerToHyperService::new(router.clone());
+        let tower = TowerToHyperService::new(service.clone());
         let over_tls = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));

@@ -99,33 +99,44 @@ async fn flush_downloads(state: &AppState) {
     }
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
-    let router = Router::new()
+/// The whole HTTP surface, inside the envelope (the log line, time limit and security headers).
+fn app(state: AppState) -> envelope::Enveloped {
+    envelope::Enveloped {
+        router: router(state.clone()),
+        state,
+    }
+}
+
+/// Every route. Routes that serve cached documents and stored files encode their own bodies (a
+/// document's gzip copy is made once and kept), so they are left out of the compression layer, which
+/// would otherwise run on every read only to pass the response through.
+fn router(state: AppState) -> Router {
+    let compressed = Router::new()
         .merge(crate::api::routes(state.clone()))
         .merge(crate::web::routes(state.clone()))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics::serve_metrics))
+        .layer(compression());
+    let router = Router::new()
+        .merge(crate::api::document_routes(state.clone()))
+        .merge(compressed)
         .route_layer(metrics::RecordRoute)
         .fallback(|headers: axum::http::HeaderMap| async move {
             crate::web::unmatched(&headers)
                 .unwrap_or_else(|| message_response(StatusCode::NOT_FOUND, "Not found."))
         })
-        .layer(CompressionLayer::new().gzip(true).compress_when({
-            use tower_http::compression::Predicate;
-            tower_http::compression::predicate::DefaultPredicate::new().and(
-                tower_http::compression::predicate::NotForContentType::const_new(
-                    "application/octet-stream",
-                ),
-            )
-        }))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            envelope::envelope,
-        ))
         .with_state(state);
     with_guard_selftest_slowdown(router)
+}
+
+/// gzip for clients that take it, except for package files (already compressed archives).
+fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, NotForContentType};
+    use tower_http::compression::Predicate;
+    CompressionLayer::new().gzip(true).compress_when(
+        DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
+    )
 }
 
 /// The router as it is, except in the guard's self-test build.
@@ -246,7 +257,7 @@ pub async fn serve_with_redirect(
         ))
     });
     let limits = connections::Limits::from_config(&state.config);
-    let app = router(state.clone());
+    let app = app(state.clone());
     connections::serve(
         listener,
         app,

@@ -10,11 +10,12 @@
 //! from a refused address costs this node a map look-up each, not a query.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::db::keys::{ApiKeyRow, KeyHolder};
-use crate::remembered::Remembered;
+use crate::remembered::{Flights, Remembered};
 
 /// Most keys remembered; past this the memory starts again (a feed has far fewer live keys).
 const MAX_ENTRIES: usize = 10_000;
@@ -25,12 +26,20 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 /// Most refused subjects remembered; a flood from more addresses than this reaches the database again.
 const MAX_BLOCKED: usize = 100_000;
 
+/// A remembered key with its holder, shared: a check copies the pointer, not the rows, while it holds
+/// the lock that every connection thread's checks take.
+pub type CachedKey = Arc<(ApiKeyRow, KeyHolder)>;
+
 /// Recently checked keys by lookup id, and what this node knows of wrong keys.
 pub struct KeyCache {
-    keys: Remembered<String, (ApiKeyRow, KeyHolder)>,
+    keys: Remembered<String, CachedKey>,
+    /// Reads of keys not remembered, one per key at a time.
+    reads: Flights<String>,
     failures: Mutex<HashMap<String, Instant>>,
     /// Subjects the throttle refuses, with the unix second their refusal ends.
     blocked: Mutex<HashMap<String, i64>>,
+    /// Set by the first wrong key or refusal this node meets (see [`KeyCache::calm`]).
+    troubled: AtomicBool,
 }
 
 impl KeyCache {
@@ -38,8 +47,10 @@ impl KeyCache {
     pub fn new(ttl: Duration) -> KeyCache {
         KeyCache {
             keys: Remembered::new(ttl, MAX_ENTRIES),
+            reads: Flights::default(),
             failures: Mutex::new(HashMap::new()),
             blocked: Mutex::new(HashMap::new()),
+            troubled: AtomicBool::new(false),
         }
     }
 
@@ -49,28 +60,26 @@ impl KeyCache {
     }
 
     /// A key read from the database less than `ttl` ago.
-    pub fn get(&self, lookup_id: &str) -> Option<(ApiKeyRow, KeyHolder)> {
-        self.keys.with(lookup_id, Clone::clone)
+    pub fn get(&self, lookup_id: &str) -> Option<CachedKey> {
+        self.keys.with(lookup_id, Arc::clone)
     }
 
-    /// Whether a key read less than `ttl` ago is remembered (no copy made).
-    pub fn remembers(&self, lookup_id: &str) -> bool {
-        self.keys.with(lookup_id, |_| ()).is_some()
+    /// The turn to hold while reading the key `lookup_id` from the database.
+    pub fn turn(&self, lookup_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.reads.of(lookup_id.to_owned())
     }
 
     /// Remembers a key read from the database, unless credentials changed since `generation`.
-    pub fn put(&self, generation: u64, key: &ApiKeyRow, holder: &KeyHolder) {
-        self.keys.put(
-            generation,
-            key.lookup_id.clone(),
-            (key.clone(), holder.clone()),
-        );
+    pub fn put(&self, generation: u64, found: &CachedKey) {
+        self.keys
+            .put(generation, found.0.lookup_id.clone(), Arc::clone(found));
     }
 
     /// Records that a remembered key's last use was written at `at`.
     pub fn touched(&self, lookup_id: &str, at: i64) {
-        self.keys
-            .update(lookup_id, |(key, _)| key.last_used_at = Some(at));
+        self.keys.update(lookup_id, |found| {
+            Arc::make_mut(found).0.last_used_at = Some(at);
+        });
     }
 
     /// Credentials changed on this node (a key, a user, a membership): forget every key.
@@ -86,11 +95,19 @@ impl KeyCache {
 
     /// Remembers that these subjects presented a wrong key.
     pub fn note_failure(&self, subjects: &[String]) {
+        self.troubled.store(true, Ordering::Relaxed);
         let mut failures = self.failures();
         failures.retain(|_, at| at.elapsed() < FAILURE_MEMORY);
         for subject in subjects {
             failures.insert(subject.clone(), Instant::now());
         }
+    }
+
+    /// Whether this node has met no wrong key and no refused subject since it started: then no subject
+    /// can be refused or have failed lately, and a check need not name its subjects to ask. A flag, not
+    /// the two maps: every key check asks, on every connection thread.
+    pub fn calm(&self) -> bool {
+        !self.troubled.load(Ordering::Relaxed)
     }
 
     /// Whether any of these subjects presented a wrong key on this node within the throttle window.
@@ -111,6 +128,7 @@ impl KeyCache {
 
     /// Remembers that the throttle refuses `subject` until the unix second `until`.
     pub fn note_blocked(&self, subject: &str, until: i64, now: i64) {
+        self.troubled.store(true, Ordering::Relaxed);
         let mut blocked = self.blocked();
         if blocked.len() >= MAX_BLOCKED {
             blocked.retain(|_, end| *end > now);

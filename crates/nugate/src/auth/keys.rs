@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::api_key::{self, PresentedKey};
-use super::key_cache::KeyCache;
+use super::key_cache::{CachedKey, KeyCache};
 use super::throttle::Throttle;
 use crate::audit::{AuditLog, Event};
 use crate::db::{self, keys::ApiKeyRow, users::User, Db};
@@ -120,6 +120,30 @@ pub struct AuthenticatedKey {
     pub org_role: Option<OrgRole>,
     /// Whole days left when the key expires within [`crate::model::key::WARN_DAYS`].
     pub expires_in_days: Option<i64>,
+}
+
+/// A key that passed [`KeyService::check_read`]: its rows as this node remembers them, shared.
+pub struct VerifiedKey {
+    found: CachedKey,
+    expires_in_days: Option<i64>,
+}
+
+impl VerifiedKey {
+    /// The key's row.
+    pub fn key(&self) -> &ApiKeyRow {
+        &self.found.0
+    }
+
+    /// The owned form the write routes keep with the request.
+    fn into_authenticated(self) -> AuthenticatedKey {
+        let (key, holder) = &*self.found;
+        AuthenticatedKey {
+            key: key.clone(),
+            user: holder.user.clone(),
+            org_role: holder.member_role,
+            expires_in_days: self.expires_in_days,
+        }
+    }
 }
 
 impl AuthenticatedKey {
@@ -543,39 +567,80 @@ impl KeyService {
 
     /// Checks a presented key for `purpose`, with guessing protection: failures are counted per client
     /// address and per key identifier (every node sees them), and a wrong key gets the same answer whether
-    /// its identifier exists or not. Every place that accepts a key goes through here.
+    /// its identifier exists or not. Every place that accepts a key goes through here or through
+    /// [`KeyService::check_read`].
     pub async fn check(
         &self,
         presented: &str,
         peer: Option<IpAddr>,
         purpose: KeyUse,
     ) -> Result<AuthenticatedKey, AuthFailure> {
+        self.verify(presented, peer, purpose)
+            .await
+            .map(VerifiedKey::into_authenticated)
+    }
+
+    /// [`KeyService::check`] for a read: the key comes back as remembered, not copied, since a restore
+    /// checks it on every request and needs only its name and package scope.
+    pub async fn check_read(
+        &self,
+        presented: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<VerifiedKey, AuthFailure> {
+        self.verify(presented, peer, KeyUse::Read).await
+    }
+
+    async fn verify(
+        &self,
+        presented: &str,
+        peer: Option<IpAddr>,
+        purpose: KeyUse,
+    ) -> Result<VerifiedKey, AuthFailure> {
         // Parsed once: parsing hashes the secret, and a restore checks a key on every request.
         let parsed = api_key::parse(presented);
         let lookup_id = parsed.lookup_id();
-        let mut subjects = Vec::new();
-        if let Some(ip) = peer {
-            subjects.push(format!("key-ip:{ip}"));
-        }
-        if let Some(id) = lookup_id {
-            subjects.push(format!("key-id:{id}"));
-        }
+        // The throttle's names for this attempt: named only when needed, which a remembered key
+        // presented to a node that has seen no wrong key never is.
+        let subjects = || {
+            let mut subjects = Vec::with_capacity(2);
+            if let Some(ip) = peer {
+                subjects.push(format!("key-ip:{ip}"));
+            }
+            if let Some(id) = lookup_id {
+                subjects.push(format!("key-id:{id}"));
+            }
+            subjects
+        };
         let m = &self.metrics;
         // A key this node checked a moment ago is no guess: the database's throttle is asked only for
         // the others, and for anything from a subject this node saw failing lately.
         // A subject the throttle refused stays refused until its window ends (failures are only
         // added), so this node answers those from memory.
         let now = db::now();
-        if self.cache.is_blocked(&subjects, now) {
+        let calm = self.cache.calm();
+        if !calm && self.cache.is_blocked(&subjects(), now) {
             m.key_check(KeyOutcome::Throttled);
             tokio::time::sleep(THROTTLED_ANSWER_DELAY).await;
             return Err(AuthFailure::TooManyAttempts);
         }
-        let remembered = lookup_id.is_some_and(|id| self.cache.remembers(id));
-        if !remembered || self.cache.failed_recently(&subjects) {
+        let mut remembered = lookup_id.and_then(|id| self.cache.get(id));
+        // A key this node does not remember (any more) is read once at a time: when a busy key's memory
+        // expires, the requests that find it so wait for the first one's read and find it remembered.
+        let turn = lookup_id
+            .filter(|_| remembered.is_none())
+            .map(|id| self.cache.turn(id));
+        let _turn = match &turn {
+            Some(turn) => {
+                let held = turn.lock().await;
+                remembered = lookup_id.and_then(|id| self.cache.get(id));
+                Some(held)
+            }
+            None => None,
+        };
+        if remembered.is_none() || (!calm && self.cache.failed_recently(&subjects())) {
             if let Some((subject, until)) = self
                 .throttle
-                .blocked_until(&subjects, MAX_KEY_FAILURES)
+                .blocked_until(&subjects(), MAX_KEY_FAILURES)
                 .await?
             {
                 self.cache.note_blocked(&subject, until, now);
@@ -584,19 +649,19 @@ impl KeyService {
                 return Err(AuthFailure::TooManyAttempts);
             }
         }
-        let wanted = |key: &AuthenticatedKey| match purpose {
-            KeyUse::Verification => key.key.kind == KeyKind::Verify,
-            KeyUse::Api => key.key.kind != KeyKind::Verify,
+        let wanted = |key: &VerifiedKey| match purpose {
+            KeyUse::Verification => key.key().kind == KeyKind::Verify,
+            KeyUse::Api => key.key().kind != KeyKind::Verify,
             KeyUse::Read => {
-                key.key.kind != KeyKind::Verify
+                key.key().kind != KeyKind::Verify
                     && key
-                        .key
+                        .key()
                         .actions
                         .iter()
                         .any(|a| a.allows(PackageAction::Read))
             }
         };
-        match self.authenticate(parsed).await {
+        match self.authenticate(&parsed, remembered).await {
             Ok(key) if wanted(&key) => {
                 m.key_check(KeyOutcome::Ok);
                 Ok(key)
@@ -607,14 +672,13 @@ impl KeyService {
                 m.key_check(KeyOutcome::OutOfScope);
                 Err(AuthFailure::Invalid)
             }
-            Err(AuthFailure::Invalid) => {
-                m.key_check(KeyOutcome::Wrong);
-                self.cache.note_failure(&subjects);
-                self.throttle.record_failure(&subjects).await?;
-                Err(AuthFailure::Invalid)
-            }
-            Err(AuthFailure::Expired) => {
-                m.key_check(KeyOutcome::Expired);
+            Err(failure @ (AuthFailure::Invalid | AuthFailure::Expired)) => {
+                m.key_check(if matches!(failure, AuthFailure::Expired) {
+                    KeyOutcome::Expired
+                } else {
+                    KeyOutcome::Wrong
+                });
+                let subjects = subjects();
                 self.cache.note_failure(&subjects);
                 self.throttle.record_failure(&subjects).await?;
                 Err(AuthFailure::Invalid)
@@ -628,34 +692,41 @@ impl KeyService {
     }
 
     /// Authenticates a presented key: at most one indexed lookup and one hash, constant-time comparison.
-    async fn authenticate(&self, parsed: PresentedKey) -> Result<AuthenticatedKey, AuthFailure> {
-        let Some((lookup_id, secret_hash)) = parsed.into_parts() else {
+    /// `remembered` is the key as this node remembers it, if it does.
+    async fn authenticate(
+        &self,
+        parsed: &PresentedKey,
+        remembered: Option<CachedKey>,
+    ) -> Result<VerifiedKey, AuthFailure> {
+        let Some((lookup_id, secret_hash)) = parsed.parts() else {
             return Err(AuthFailure::Invalid);
         };
         let pool = self.db.pool();
-        let (key, holder) = match self.cache.get(&lookup_id) {
+        let found = match remembered {
             Some(found) => found,
             None => {
                 let generation = self.cache.generation();
-                let Some(found) = db::keys::with_owner_by_lookup_id(pool, &lookup_id).await? else {
+                let Some(found) = db::keys::with_owner_by_lookup_id(pool, lookup_id).await? else {
                     return Err(AuthFailure::Invalid);
                 };
-                self.cache.put(generation, &found.0, &found.1);
+                let found = Arc::new(found);
+                self.cache.put(generation, &found);
                 found
             }
         };
+        let (key, holder) = &*found;
         // An organisation's key works only while its user is a member: leaving or being removed ends
         // it at once, on every node, because membership is read with the key every time.
         if key.owner_id.is_some() && holder.member_role.is_none() {
             return Err(AuthFailure::Invalid);
         }
-        let user = holder.user;
+        let user = &holder.user;
         // An organisation acts only through its members' keys: a key held by one itself (which
         // `create` refuses) would answer to no membership, so it never works.
         if user.is_organization() {
             return Err(AuthFailure::Invalid);
         }
-        if !api_key::hashes_match(&key.secret_hash, &secret_hash) {
+        if !api_key::hashes_match(&key.secret_hash, secret_hash) {
             return Err(AuthFailure::Invalid);
         }
         let now = self.db.now();
@@ -697,10 +768,8 @@ impl KeyService {
                 }
             });
         }
-        Ok(AuthenticatedKey {
-            key,
-            user,
-            org_role: holder.member_role,
+        Ok(VerifiedKey {
+            found: Arc::clone(&found),
             expires_in_days,
         })
     }

@@ -309,7 +309,7 @@ impl Db {
 
 /// Current time as Unix seconds, the only time representation stored.
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    crate::clock::unix_now()
 }
 
 /// Converts a stored 0/1 flag.

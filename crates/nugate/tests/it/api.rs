@@ -664,7 +664,34 @@ async fn unknown_resources_are_404_with_messages_and_responses_are_gzipped_when_
         .await
         .unwrap();
     assert!(!refused.headers().contains_key("content-encoding"));
+    // Caches must keep the two copies apart, so the plain copy says it varies too.
+    assert_eq!(refused.headers()["vary"], "accept-encoding");
     assert_eq!(refused.json::<Value>().await.unwrap(), plain);
+    // Routes that do not encode their own bodies (search, the V2 feed, pages) go through the compression
+    // layer, which also names what the response varies with.
+    for path in [
+        "/v3/search?q=gz",
+        "/api/v2/FindPackagesById()?id='Gz.Lib'",
+        "/packages/Gz.Lib",
+    ] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-encoding"], "gzip", "{path}");
+        assert!(
+            response.headers()["vary"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("accept-encoding"),
+            "{path}"
+        );
+    }
     let live = app
         .client
         .get(app.url("/health/ready"))

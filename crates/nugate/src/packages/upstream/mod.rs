@@ -14,7 +14,7 @@ pub use admin::UpstreamVerdict;
 
 pub use client::{UpstreamClient, UpstreamError, UpstreamVersion};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use crate::error::ApiError;
 use crate::feed::IndexedPackage;
 use crate::model::audit::AuditAction;
 use crate::model::upstream::{UpstreamCheck, UpstreamRule, Withheld};
-use crate::remembered::Remembered;
+use crate::remembered::{Flights, Remembered};
 
 /// One upstream's last answer about an ID.
 struct Answer {
@@ -47,7 +47,7 @@ pub struct Upstreams {
     /// Reserved prefixes and rules, trusted for `cache_ttl_ms` too.
     rules: Remembered<(), Arc<RuleSet>>,
     /// One fetch at a time per ID or file on this node: concurrent first requests wait for it.
-    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    flights: Flights<String>,
     /// Answers being asked again in the background.
     refreshing: Mutex<HashSet<(usize, String)>>,
 }
@@ -73,7 +73,7 @@ impl Upstreams {
             max_package_size: config.max_package_size,
             answers: Remembered::new(ttl, 100_000),
             rules: Remembered::new(ttl, 1),
-            flights: Mutex::default(),
+            flights: Flights::default(),
             refreshing: Mutex::default(),
         }
     }
@@ -89,15 +89,7 @@ impl Upstreams {
     }
 
     fn flight(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = self
-            .flights
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Entries no one holds any more are dropped as new ones come, so the map stays small.
-        if flights.len() > 1024 {
-            flights.retain(|_, f| Arc::strong_count(f) > 1);
-        }
-        flights.entry(key).or_default().clone()
+        self.flights.of(key)
     }
 }
 
