@@ -46,12 +46,7 @@ pub enum PresentedKey {
 impl PresentedKey {
     /// The identifier to look the key up by; `None` for a malformed key.
     pub fn lookup_id(&self) -> Option<&str> {
-        match self {
-            PresentedKey::Scoped { lookup_id, .. } | PresentedKey::Legacy { lookup_id, .. } => {
-                Some(lookup_id)
-            }
-            PresentedKey::Malformed => None,
-        }
+        self.parts().map(|(lookup_id, _)| lookup_id)
     }
 
     /// (lookup id, secret hash), borrowed; `None` for a malformed key.
@@ -71,17 +66,8 @@ impl PresentedKey {
 
     /// (lookup id, secret hash); `None` for a malformed key.
     pub fn into_parts(self) -> Option<(String, String)> {
-        match self {
-            PresentedKey::Scoped {
-                lookup_id,
-                secret_hash,
-            }
-            | PresentedKey::Legacy {
-                lookup_id,
-                secret_hash,
-            } => Some((lookup_id, secret_hash)),
-            PresentedKey::Malformed => None,
-        }
+        self.parts()
+            .map(|(lookup_id, secret_hash)| (lookup_id.to_owned(), secret_hash.to_owned()))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -75,14 +75,14 @@ pub async fn download(
     State(state): State<AppState>,
     Readable(readable): Readable,
     Path((id, version, file)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    request: DocumentRequest,
 ) -> Result<Response, ApiError> {
     let target = readable_version(&state, &readable, &id, &version).await?;
     let (id, version) = (&*target.package_id, &*target.version);
     if spells(&file, &[id, ".", version, ".nupkg"]) {
-        serve(&state, &target, &headers, false).await
+        serve(&state, &target, &request, false).await
     } else if spells(&file, &[id, ".nuspec"]) {
-        serve(&state, &target, &headers, true).await
+        serve(&state, &target, &request, true).await
     } else if file.eq_ignore_ascii_case("readme") {
         readme(&state, &target).await
     } else {
@@ -131,10 +131,10 @@ pub async fn download_v2(
     State(state): State<AppState>,
     Readable(readable): Readable,
     Path((id, version)): Path<(String, String)>,
-    headers: HeaderMap,
+    request: DocumentRequest,
 ) -> Result<Response, ApiError> {
     let target = readable_version(&state, &readable, &id, &version).await?;
-    serve(&state, &target, &headers, false).await
+    serve(&state, &target, &request, false).await
 }
 
 /// A version the reader may see (fetched from upstream when it is an upstream's and not cached yet):
@@ -159,21 +159,24 @@ async fn readable_version(
 async fn serve(
     state: &AppState,
     target: &PackageVersion,
-    headers: &HeaderMap,
+    request: &DocumentRequest,
     nuspec: bool,
 ) -> Result<Response, ApiError> {
-    let lower_id = target.package_id.to_lowercase();
-    let lower_version = target.version.to_lowercase();
+    // IDs and versions are ASCII; joined, not formatted: this runs for every download.
+    let lower_id = target.package_id.to_ascii_lowercase();
+    let lower_version = target.version.to_ascii_lowercase();
     let feed = state.packages.feed();
     let key = DocumentKey {
         lower_id,
         changed_seq: 0,
-        what: format!(
-            "file {lower_version} {}",
-            if nuspec { "nuspec" } else { "nupkg" }
-        ),
+        what: [
+            "file ",
+            &lower_version,
+            if nuspec { " nuspec" } else { " nupkg" },
+        ]
+        .concat(),
     };
-    let if_none_match = headers.get(header::IF_NONE_MATCH);
+    let if_none_match = request.if_none_match.as_ref();
     if let Some(file) = feed.documents.document(&key) {
         if let Some(made) = &file.file {
             return Ok(file_response(
@@ -243,7 +246,7 @@ fn file_response(
         return not_modified(made);
     }
     count_download(state, target, nuspec);
-    let mut response = Response::new(Body::from(body));
+    let mut response = super::read_response(body);
     with_file_headers(&mut response, made);
     response
 }
