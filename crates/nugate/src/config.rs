@@ -35,6 +35,9 @@ pub struct Config {
     /// connection opening or, on a kept-alive connection, from the end of the previous response; so it is
     /// also how long an idle keep-alive connection stays open. Request bodies are not under it.
     pub header_read_timeout_secs: u64,
+    /// Threads serving connections, each with its own runtime (0: one per core the process may use, as
+    /// nginx's `worker_processes auto`). Fewer leave cores to other work on a shared machine.
+    pub connection_threads: usize,
     /// Most connections open at once from one IP address (0: no limit). Peers in `trusted_proxies` are
     /// exempt, since behind a reverse proxy every client arrives from the proxy's address.
     pub max_connections_per_ip: u32,
@@ -321,6 +324,7 @@ impl Default for Config {
             request_timeout_secs: 600,
             header_read_timeout_secs: 20,
             max_connections_per_ip: 256,
+            connection_threads: 0,
             cache_ttl_ms: 250,
             document_cache_mb: 32,
             storage_timeout_secs: 30,
@@ -378,6 +382,9 @@ pub struct ConfigFlags {
     pub max_key_lifetime_days: Option<u32>,
 }
 
+/// Most connection threads a node may be told to start: far more than cores, which only adds switching.
+const MAX_CONNECTION_THREADS: usize = 1024;
+
 impl Config {
     /// Merges the layers. `config_file` is `--config`; without it `./nugate.toml` is read when present.
     pub fn load(config_file: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<Config> {
@@ -403,6 +410,12 @@ impl Config {
                 anyhow::bail!("public_url must start with http:// or https://, got '{url}'");
             }
             config.public_url = Some(trimmed);
+        }
+        if config.connection_threads > MAX_CONNECTION_THREADS {
+            anyhow::bail!(
+                "connection_threads must be at most {MAX_CONNECTION_THREADS} (0: one per core), got {}",
+                config.connection_threads
+            );
         }
         if config.header_read_timeout_secs == 0 {
             anyhow::bail!("header_read_timeout_secs must be at least 1");
@@ -597,6 +610,25 @@ mod tests {
         };
         https_public_url.check_tls().unwrap();
         assert_eq!(https_public_url.base_url(), "https://nuget.example.com");
+    }
+
+    #[test]
+    fn connection_threads_are_bounded() {
+        let dir = std::env::temp_dir().join(format!("nugate-threads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("nugate.toml");
+        std::fs::write(&file, "connection_threads = 3\n").unwrap();
+        let three = Config::load(Some(&file), &ConfigFlags::default()).unwrap();
+        assert_eq!(three.connection_threads, 3);
+        std::fs::write(&file, "connection_threads = 5000\n").unwrap();
+        let error = Config::load(Some(&file), &ConfigFlags::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("connection_threads must be at most 1024"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

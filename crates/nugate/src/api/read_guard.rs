@@ -7,6 +7,7 @@
 //! It is a plain tower layer rather than a `from_fn` middleware: a restore from a private feed passes it
 //! on every request, and `from_fn` would box the route and its future once more for each.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
@@ -81,19 +82,24 @@ async fn admit(state: &AppState, mut request: Request) -> Result<Request, Respon
         }
         .into_response()
     };
-    let Some(presented) = read_credentials(request.headers()) else {
+    // The key is borrowed from the request while it is checked; the request changes only after.
+    let checked = match read_credentials(request.headers()) {
+        Some(presented) => Some(state.keys.check_read(&presented, peer(&request)).await),
+        None => None,
+    };
+    let Some(checked) = checked else {
         return Err(challenge(
             &request,
             "This feed is private: use an API key with the 'read' scope as the password (any user name).",
         ));
     };
-    match state.keys.check_read(&presented, peer(&request)).await {
+    match checked {
         Ok(verified) => {
             let key = verified.key();
             crate::logging::request::record_key(key.name(), &key.lookup_id);
             request
                 .extensions_mut()
-                .insert(ReadScope::Subjects(key.subjects.clone().into()));
+                .insert(ReadScope::Subjects(std::sync::Arc::clone(&key.subjects)));
             Ok(request)
         }
         Err(AuthFailure::Database(e)) => Err(ApiError::from(e).into_response()),
@@ -105,8 +111,8 @@ async fn admit(state: &AppState, mut request: Request) -> Result<Request, Respon
     }
 }
 
-/// The key a read presents: the Basic password, or else `X-NuGet-ApiKey`.
-fn read_credentials(headers: &axum::http::HeaderMap) -> Option<String> {
+/// The key a read presents: the Basic password, or else `X-NuGet-ApiKey` (borrowed, as restores send it).
+fn read_credentials(headers: &axum::http::HeaderMap) -> Option<Cow<'_, str>> {
     let basic = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -118,14 +124,14 @@ fn read_credentials(headers: &axum::http::HeaderMap) -> Option<String> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|pair| {
             pair.split_once(':')
-                .map(|(_, password)| password.trim().to_string())
+                .map(|(_, password)| Cow::Owned(password.trim().to_string()))
         });
     basic
         .or_else(|| {
             headers
                 .get(API_KEY_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
+                .map(|v| Cow::Borrowed(v.trim()))
         })
         .filter(|k| !k.is_empty())
 }

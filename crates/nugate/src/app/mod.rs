@@ -242,7 +242,7 @@ pub async fn serve_with_redirect(
         // An error means the sender is gone, which happens only once the signal was sent.
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let threads = threads::ConnectionThreads::per_core()
+    let threads = threads::ConnectionThreads::configured(state.config.connection_threads)
         .map_err(|e| anyhow::anyhow!("cannot start the connection threads: {e}"))?;
     let redirect_task = redirect.map(|listener| {
         let limits = connections::Limits::from_config(&state.config);

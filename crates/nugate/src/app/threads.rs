@@ -54,9 +54,12 @@ impl ConnectionThreads {
         })
     }
 
-    /// One thread per core the process may use.
-    pub fn per_core() -> std::io::Result<ConnectionThreads> {
-        Self::start(std::thread::available_parallelism().map_or(1, usize::from))
+    /// `count` threads, or with 0 one per core the process may use.
+    pub fn configured(count: usize) -> std::io::Result<ConnectionThreads> {
+        match count {
+            0 => Self::start(std::thread::available_parallelism().map_or(1, usize::from)),
+            count => Self::start(count),
+        }
     }
 
     /// Runs `connection` on the next thread in turn. Connections mostly stay open for many requests, so

@@ -600,16 +600,19 @@ impl KeyService {
         let parsed = api_key::parse(presented);
         let lookup_id = parsed.lookup_id();
         // The throttle's names for this attempt: named only when needed, which a remembered key
-        // presented to a node that has seen no wrong key never is.
+        // presented to a node that has seen no wrong key never is, and then once.
+        let named = std::sync::OnceLock::new();
         let subjects = || {
-            let mut subjects = Vec::with_capacity(2);
-            if let Some(ip) = peer {
-                subjects.push(format!("key-ip:{ip}"));
-            }
-            if let Some(id) = lookup_id {
-                subjects.push(format!("key-id:{id}"));
-            }
-            subjects
+            named.get_or_init(|| {
+                let mut subjects = Vec::with_capacity(2);
+                if let Some(ip) = peer {
+                    subjects.push(format!("key-ip:{ip}"));
+                }
+                if let Some(id) = lookup_id {
+                    subjects.push(format!("key-id:{id}"));
+                }
+                subjects
+            })
         };
         let m = &self.metrics;
         // A key this node checked a moment ago is no guess: the database's throttle is asked only for
@@ -618,7 +621,7 @@ impl KeyService {
         // added), so this node answers those from memory.
         let now = db::now();
         let calm = self.cache.calm();
-        if !calm && self.cache.is_blocked(&subjects(), now) {
+        if !calm && self.cache.is_blocked(subjects(), now) {
             m.key_check(KeyOutcome::Throttled);
             tokio::time::sleep(THROTTLED_ANSWER_DELAY).await;
             return Err(AuthFailure::TooManyAttempts);
@@ -637,10 +640,10 @@ impl KeyService {
             }
             None => None,
         };
-        if remembered.is_none() || (!calm && self.cache.failed_recently(&subjects())) {
+        if remembered.is_none() || (!calm && self.cache.failed_recently(subjects())) {
             if let Some((subject, until)) = self
                 .throttle
-                .blocked_until(&subjects(), MAX_KEY_FAILURES)
+                .blocked_until(subjects(), MAX_KEY_FAILURES)
                 .await?
             {
                 self.cache.note_blocked(&subject, until, now);
@@ -679,8 +682,8 @@ impl KeyService {
                     KeyOutcome::Wrong
                 });
                 let subjects = subjects();
-                self.cache.note_failure(&subjects);
-                self.throttle.record_failure(&subjects).await?;
+                self.cache.note_failure(subjects);
+                self.throttle.record_failure(subjects).await?;
                 Err(AuthFailure::Invalid)
             }
             Err(AuthFailure::Database(e)) => Err(AuthFailure::Database(e)),

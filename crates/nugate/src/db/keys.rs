@@ -19,7 +19,8 @@ pub struct ApiKeyRow {
     pub lookup_id: String,
     pub secret_hash: String,
     pub actions: Vec<KeyAction>,
-    pub subjects: Vec<String>,
+    /// Shared, not copied: a private feed's read guard hands them to every request the key makes.
+    pub subjects: std::sync::Arc<[String]>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub lifetime_secs: Option<i64>,
@@ -82,7 +83,7 @@ fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
         lookup_id: row.try_get("lookup_id")?,
         secret_hash: row.try_get("secret_hash")?,
         actions: decode_actions(row.try_get("actions")?)?,
-        subjects: split_lines(row.try_get("subjects")?),
+        subjects: split_lines(row.try_get("subjects")?).into(),
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         lifetime_secs: row.try_get("lifetime_secs")?,

@@ -166,9 +166,27 @@ fn text_fields(fields: &RequestFields, out: &mut String) {
         out.push_str(route.as_str());
     }
     if let Some((name, lookup_id)) = &fields.key {
-        let _ = write!(out, " key={name:?} key_id={lookup_id:?}");
+        out.push_str(" key=");
+        push_quoted(name, out);
+        out.push_str(" key_id=");
+        push_quoted(lookup_id, out);
     }
     out.push('}');
+}
+
+/// `text` in double quotes, escaped as `{:?}` escapes it. Key names and ids rarely need escaping, and
+/// a private feed writes them on every read: those are copied as they are.
+fn push_quoted(text: &str, out: &mut String) {
+    if text
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        let _ = write!(out, "{text:?}");
+    }
 }
 
 /// A request line in the JSON format.
@@ -303,6 +321,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_names_are_quoted_as_debug_quotes_them() {
+        for name in [
+            "CI push",
+            "",
+            "say \"hi\"",
+            "back\\slash",
+            "line\nbreak",
+            "Größe",
+            "tab\there",
+            "\u{7f}",
+        ] {
+            let mut quoted = String::new();
+            push_quoted(name, &mut quoted);
+            assert_eq!(quoted, format!("{name:?}"));
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_with_microseconds() {

@@ -190,7 +190,7 @@ async fn key_lifecycle_expired_revoked_regenerated_deleted() {
 
     let regenerated = app.key(&alice, "regen", &[Push], &["Life.*"]).await;
     let (row, fresh) = keys.regenerate(&alice, "regen").await.unwrap();
-    assert_eq!(row.subjects, vec!["Life.*"]);
+    assert_eq!(*row.subjects, ["Life.*"]);
     expect_refused(app.push(&regenerated, simple("Life.A", "1.0.2")).await).await;
     assert_eq!(
         app.push(&fresh, simple("Life.A", "1.0.2")).await.status(),

@@ -302,8 +302,8 @@ async fn key_actions_edit_regenerate_revoke_delete_through_forms() {
         .await;
     assert_eq!(r.status(), 303);
     assert_eq!(
-        app.state.keys.get(&dave, "release").await.unwrap().subjects,
-        vec!["Dave.A", "Dave.*"]
+        *app.state.keys.get(&dave, "release").await.unwrap().subjects,
+        ["Dave.A", "Dave.*"]
     );
 
     let r = b
@@ -575,7 +575,7 @@ async fn editing_a_key_keeps_ids_the_user_no_longer_owns() {
         .await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     let after = app.state.keys.get(&alice, "scoped").await.unwrap().subjects;
-    assert_eq!(after, ["Contoso.A"], "unticking Contoso.B must remove it");
+    assert_eq!(*after, ["Contoso.A"], "unticking Contoso.B must remove it");
     let (_, html) = b.get(&edit).await;
     assert!(
         !form_with_action(&html, &edit).contains("Contoso.B"),
