@@ -180,15 +180,17 @@ if any(b in oks and not oks[b] for b in backends):
     notes.append(
         "- **Private feed: keyed reads vs anonymous reads, where missed**: a keyed read does what an "
         "anonymous one does plus the read guard: a layer on the route (a boxed future and a clone of the "
-        "route), the key's parse and its SHA-256, the look-up in the node's key memory and the scope's "
-        "subjects copied into the request: about 62,000 instructions per keyed read against 47,000 per "
-        "anonymous one under callgrind (`read_batch N private`), where SHA-256 runs without the CPU's SHA "
-        "instructions and counts about 3,500 of the difference. A public feed has no guard on its routes at "
-        "all, so every saving on the shared path raises the bar this ratio is measured against. "
-        "On PostgreSQL the keyed server spent more CPU per read than on SQLite (37 µs against 31 µs in the "
-        "run of 2a6bc64) on the same path with the key remembered; what the PostgreSQL-backed node does more "
-        "per keyed read is not found yet (a key whose memory expires is now read once for all the requests "
-        "waiting on it, so it is not the expiry).")
+        "route), the key's parse and its SHA-256, the look-up in the node's key memory (a lock both "
+        "connection threads take) and the key's name in the log line: about 59,800 instructions per keyed "
+        "read against 47,000 per anonymous one under callgrind (`read_batch N private`), where SHA-256 runs "
+        "without the CPU's SHA instructions and counts about 3,500 of the difference. A public feed has no "
+        "guard on its routes at all, so every saving on the shared path raises the bar this ratio is "
+        "measured against. The database is not in it: with the key remembered, PostgreSQL's processes took "
+        "0.1 to 0.3 µs of CPU per keyed read, and alternating runs on each backend (`perf record` of the two "
+        "servers, CPU per request of each process) found the same 10 to 30 % more CPU per keyed read on "
+        "SQLite as on PostgreSQL, spread across the guard's steps and the allocator rather than in one; "
+        "this machine's speed swings by a third between runs of a few seconds, which the three pairs "
+        "only partly absorb.")
 add("Private feed: keyed reads vs anonymous reads (throughput)", "≥ 0.85×", vals, oks,
     "the read mix above through a second server on the same data with `read_access = private`, each "
     "request carrying a read key in `X-NuGet-ApiKey` (wrk -t2 -c64), against the public server's "
@@ -214,6 +216,18 @@ def read_pair(b):
             pairs.append({"n": n, "x": x, "ratio": n["rps"] / x["rps"]})
     median, lo_hi = median_run(pairs, lambda p: p["ratio"])
     return median, lo_hi, len(pairs)
+
+
+def pinned_note(b):
+    """The pair run with the servers on core 0 and wrk on core 1, if there was one."""
+    n, x = load(f"{b}-read-nugate-pinned.json"), load(f"{b}-read-nginx-pinned.json")
+    if not (n and x):
+        return ""
+    return (f" With the servers on one core and wrk on the other, so that neither waits for the other's "
+            f"CPU (one pair): nugate p99 {n['p99_ms']:.2f} ms at {fnum(n['rps'])} req/s (p50 {n['p50_ms']:.2f} "
+            f"ms), nginx p99 {x['p99_ms']:.2f} ms at {fnum(x['rps'])} req/s (p50 {x['p50_ms']:.2f} ms). At 64 "
+            "connections the mean latency is the connections over the throughput (Little's law: 64 at 40,000 "
+            "req/s is 1.6 ms) and the p99 a few times that, so the p99 moves with the CPU time the server gets.")
 
 
 vals, oks, pvals, poks = {}, {}, {}, {}
@@ -256,7 +270,7 @@ for b in backends:
             "the guard's batch: hyper's parsing and writing (about a third), axum's routing and path "
             "parameters, the handler's extractors and its copy of the version row, the log line, the "
             "security headers, and the allocator. On a machine this busy nginx itself misses the p99 target: "
-            "the p99 is the scheduler's, not the server's.")
+            "the p99 is the scheduler's, not the server's." + pinned_note(b))
 
 if any(read_pair(b)[0] for b in backends):
     notes.append(

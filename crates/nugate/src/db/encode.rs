@@ -75,6 +75,19 @@ impl<'r> Decode<'r, Any> for DeprecationReasons {
     }
 }
 
+/// Reads a stored list of package IDs or globs (one per line, as keys and trust policies keep them).
+pub fn decode_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The stored form of a list of package IDs or globs.
+pub fn encode_lines(lines: &[String]) -> String {
+    lines.join("\n")
+}
+
 /// Reads a newline-separated list of stored actions; an unknown one fails the whole row.
 pub fn decode_actions(text: &str) -> sqlx::Result<Vec<KeyAction>> {
     text.lines()

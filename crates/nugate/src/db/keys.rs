@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::encode::{decode_actions, encode_actions};
+use super::encode::{decode_actions, decode_lines, encode_actions, encode_lines};
 use super::users::User;
 use crate::model::account::OrgRole;
 use crate::model::key::{KeyAction, KeyKind, KeyStatus};
@@ -67,13 +67,6 @@ impl ApiKeyRow {
     }
 }
 
-fn split_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
     Ok(ApiKeyRow {
         id: row.try_get("id")?,
@@ -83,7 +76,7 @@ fn from_row(row: &AnyRow) -> sqlx::Result<ApiKeyRow> {
         lookup_id: row.try_get("lookup_id")?,
         secret_hash: row.try_get("secret_hash")?,
         actions: decode_actions(row.try_get("actions")?)?,
-        subjects: split_lines(row.try_get("subjects")?).into(),
+        subjects: decode_lines(row.try_get("subjects")?).into(),
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         lifetime_secs: row.try_get("lifetime_secs")?,
@@ -122,7 +115,7 @@ pub async fn insert(pool: &AnyPool, key: &NewApiKey<'_>) -> sqlx::Result<i64> {
     .bind(key.lookup_id)
     .bind(key.secret_hash)
     .bind(encode_actions(key.actions))
-    .bind(key.subjects.join("\n"))
+    .bind(encode_lines(key.subjects))
     .bind(key.created_at)
     .bind(key.expires_at)
     .bind(key.lifetime_secs)
@@ -241,7 +234,7 @@ pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> sqlx::Result<Vec<Api
 /// Replaces the package scope (the only editable part of a key).
 pub async fn set_subjects(pool: &AnyPool, id: i64, subjects: &[String]) -> sqlx::Result<()> {
     sqlx::query("UPDATE api_keys SET subjects = $1 WHERE id = $2")
-        .bind(subjects.join("\n"))
+        .bind(encode_lines(subjects))
         .bind(id)
         .execute(pool)
         .await?;

@@ -1,5 +1,6 @@
 //! Trusted-publishing policies and the identity tokens already exchanged.
 
+use super::encode::{decode_lines, encode_lines};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -42,11 +43,7 @@ fn from_row(row: &AnyRow) -> sqlx::Result<TrustPolicy> {
         repository: row.try_get("repository")?,
         workflow: row.try_get("workflow")?,
         environment: row.try_get("environment")?,
-        subjects: subjects
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
+        subjects: decode_lines(&subjects),
         repository_id: row.try_get("repository_id")?,
         repository_owner_id: row.try_get("repository_owner_id")?,
         created_at: row.try_get("created_at")?,
@@ -81,7 +78,7 @@ pub async fn insert(pool: &AnyPool, policy: &NewTrustPolicy<'_>) -> sqlx::Result
     .bind(policy.repository)
     .bind(policy.workflow)
     .bind(policy.environment)
-    .bind(policy.subjects.join("\n"))
+    .bind(encode_lines(policy.subjects))
     .bind(policy.created_at)
     .fetch_one(pool)
     .await?;
