@@ -223,8 +223,8 @@ def pinned_note(b):
     n, x = load(f"{b}-read-nugate-pinned.json"), load(f"{b}-read-nginx-pinned.json")
     if not (n and x):
         return ""
-    return (f" With the servers on one core and wrk on the other, so that neither waits for the other's "
-            f"CPU (one pair): nugate p99 {n['p99_ms']:.2f} ms at {fnum(n['rps'])} req/s (p50 {n['p50_ms']:.2f} "
+    return (f" With each server on one core as a single thread or worker and wrk on the other core, so "
+            f"that neither waits for the other's CPU (one pair): nugate p99 {n['p99_ms']:.2f} ms at {fnum(n['rps'])} req/s (p50 {n['p50_ms']:.2f} "
             f"ms), nginx p99 {x['p99_ms']:.2f} ms at {fnum(x['rps'])} req/s (p50 {x['p50_ms']:.2f} ms). At 64 "
             "connections the mean latency is the connections over the throughput (Little's law: 64 at 40,000 "
             "req/s is 1.6 ms) and the p99 a few times that, so the p99 moves with the CPU time the server gets.")

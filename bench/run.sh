@@ -107,7 +107,7 @@ run_wrk() {
   local c0=0 c1=0
   [ -n "${SERVER_PID:-}" ] && c0=$(cpu_ticks "$SERVER_PID")
   BENCH_PATHS=$paths BENCH_METHOD=$method BENCH_KEY=$key ${PIN_WRK:-} \
-    wrk -t2 -c"$conns" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$BENCH_DIR/wrk.lua" \
+    wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$BENCH_DIR/wrk.lua" \
     "http://127.0.0.1:$port$first" >"$RES/$name.wrk.txt" 2>&1
   [ -n "${SERVER_PID:-}" ] && c1=$(cpu_ticks "$SERVER_PID")
   grep '^JSON ' "$RES/$name.wrk.txt" | sed 's/^JSON //' >"$RES/$name.json"
@@ -255,14 +255,32 @@ EOF
     SERVER_PID="" run_wrk "$name-read-nginx-$run" "$nport" 64 "$WORK/$name-read.paths"
   done
   touch "$stop"; wait "$sampler" 2>/dev/null || true
-  # What the p99 is made of: one more pair with the servers (every thread or worker) on core 0 and
-  # wrk on core 1, so that neither side waits for the other's CPU (SQLite only; needs two cores).
+  # What the p99 is made of: one more pair with each server on core 0 as one thread or worker
+  # (NUGATE_CONNECTION_THREADS=1, worker_processes 1) and wrk on core 1, so that neither side waits for
+  # the other's CPU (SQLite only; needs two cores).
   if [ "$name" = sqlite ] && [ "$(nproc)" -ge 2 ]; then
-    local p
-    for p in $SERVER_PID $npid $(pgrep -P "$npid"); do taskset -apc 0 "$p" >/dev/null; done
-    PIN_WRK="taskset -c 1" run_wrk "$name-read-nugate-pinned" "$port" 64 "$WORK/$name-read.paths"
-    SERVER_PID="" PIN_WRK="taskset -c 1" run_wrk "$name-read-nginx-pinned" "$nport" 64 "$WORK/$name-read.paths"
-    for p in $SERVER_PID $npid $(pgrep -P "$npid"); do taskset -apc "0-$(($(nproc) - 1))" "$p" >/dev/null; done
+    local pinport pinpid npinport npinpid
+    pinport=$(free_port)
+    NUGATE_CONNECTION_THREADS=1 taskset -c 0 "$NUGATE" serve --listen "127.0.0.1:$pinport" \
+      --data-dir "$data" "${dbflag[@]}" >"$WORK/$name-pinned.log" 2>&1 &
+    pinpid=$!
+    PIDS+=("$pinpid")
+    wait_live "$pinport" || { log "pinned server did not start"; cat "$WORK/$name-pinned.log" >&2; exit 1; }
+    npinport=$(free_port)
+    sed -e 's/^worker_processes auto;/worker_processes 1;/' -e "s/nginx.pid;/nginx-pinned.pid;/" \
+      -e "s/listen 127.0.0.1:$nport;/listen 127.0.0.1:$npinport;/" \
+      "$WORK/nginx-$name/nginx.conf" >"$WORK/nginx-$name/nginx-pinned.conf"
+    taskset -c 0 "$NGINX" -p "$WORK/nginx-$name" -c "$WORK/nginx-$name/nginx-pinned.conf" \
+      -g 'daemon off; user root;' >>"$WORK/nginx-$name/logs/stdout" 2>&1 &
+    npinpid=$!
+    PIDS+=("$npinpid")
+    for i in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$npinport$(head -n 1 "$WORK/$name-read.paths")" && break; sleep 0.05; done
+    WRK_THREADS=1 PIN_WRK="taskset -c 1" SERVER_PID=$pinpid \
+      run_wrk "$name-read-nugate-pinned" "$pinport" 64 "$WORK/$name-read.paths"
+    WRK_THREADS=1 PIN_WRK="taskset -c 1" SERVER_PID="" \
+      run_wrk "$name-read-nginx-pinned" "$npinport" 64 "$WORK/$name-read.paths"
+    kill "$pinpid" "$npinpid" 2>/dev/null || true
+    wait "$pinpid" "$npinpid" 2>/dev/null || true
   fi
   kill "$npid" 2>/dev/null || true
   wait "$npid" 2>/dev/null || true

@@ -13,11 +13,11 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
 use tower_service::Service;
 
 use super::guard::{peer, realm, API_KEY_HEADER};
-use crate::auth::keys::AuthFailure;
+use crate::auth::keys::{AuthFailure, VerifiedKey};
 use crate::error::ApiError;
 use crate::model::policy::ReadScope;
 use crate::state::{AppState, BaseUrl};
@@ -51,28 +51,55 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        // A key this node remembers is checked on the spot, and the route called at once: no future
+        // of the guard's own, as nearly every read of a restore goes this way.
+        let request = match admit_remembered(&self.state, request) {
+            Ok(admitted) => return Either::Left(self.inner.call(admitted)),
+            Err(request) => request,
+        };
         // The service that was made ready goes with this request; its clone stays for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             match admit(&state, request).await {
                 Ok(request) => inner.call(request).await,
                 Err(refusal) => Ok(refusal),
             }
-        })
+        }))
     }
 }
 
+/// The request admitted with a key this node remembers ([`crate::auth::keys::KeyService::check_read_remembered`]),
+/// or given back for [`admit`].
+fn admit_remembered(state: &AppState, request: Request) -> Result<Request, Request> {
+    let verified = read_credentials(request.headers())
+        .and_then(|presented| state.keys.check_read_remembered(&presented));
+    match verified {
+        Some(verified) => Ok(admitted(request, &verified)),
+        None => Err(request),
+    }
+}
+
+/// The request with the key recorded for the log and its package scope for the handler.
+fn admitted(mut request: Request, verified: &VerifiedKey) -> Request {
+    let key = verified.key();
+    crate::logging::request::record_key(key.name(), &key.lookup_id);
+    request
+        .extensions_mut()
+        .insert(ReadScope::Subjects(std::sync::Arc::clone(&key.subjects)));
+    request
+}
+
 /// The request with the key's read scope in its extensions, or the refusal.
-async fn admit(state: &AppState, mut request: Request) -> Result<Request, Response> {
+async fn admit(state: &AppState, request: Request) -> Result<Request, Response> {
     // The realm names this feed's address, which only a refusal needs.
     let challenge = |request: &Request, message: &str| {
         let BaseUrl(base) = BaseUrl::of(request.headers(), request.extensions(), state);
@@ -94,14 +121,7 @@ async fn admit(state: &AppState, mut request: Request) -> Result<Request, Respon
         ));
     };
     match checked {
-        Ok(verified) => {
-            let key = verified.key();
-            crate::logging::request::record_key(key.name(), &key.lookup_id);
-            request
-                .extensions_mut()
-                .insert(ReadScope::Subjects(std::sync::Arc::clone(&key.subjects)));
-            Ok(request)
-        }
+        Ok(verified) => Ok(admitted(request, &verified)),
         Err(AuthFailure::Database(e)) => Err(ApiError::from(e).into_response()),
         Err(AuthFailure::TooManyAttempts) => Err(ApiError::TooManyAttempts.into_response()),
         Err(_) => Err(challenge(

@@ -134,6 +134,20 @@ impl VerifiedKey {
         &self.found.0
     }
 
+    /// Whether the key may be used for `purpose`: a verification key only to verify, the others for
+    /// the API, and for reads only with the `read` scope.
+    fn serves(&self, purpose: KeyUse) -> bool {
+        let key = self.key();
+        match purpose {
+            KeyUse::Verification => key.kind == KeyKind::Verify,
+            KeyUse::Api => key.kind != KeyKind::Verify,
+            KeyUse::Read => {
+                key.kind != KeyKind::Verify
+                    && key.actions.iter().any(|a| a.allows(PackageAction::Read))
+            }
+        }
+    }
+
     /// The owned form the write routes keep with the request.
     fn into_authenticated(self) -> AuthenticatedKey {
         let (key, holder) = &*self.found;
@@ -144,6 +158,14 @@ impl VerifiedKey {
             expires_in_days: self.expires_in_days,
         }
     }
+}
+
+/// What [`KeyService::judge`] made of a found key.
+enum Verdict {
+    Accepted(VerifiedKey),
+    Refused(AuthFailure),
+    /// A legacy key unused for [`LEGACY_IDLE_DAYS`]: refused, and to be expired (this key id).
+    IdleLegacy(i64),
 }
 
 impl AuthenticatedKey {
@@ -590,6 +612,26 @@ impl KeyService {
         self.verify(presented, peer, KeyUse::Read).await
     }
 
+    /// [`KeyService::check_read`] answered from this node's memory alone, for the common case of a
+    /// restore: a key it remembers, right and granting `read`, on a node that has met no wrong key (so
+    /// no subject of this attempt can be throttled). `None` for anything else; then `check_read` decides,
+    /// with the database and the throttle. It never refuses, so every refusal is counted in one place.
+    pub fn check_read_remembered(&self, presented: &str) -> Option<VerifiedKey> {
+        if !self.cache.calm() {
+            return None;
+        }
+        let parsed = api_key::parse(presented);
+        let (lookup_id, secret_hash) = parsed.parts()?;
+        let found = self.cache.get(lookup_id)?;
+        match self.judge(found, secret_hash, self.db.now()) {
+            Verdict::Accepted(key) if key.serves(KeyUse::Read) => {
+                self.metrics.key_check(KeyOutcome::Ok);
+                Some(key)
+            }
+            _ => None,
+        }
+    }
+
     async fn verify(
         &self,
         presented: &str,
@@ -652,20 +694,8 @@ impl KeyService {
                 return Err(AuthFailure::TooManyAttempts);
             }
         }
-        let wanted = |key: &VerifiedKey| match purpose {
-            KeyUse::Verification => key.key().kind == KeyKind::Verify,
-            KeyUse::Api => key.key().kind != KeyKind::Verify,
-            KeyUse::Read => {
-                key.key().kind != KeyKind::Verify
-                    && key
-                        .key()
-                        .actions
-                        .iter()
-                        .any(|a| a.allows(PackageAction::Read))
-            }
-        };
         match self.authenticate(&parsed, remembered).await {
-            Ok(key) if wanted(&key) => {
+            Ok(key) if key.serves(purpose) => {
                 m.key_check(KeyOutcome::Ok);
                 Ok(key)
             }
@@ -717,43 +747,55 @@ impl KeyService {
                 found
             }
         };
+        let now = self.db.now();
+        match self.judge(found, secret_hash, now) {
+            Verdict::Accepted(key) => Ok(key),
+            Verdict::Refused(failure) => Err(failure),
+            Verdict::IdleLegacy(id) => {
+                db::keys::expire_now(pool, id, now, false).await?;
+                self.cache.invalidate();
+                Err(AuthFailure::Expired)
+            }
+        }
+    }
+
+    /// The rules a found key must pass for the secret hashed to `secret_hash`, all from the key's rows
+    /// (as read or remembered). Only a legacy key that idled out needs the database: to expire it.
+    fn judge(&self, found: CachedKey, secret_hash: &str, now: i64) -> Verdict {
         let (key, holder) = &*found;
         // An organisation's key works only while its user is a member: leaving or being removed ends
         // it at once, on every node, because membership is read with the key every time.
         if key.owner_id.is_some() && holder.member_role.is_none() {
-            return Err(AuthFailure::Invalid);
+            return Verdict::Refused(AuthFailure::Invalid);
         }
         let user = &holder.user;
         // An organisation acts only through its members' keys: a key held by one itself (which
         // `create` refuses) would answer to no membership, so it never works.
         if user.is_organization() {
-            return Err(AuthFailure::Invalid);
+            return Verdict::Refused(AuthFailure::Invalid);
         }
         if !api_key::hashes_match(&key.secret_hash, secret_hash) {
-            return Err(AuthFailure::Invalid);
+            return Verdict::Refused(AuthFailure::Invalid);
         }
-        let now = self.db.now();
         if key.kind == KeyKind::Legacy {
             let last = key.last_used_at.unwrap_or(key.created_at);
             if key.expires_at.is_none() && now - last > LEGACY_IDLE_DAYS * DAY {
-                db::keys::expire_now(pool, key.id, now, false).await?;
-                self.cache.invalidate();
-                return Err(AuthFailure::Expired);
+                return Verdict::IdleLegacy(key.id);
             }
         }
         let status = key.status(now);
         if !status.is_active() {
-            return Err(AuthFailure::Expired);
+            return Verdict::Refused(AuthFailure::Expired);
         }
         // A trusted-publishing key lives an hour: no "expires in 1 day" warning on each push.
         let expires_in_days = status
             .expiring_soon()
             .filter(|_| key.kind != KeyKind::Trusted);
         if user.locked {
-            return Err(AuthFailure::Locked);
+            return Verdict::Refused(AuthFailure::Locked);
         }
         if !user.email_confirmed {
-            return Err(AuthFailure::Unconfirmed);
+            return Verdict::Refused(AuthFailure::Unconfirmed);
         }
         // Most checks of a busy key need no write at all: only a stale last-used time is written, at
         // most once a minute per key, and the request does not wait for it.
@@ -771,8 +813,8 @@ impl KeyService {
                 }
             });
         }
-        Ok(VerifiedKey {
-            found: Arc::clone(&found),
+        Verdict::Accepted(VerifiedKey {
+            found,
             expires_in_days,
         })
     }

@@ -173,6 +173,65 @@ async fn a_private_gallery_asks_for_sign_in_and_a_confirmed_address() {
 
 /// Two servers on one database: a read key revoked on one is refused by the other within
 /// `cache_ttl_ms` (250 ms here), though the other had just checked and remembered it.
+/// `key` with its secret changed and a valid checksum: the same lookup id, a wrong secret.
+fn with_wrong_secret(key: &str) -> String {
+    use nugate::auth::api_key::{mint_with, KEY_PREFIX, RANDOM_LEN};
+    let body = key.strip_prefix(KEY_PREFIX).unwrap().to_ascii_uppercase();
+    let payload = data_encoding::BASE32_NOPAD.decode(body.as_bytes()).unwrap();
+    let mut random = [0u8; RANDOM_LEN];
+    random.copy_from_slice(&payload[..RANDOM_LEN]);
+    random[RANDOM_LEN - 1] ^= 1;
+    mint_with(random).plaintext
+}
+
+/// A key this node remembers is answered from memory on a node that has seen no wrong key; every rule
+/// still holds there: the read scope, the secret, expiry, and revocation.
+#[tokio::test]
+async fn a_remembered_read_key_is_still_checked_on_every_read() {
+    let app = private().await;
+    let alice = app.user("alice").await;
+    let read = app.key(&alice, "read", &[Read], &["*"]).await;
+    let push = app.key(&alice, "push", &[Push], &["*"]).await;
+    // Twice each: the second check finds the key remembered.
+    for _ in 0..2 {
+        assert_eq!(get(&app, "/v3/index.json", Some(&read)).await.0, 200);
+        let (status, body) = get(&app, "/v3/index.json", Some(&push)).await;
+        assert_eq!(status, 401, "a remembered push key does not read: {body}");
+    }
+    let r = app
+        .client
+        .get(app.url("/v3/index.json"))
+        .header("X-NuGet-ApiKey", &read)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The remembered key's identifier with a wrong secret: refused, and counted as a guess.
+    let forged = with_wrong_secret(&read);
+    assert_ne!(forged, read);
+    assert_eq!(
+        nugate::auth::api_key::parse(&forged).lookup_id(),
+        nugate::auth::api_key::parse(&read).lookup_id()
+    );
+    let (status, body) = get(&app, "/v3/index.json", Some(&forged)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(get(&app, "/v3/index.json", Some(&read)).await.0, 200);
+    // Revoked: refused at once.
+    app.state.keys.revoke(&alice, "read").await.unwrap();
+    assert_eq!(get(&app, "/v3/index.json", Some(&read)).await.0, 401);
+
+    // On a node that has seen no wrong key, a remembered key that expires is refused.
+    let calm = private().await;
+    let bob = calm.user("bob").await;
+    let expiring = calm.key(&bob, "expiring", &[Read], &["*"]).await;
+    for _ in 0..2 {
+        assert_eq!(get(&calm, "/v3/index.json", Some(&expiring)).await.0, 200);
+    }
+    calm.state.db.clock().advance(400 * 24 * 3600);
+    let (status, body) = get(&calm, "/v3/index.json", Some(&expiring)).await;
+    assert_eq!(status, 401, "an expired remembered key: {body}");
+}
+
 #[tokio::test]
 async fn a_revoked_read_key_is_refused_by_another_node_within_the_cache_ttl() {
     let a = private().await;
