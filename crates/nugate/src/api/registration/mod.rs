@@ -116,10 +116,19 @@ fn document_key(package: &IndexedPackage, hive: &Hive, what: &str) -> DocumentKe
     }
 }
 
+/// The 404 for an ID that does not exist, or that the read key may not see.
+fn no_package(id: &str) -> ApiError {
+    ApiError::NotFound(format!("A package with ID '{id}' does not exist."))
+}
+
 /// The versions behind a registration URL: the feed's own package from the in-memory feed, or an
 /// ID served from upstream. One the reader may not see does not exist.
-async fn resolve(state: &AppState, readable: &ReadScope, id: &str) -> Result<Resolved, ApiError> {
-    let missing = || ApiError::NotFound(format!("A package with ID '{id}' does not exist."));
+async fn resolve(
+    state: &AppState,
+    readable: &ReadScope,
+    id: &str,
+    missing: impl Fn() -> ApiError,
+) -> Result<Resolved, ApiError> {
     if !readable.allows(id) {
         return Err(missing());
     }
@@ -137,7 +146,7 @@ pub async fn index(
 ) -> Result<Response, ApiError> {
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
-    let package = match resolve(&state, &readable, &id).await? {
+    let package = match resolve(&state, &readable, &id, || no_package(&id)).await? {
         Resolved::Local(package) => package,
         Resolved::Mirrored(mirrored) => {
             return mirror::index(&state, &hive, &mirrored, semver2, request).await
@@ -182,7 +191,8 @@ pub async fn page(
     let (hive, semver2) = hive_of(uri.path());
     let hive = Hive { base, hive };
     // IDs served from upstream have every version inline in their index, so no pages.
-    let Resolved::Local(package) = resolve(&state, &readable, &id).await? else {
+    let Resolved::Local(package) = resolve(&state, &readable, &id, || no_package(&id)).await?
+    else {
         return Err(ApiError::NotFound(format!(
             "No registration page {lower}/{upper} for '{id}'."
         )));
@@ -239,10 +249,7 @@ pub async fn leaf(
             "A package with ID '{id}' and version '{version}' does not exist."
         ))
     };
-    if !readable.allows(&id) {
-        return Err(missing());
-    }
-    let package = match resolve(&state, &readable, &id).await? {
+    let package = match resolve(&state, &readable, &id, missing).await? {
         Resolved::Local(package) => package,
         Resolved::Mirrored(mirrored) => {
             return mirror::leaf(&state, &hive, &mirrored, version, semver2, request).await
