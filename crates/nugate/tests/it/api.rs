@@ -537,6 +537,14 @@ async fn invalid_and_oversized_packages_are_refused_with_messages() {
     let big = vec![b'x'; 200 * 1024];
     let too_big = app.push(&key, big.clone()).await;
     assert_eq!(too_big.status(), 413);
+    assert_eq!(
+        too_big.headers()["connection"],
+        "close",
+        "the unread rest of the body ends the connection, and the answer says so"
+    );
+    // The client's next request goes through on a new connection.
+    let after = app.push(&key, simple("After.Refusal", "1.0.0")).await;
+    assert_eq!(after.status(), 201);
     let stream = futures_util::stream::iter(
         big.chunks(8192)
             .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
