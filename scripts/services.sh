@@ -29,7 +29,8 @@ start)
     # initdb refuses to run as root: run the cluster as the postgres user.
     runuser -u postgres -- "$pg_bin/initdb" -D "$dir/pg/data" --auth=trust -U postgres >"$dir/initdb.log" 2>&1
     runuser -u postgres -- "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
-      -o "-p $pg_port -k $dir/pg -h 127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off" start >/dev/null
+      -o "-p $pg_port -k $dir/pg -h 127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off \
+          -c full_page_writes=off -c max_wal_size=256MB -c min_wal_size=64MB" start >/dev/null
     echo "export NUGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$pg_port/postgres"
   fi
   if [ -n "${NUGATE_TEST_S3_ENDPOINT:-}" ]; then
@@ -48,6 +49,11 @@ stop)
   dir="${2:?usage: services.sh stop DIR}"
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   [ -f "$dir/s3.pid" ] && kill "$(cat "$dir/s3.pid")" 2>/dev/null || true
+  # A crashed cluster (out of disk, killed) fails the tests after it with "recovery mode": say why.
+  if [ -f "$dir/pg/log" ] && grep -q -E "PANIC|terminated by signal|No space left" "$dir/pg/log"; then
+    echo "services.sh: PostgreSQL crashed during the run; its log says:" >&2
+    grep -E "PANIC|terminated by signal|No space left" "$dir/pg/log" | tail -n 5 >&2
+  fi
   [ -d "$dir/pg/data" ] && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$dir/pg/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$dir"
   ;;

@@ -7,6 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE=0
+# A clean CI build gains nothing from incremental state, which is gigabytes of disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
+
+# The build, the PostgreSQL cluster and the fuzz corpora need about 10 GB; a full disk shows up much
+# later as a PostgreSQL crash that fails every test after it, so say it here.
+free_kb=$(df -Pk . /tmp | awk 'NR > 1 { print $4 }' | sort -n | head -n 1)
+echo "==> free disk: $((free_kb / 1024 / 1024)) GB"
+if [ "$free_kb" -lt $((6 * 1024 * 1024)) ]; then
+  echo "test-all.sh: less than 6 GB free on $(pwd) or /tmp; the suite needs about 10 GB" >&2
+  exit 1
+fi
 
 scripts/install-test-deps.sh
 export NUGATE_TEST_CLIENTS="$PWD/.test-deps"

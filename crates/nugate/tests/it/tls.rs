@@ -70,10 +70,11 @@ async fn start_tls(
         None
     };
     let redirect_addr = redirect_listener.as_ref().map(|l| l.local_addr().unwrap());
+    let fresh_database = fresh_database_url().await;
     let mut config = Config {
         listen: addr,
         data_dir: data.path().to_path_buf(),
-        database_url: fresh_database_url().await,
+        database_url: fresh_database.clone(),
         tls_cert: Some(certs.cert()),
         tls_key: Some(certs.key()),
         redirect_http_listen: redirect_addr,
@@ -94,6 +95,7 @@ async fn start_tls(
         state,
         client: client_builder().build().unwrap(),
         data,
+        fresh_database,
     };
     (app, redirect_addr)
 }
