@@ -249,6 +249,34 @@ add("Restore read mix at 64 connections vs nginx (throughput)", "≥ 0.9× nginx
     "written in batches by a background thread), nginx with its default `combined` access log. Client and "
     "servers share the machine's cores.")
 add("Restore read mix at 64 connections: p99 latency", "< 5 ms", pvals, poks)
+
+
+def rate_run(b, server):
+    """The median (by p99) of the three fixed-rate runs of one server, with the spread of their p99s."""
+    return median_run([load(f"{b}-rate-{server}-{i}.json") for i in (1, 2, 3)], lambda r: r["p99_ms"])
+
+
+rvals, roks, rate = {}, {}, None
+for b in backends:
+    (n, n_lo_hi), (x, _) = rate_run(b, "nugate"), rate_run(b, "nginx")
+    if not n:
+        continue
+    rate = n["rate"]
+    rvals[b] = (f"{n['p99_ms']:.2f} ms (median of 3, spread {spread(n_lo_hi)}; p50 {n['p50_ms']:.2f}, p99.9 "
+                f"{n['p999_ms']:.2f} ms; {fnum(n['rps'])} req/s served"
+                + (f"; nginx p99 {x['p99_ms']:.2f} ms)" if x else ")"))
+    roks[b] = n["p99_ms"] < 5 and n["non2xx"] == 0 and n["errors"] == 0 and n["rps"] >= 0.95 * rate
+if rate:
+    add(f"Restore read mix at {fnum(rate, 0)} req/s, 64 connections: p99 latency", "< 5 ms", rvals, roks,
+        f"the same 30 paths sent by oha at a fixed rate (open loop: a request is due every {1e6 / rate:.0f} µs "
+        "whether or not earlier ones have been answered) over 64 connections for the run's duration, each request "
+        "timed from when it was due (`--latency-correction`), so a stall of the server counts in full "
+        "for every request it delays; three runs of each server, nugate then nginx, median by p99. The "
+        "rate is " + ", ".join(f"{rate / read_pair(b)[0]['n']['rps']:.0%} of what nugate served flat out on "
+                               f"{label[b]}" for b in backends if read_pair(b)[0])
+        + " in the wrk runs above, so the latency is the server's and not a queue of requests waiting for "
+        "the CPU, as it is at full load, where 64 connections always wait (Little's law: the mean latency "
+        "is the connections over the throughput).")
 per_read_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instructions-per-read")
 per_read = int(open(per_read_path).read().strip()) if os.path.exists(per_read_path) else None
 for b in backends:

@@ -6,7 +6,8 @@
 # Knobs (environment): BENCH_SECONDS (wrk duration per run, default 10), BENCH_POPULATE_BUDGET (seconds
 # allowed for pushing the 100 000 synthetic versions, default 240), BENCH_POPULATE_TOTAL (default 100000),
 # BENCH_INGEST_COUNT (default 2000), BENCH_SKIP_POSTGRES=1, BENCH_OUT (default BENCHMARKS.md at the repo root),
-# BENCH_TARGET_DIR (cargo target folder, default /work/target-bench or ../target-bench).
+# BENCH_TARGET_DIR (cargo target folder, default /work/target-bench or ../target-bench), BENCH_READ_RATE
+# (requests a second of the fixed-rate read mix, default 20000), BENCH_OHA (an oha binary to use).
 # Traffic goes to 127.0.0.1 only. Every process this script starts is stopped on exit.
 set -euo pipefail
 
@@ -42,6 +43,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+# oha: the read mix at a fixed rate, for latency at a stated load (wrk only runs flat out). Plain HTTP
+# only, so no TLS library to build.
+OHA=${BENCH_OHA:-$TARGET/oha/bin/oha}
+if [ ! -x "$OHA" ]; then
+  log "installing oha (load generator with a rate limit) into $TARGET/oha"
+  cargo install -q --locked oha --version 1.16.0 --no-default-features --root "$TARGET/oha" >&2
+fi
+READ_RATE=${BENCH_READ_RATE:-20000}
 
 # ---------------------------------------------------------------- build
 NUGATE_NOAUDIT=""
@@ -121,6 +130,29 @@ if ticks:
     d["server_cpu_s"] = ticks / 100.0
     d["server_cpu_us_per_req"] = round(ticks / 100.0 * 1e6 / max(d["requests"], 1), 1)
 json.dump(d, open(path, "w"))
+EOF
+  log "  $name: $(cat "$RES/$name.json")"
+}
+
+# run_oha NAME URLS_FILE: the URLs (picked at random) at READ_RATE requests a second over 64 connections,
+# each request timed from when it was due (--latency-correction), so a stall counts in full; writes
+# $RES/NAME.json with the same fields as run_wrk.
+run_oha() {
+  local name=$1 urls=$2
+  "$OHA" -z "${SECONDS_PER_RUN}s" -c 64 -q "$READ_RATE" --latency-correction --no-tui \
+    --output-format json --urls-from-file "$urls" >"$RES/$name.oha.json" 2>"$RES/$name.oha.err"
+  "$PY" - "$RES/$name.oha.json" "$RES/$name.json" "$READ_RATE" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p, s = d["latencyPercentiles"], d["summary"]
+codes = {int(k): v for k, v in d.get("statusCodeDistribution", {}).items()}
+out = {
+    "rate": float(sys.argv[3]), "rps": s["requestsPerSec"], "requests": sum(codes.values()),
+    "p50_ms": p["p50"] * 1e3, "p99_ms": p["p99"] * 1e3, "p999_ms": p["p99.9"] * 1e3,
+    "max_ms": s["slowest"] * 1e3, "non2xx": sum(v for k, v in codes.items() if not 200 <= k < 300),
+    "errors": sum(d.get("errorDistribution", {}).values()),
+}
+json.dump(out, open(sys.argv[2], "w"))
 EOF
   log "  $name: $(cat "$RES/$name.json")"
 }
@@ -255,6 +287,13 @@ EOF
     SERVER_PID="" run_wrk "$name-read-nginx-$run" "$nport" 64 "$WORK/$name-read.paths"
   done
   touch "$stop"; wait "$sampler" 2>/dev/null || true
+  # Latency at a stated load: the same mix at READ_RATE requests a second, three pairs.
+  sed "s|^|http://127.0.0.1:$port|" "$WORK/$name-read.paths" >"$WORK/$name-read-nugate.urls"
+  sed "s|^|http://127.0.0.1:$nport|" "$WORK/$name-read.paths" >"$WORK/$name-read-nginx.urls"
+  for run in 1 2 3; do
+    run_oha "$name-rate-nugate-$run" "$WORK/$name-read-nugate.urls"
+    run_oha "$name-rate-nginx-$run" "$WORK/$name-read-nginx.urls"
+  done
   # What the p99 is made of: one more pair with each server on core 0 as one thread or worker
   # (NUGATE_CONNECTION_THREADS=1, worker_processes 1) and wrk on core 1, so that neither side waits for
   # the other's CPU (SQLite only; needs two cores).

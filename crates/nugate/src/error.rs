@@ -162,13 +162,6 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
         }
-        // The rest of a refused body is not read, so the connection cannot carry another request:
-        // saying so keeps a client from sending its next request on it as it closes.
-        if matches!(self, ApiError::PayloadTooLarge { .. }) {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
         response
     }
 }

@@ -1,4 +1,5 @@
-//! What wraps every request: its line in the log, its time limit and the security headers.
+//! What wraps every request: its line in the log, its time limit, the security headers and the
+//! `Connection: close` of an answer that leaves the body unread.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -26,7 +27,7 @@ pub(super) struct Enveloped {
 
 impl<B> Service<Request<B>> for Enveloped
 where
-    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B: HttpBody<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
@@ -48,10 +49,11 @@ where
 /// The request's fields for the log (see [`crate::logging::request`]), a 408 with a message for a
 /// request (a slow upload, say) that outlives `request_timeout_secs`, the security headers
 /// ([`crate::web::add_security_headers`]), the request counters and the request's log line, the 408
-/// included.
+/// included, and `Connection: close` on an answer given before the body was read to its end
+/// ([`super::unread_body`]).
 async fn envelope<B>(state: AppState, request: Request<B>, mut router: Router) -> Response
 where
-    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B: HttpBody<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
 {
     let started = Instant::now();
@@ -68,6 +70,7 @@ where
         request.uri().clone(),
         client,
     );
+    let (request, body_end) = super::unread_body::track(request);
     request_log::in_request(fields, async move {
         // The router is always ready (its `poll_ready` returns at once), so it is called directly.
         let mut response = match tokio::time::timeout(limit, router.call(request)).await {
@@ -76,6 +79,7 @@ where
             Err(_) => crate::error::ApiError::Timeout.into_response(),
         };
         crate::web::add_security_headers(response.headers_mut(), https);
+        body_end.close_if_unread(&mut response);
         let (status, took) = (response.status().as_u16(), started.elapsed());
         super::metrics::count_request(&state.metrics, status, took.as_secs_f64());
         request_log::served(status, took);

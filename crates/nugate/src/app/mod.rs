@@ -17,6 +17,7 @@ mod metrics;
 mod redirect;
 mod threads;
 mod tls;
+mod unread_body;
 
 /// Removes stored files no committed version refers to (pushes cut short by a crash or a storage outage)
 /// and sign-ups never confirmed, at start-up and then hourly, in the background so neither start-up nor

@@ -21,6 +21,12 @@ async fn get(app: &TestApp, path: &str, password: Option<&str>) -> (StatusCode, 
     (r.status(), r.text().await.unwrap())
 }
 
+/// The status of a read that sends its key in `X-NuGet-ApiKey`, as restores do after a push.
+async fn get_with_api_key(app: &TestApp, path: &str, key: &str) -> StatusCode {
+    let request = app.client.get(app.url(path)).header("X-NuGet-ApiKey", key);
+    request.send().await.unwrap().status()
+}
+
 fn total_hits(body: &str) -> u64 {
     serde_json::from_str::<serde_json::Value>(body).unwrap()["totalHits"]
         .as_u64()
@@ -62,14 +68,8 @@ async fn a_private_feed_needs_a_read_key_narrowed_by_its_scope() {
     }
     // A read key works as the Basic password and in X-NuGet-ApiKey.
     assert_eq!(get(&app, "/v3/index.json", Some(&read_all)).await.0, 200);
-    let r = app
-        .client
-        .get(app.url("/v3-flatcontainer/fabrikam.lib/index.json"))
-        .header("X-NuGet-ApiKey", &read_all)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let flat = "/v3-flatcontainer/fabrikam.lib/index.json";
+    assert_eq!(get_with_api_key(&app, flat, &read_all).await, 200);
 
     // Narrowed by the key's package scope: other IDs do not exist for it.
     let k = Some(read_contoso.as_str());
@@ -198,14 +198,7 @@ async fn a_remembered_read_key_is_still_checked_on_every_read() {
         let (status, body) = get(&app, "/v3/index.json", Some(&push)).await;
         assert_eq!(status, 401, "a remembered push key does not read: {body}");
     }
-    let r = app
-        .client
-        .get(app.url("/v3/index.json"))
-        .header("X-NuGet-ApiKey", &read)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(get_with_api_key(&app, "/v3/index.json", &read).await, 200);
     // The remembered key's identifier with a wrong secret: refused, and counted as a guess.
     let forged = with_wrong_secret(&read);
     assert_ne!(forged, read);
