@@ -7,7 +7,7 @@
 # allowed for pushing the 100 000 synthetic versions, default 240), BENCH_POPULATE_TOTAL (default 100000),
 # BENCH_INGEST_COUNT (default 2000), BENCH_SKIP_POSTGRES=1, BENCH_OUT (default BENCHMARKS.md at the repo root),
 # BENCH_TARGET_DIR (cargo target folder, default /work/target-bench or ../target-bench), BENCH_READ_RATE
-# (requests a second of the fixed-rate read mix, default 20000), BENCH_OHA (an oha binary to use).
+# (requests a second of the fixed-rate read mix, default 10000), BENCH_OHA (an oha binary to use).
 # Traffic goes to 127.0.0.1 only. Every process this script starts is stopped on exit.
 set -euo pipefail
 
@@ -43,14 +43,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-# oha: the read mix at a fixed rate, for latency at a stated load (wrk only runs flat out). Plain HTTP
-# only, so no TLS library to build.
+# oha: the read mix at a fixed rate, for latency at a stated load (wrk only runs flat out). Built with
+# the system's OpenSSL (it does not build without a TLS library; its default, aws-lc, needs cmake).
 OHA=${BENCH_OHA:-$TARGET/oha/bin/oha}
 if [ ! -x "$OHA" ]; then
+  dpkg -s libssl-dev pkg-config >/dev/null 2>&1 || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends libssl-dev pkg-config >/dev/null
+  }
   log "installing oha (load generator with a rate limit) into $TARGET/oha"
-  cargo install -q --locked oha --version 1.16.0 --no-default-features --root "$TARGET/oha" >&2
+  cargo install -q --locked oha --version 1.16.0 --no-default-features --features native-tls \
+    --root "$TARGET/oha" >&2
 fi
-READ_RATE=${BENCH_READ_RATE:-20000}
+READ_RATE=${BENCH_READ_RATE:-10000}
 
 # ---------------------------------------------------------------- build
 NUGATE_NOAUDIT=""
